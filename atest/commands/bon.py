@@ -1,0 +1,13 @@
+"""`atest bon`."""
+
+from __future__ import annotations
+
+import typer
+
+from atest.commands._common import not_implemented
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("bon", help="(not implemented yet)")
+    def _cmd() -> None:
+        not_implemented("bon", "pending")
