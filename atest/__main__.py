@@ -1,0 +1,3 @@
+from atest.cli import main
+
+main()

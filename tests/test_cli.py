@@ -1,0 +1,46 @@
+"""The command line as a script sees it: help, version, exit codes, stdout discipline."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+MISSION_COMMANDS = ["prepare", "train", "merge-lora", "gen-tests", "bon", "fidelity", "attack-eval", "filter"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "atest", *args], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
+
+
+def test_help_lists_every_mission_command_with_a_description():
+    proc = run_cli("--help")
+    assert proc.returncode == 0
+    for name in MISSION_COMMANDS:
+        line = next((ln for ln in proc.stdout.splitlines() if ln.strip().startswith(name + " ")), None)
+        assert line is not None, f"{name} missing from --help"
+        assert len(line.split(None, 1)) == 2, f"{name} has no one-line description"
+
+
+def test_version():
+    from atest import __version__
+
+    proc = run_cli("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"atest {__version__}"
+
+
+@pytest.mark.parametrize("name", MISSION_COMMANDS)
+def test_each_command_has_help(name):
+    proc = run_cli(name, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "--" in proc.stdout
+
+
+def test_unknown_command_is_a_usage_error():
+    proc = run_cli("no-such-command")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
