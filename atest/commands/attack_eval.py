@@ -1,13 +1,78 @@
-"""`atest attack-eval`."""
+"""`atest attack-eval`: ATGEN's IO accuracy and attack rates for tests written against buggy code."""
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
+from typing import Annotated
 
-from atest.commands._common import not_implemented
+import typer
+from rich.table import Table
+
+from atest.commands._common import console, emit_json, handle_errors
+from atest.commands._evaluation import (
+    CacheOpt,
+    CpuOpt,
+    JsonOpt,
+    MemoryOpt,
+    SeedOpt,
+    TasksOpt,
+    WorkersOpt,
+    fmt_ci,
+    limits_from_options,
+    print_warnings,
+    progress_bar,
+)
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("attack-eval", help="(not implemented yet)")
-    def _cmd() -> None:
-        not_implemented("attack-eval", "pending")
+    @app.command(
+        "attack-eval", help="ATGEN metrics: IO accuracy, attack rate, input attack rate, by difficulty."
+    )
+    @handle_errors
+    def _cmd(
+        tasks: TasksOpt,
+        tests: Annotated[
+            Path,
+            typer.Option(
+                "--tests", help="Tests file from `atest gen-tests --prompt atgen` (one row per bug)."
+            ),
+        ],
+        workers: WorkersOpt = None,
+        cache_dir: CacheOpt = None,
+        cpu_seconds: CpuOpt = None,
+        memory_mb: MemoryOpt = None,
+        seed: SeedOpt = 0,
+        json_out: JsonOpt = False,
+    ) -> None:
+        from atest.core.metrics.attack import RATES
+        from atest.core.metrics.evaluate import evaluate_attack
+        from atest.core.sandbox import get_executor
+
+        limits = limits_from_options(cpu_seconds, memory_mb)
+        with (
+            get_executor(workers=workers, cache_dir=cache_dir) as executor,
+            progress_bar("running gold and buggy code", json_out) as progress,
+        ):
+            run = evaluate_attack(tasks, tests, executor, limits=limits, seed=seed, progress=progress)
+        print_warnings(run.warnings)
+        summary = {
+            **run.report,
+            "n_executions": run.n_executions,
+            "skipped": run.skipped,
+            "warnings": run.warnings,
+        }
+        if json_out:
+            emit_json(summary)
+            return
+        table = Table(
+            title=f"ATGEN metrics over {summary['n_units']} generated tests, {summary['n_tasks']} tasks"
+        )
+        table.add_column("split")
+        for header in ("IO acc.", "attack", "input attack", "invalid input", "parse failure"):
+            table.add_column(header, justify="right")
+        splits = [("all", summary), *summary["by_difficulty"].items()]
+        for name, block in splits:
+            table.add_row(f"{name} ({block['n_units']})", *(f"{block[r]:.4f}" for r in RATES))
+        console.print(table)
+        for rate in ("io_accuracy", "attack_rate"):
+            console.print(f"{rate} 95% CI {fmt_ci(summary[f'{rate}_ci95'])}", highlight=False)

@@ -1,13 +1,114 @@
-"""`atest prepare`."""
+"""`atest prepare`: load a dataset, normalise, de-duplicate, optionally verify, write a task file."""
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
+from typing import Annotated
 
-from atest.commands._common import not_implemented
+import typer
+from rich.table import Table
+
+from atest.commands._common import console, emit_json, handle_errors
+from atest.core.errors import InputError
+from atest.core.loaders import SOURCES
+from atest.core.prepare import PrepareOptions, PrepareSummary, prepare_source
+from atest.core.tasks import write_tasks
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("prepare", help="(not implemented yet)")
-    def _cmd() -> None:
-        not_implemented("prepare", "pending")
+    @app.command(
+        "prepare",
+        help="Convert a dataset (TACO, APPS, LiveCodeBench, CodeContests, LeetCode, UTRL, ATGEN, "
+        "our own JSONL/parquet, or the bundled sample) into a verified task file.",
+    )
+    @handle_errors
+    def _cmd(
+        source: Annotated[str, typer.Option("--source", help=f"Dataset kind: {', '.join(SOURCES)}.")],
+        path: Annotated[
+            str | None,
+            typer.Option(
+                "--path", help="Local file or folder, or a hub id owner/name (not needed for sample)."
+            ),
+        ] = None,
+        split: Annotated[
+            str | None, typer.Option("--split", help="Dataset split (hub ids and folders; default train).")
+        ] = None,
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "--out", help="Task file to write (.jsonl, .jsonl.gz or .parquet); omit for a dry run."
+            ),
+        ] = None,
+        verify: Annotated[
+            bool, typer.Option("--verify", help="Run every gold solution on its gold tests in the sandbox.")
+        ] = False,
+        limit: Annotated[
+            int | None, typer.Option("--limit", min=1, help="Read only the first N records.")
+        ] = None,
+        exclude: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--exclude", help="Drop tasks whose statement appears in this task file (repeatable)."
+            ),
+        ] = None,
+        strict: Annotated[
+            bool, typer.Option("--strict", help="Fail on the first bad record instead of skipping it.")
+        ] = False,
+        workers: Annotated[
+            int | None, typer.Option("--workers", min=1, help="Sandbox workers (default: CPU cores).")
+        ] = None,
+        max_gold: Annotated[
+            int | None, typer.Option("--max-gold", min=1, help="Keep at most N gold solutions per task.")
+        ] = None,
+        max_tests: Annotated[
+            int | None, typer.Option("--max-tests", min=1, help="Keep at most N gold tests per task.")
+        ] = None,
+        cpu_seconds: Annotated[
+            float, typer.Option("--cpu-seconds", min=0.1, help="CPU-time limit per gold run when verifying.")
+        ] = 4.0,
+        json_out: Annotated[
+            bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
+        ] = False,
+    ) -> None:
+        options = PrepareOptions(
+            verify=verify,
+            exclude=exclude or [],
+            strict=strict,
+            workers=workers,
+            max_gold=max_gold,
+            max_tests=max_tests,
+            cpu_seconds=cpu_seconds,
+        )
+        with console.status("preparing tasks") as status:
+
+            def progress(done: int, total: int) -> None:
+                status.update(f"verifying gold solutions: {done}/{total} runs")
+
+            tasks, summary = prepare_source(source, path, split, limit, options, progress)
+        if not tasks:
+            reasons = ", ".join(f"{k}={v}" for k, v in sorted(summary.dropped_by_reason.items()))
+            first = f"; first: {summary.problems[0]}" if summary.problems else ""
+            raise InputError(f"no task left after prepare ({reasons}){first}")
+        if out is not None:
+            write_tasks(out, tasks)
+        _print_summary(summary, source, out)
+        if json_out:
+            emit_json({"source": source, "path": path, "out": str(out) if out else None, **summary.to_json()})
+
+
+def _print_summary(summary: PrepareSummary, source: str, out: Path | None) -> None:
+    for line in summary.problems[:10]:
+        console.print(f"[yellow]skipped[/] {line}", highlight=False, soft_wrap=True)
+    if len(summary.problems) > 10:
+        console.print(f"[yellow]... and {len(summary.problems) - 10} more[/]")
+    table = Table(title=f"atest prepare --source {source}", show_header=True)
+    table.add_column("", style="bold")
+    table.add_column("tasks", justify="right")
+    table.add_row("read", str(summary.n_in))
+    for reason, n in sorted(summary.dropped_by_reason.items()):
+        table.add_row(f"dropped: {reason}", str(n))
+    table.add_row("kept", str(summary.n_out))
+    if summary.verified:
+        table.add_row("gold solutions verified", f"{summary.n_gold_verified}/{summary.n_gold_checked}")
+    console.print(table)
+    console.print(f"wrote {summary.n_out} tasks to {out}" if out else "dry run: no --out, nothing written")

@@ -1,0 +1,279 @@
+"""Running candidates and gold solutions on tests through the sandbox.
+
+Every (program, input, limits) triple is run once per command: identical candidates,
+a generated test equal to a gold test, and the gold solution's run on a generated input
+(shared by all candidates) are de-duplicated before the executor sees them. Outputs are
+compared here, in the supervisor, never inside the sandboxed process. Work is sent in
+large batches (whole tasks at a time) so the executor can keep every core busy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from atest.core.errors import InputError
+from atest.core.metrics.attack import AttackUnit
+from atest.core.sandbox import Execution, Executor, Job, Limits, Program, Status, outputs_match
+from atest.core.sandbox.types import input_key
+from atest.core.tasks import Task
+
+Progress = Callable[[int, int], None]
+CHUNK_JOBS = 20_000  # bounds memory for TACO-sized runs while keeping batches large
+
+
+class Batch:
+    """Collects jobs, keeping one copy of each (program, input, limits), and runs them together."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Job] = []
+        self._index: dict[tuple[str, str, Limits], int] = {}
+
+    def add(self, program: Program, value: Any, limits: Limits) -> int:
+        key = (program.key, input_key(value), limits)
+        if key not in self._index:
+            self._index[key] = len(self.jobs)
+            self.jobs.append(Job(program, value, limits))
+        return self._index[key]
+
+    def run(self, executor: Executor) -> list[Execution]:
+        return executor.run(self.jobs) if self.jobs else []
+
+
+def passes(execution: Execution, expected: Any, kind: str) -> bool:
+    """A program passes a test when it ran cleanly and the judge accepts its output."""
+    return execution.status is Status.OK and outputs_match(kind, expected, execution.output)
+
+
+def candidate_program(task: Task, code: str) -> Program:
+    return Program(code, task.kind, task.fn_name)
+
+
+def gold_program(task: Task) -> Program:
+    if not task.gold_solutions:
+        raise InputError(
+            f"task {task.task_id!r} has no gold solution", "this metric runs the reference on each input"
+        )
+    return Program(task.gold_solutions[0], task.kind, task.fn_name)
+
+
+def candidates_of(task: Task, model: str, n: int | None) -> list[str]:
+    codes = task.candidates.get(model)
+    if not codes:
+        raise InputError(f"task {task.task_id!r} has no candidates for model {model!r}")
+    if n is not None and n > len(codes):
+        raise InputError(f"task {task.task_id!r}: --n {n} but model {model!r} has {len(codes)} candidates")
+    return codes if n is None else codes[:n]
+
+
+@dataclass
+class CandidateCounts:
+    """Tests passed by each candidate of one (task, model)."""
+
+    task_id: str
+    model: str
+    n_tests: int  # scoring tests actually used (after dropping invalid ones, if asked)
+    n_gold: int
+    passed: list[int]  # scoring tests passed, per candidate
+    gold_passed: list[int]  # gold tests passed, per candidate (empty without gold)
+
+    @property
+    def correct(self) -> list[bool]:
+        return [p == self.n_gold for p in self.gold_passed]
+
+
+@dataclass
+class ScoringOutcome:
+    counts: list[CandidateCounts]
+    n_invalid: dict[str, int] = field(default_factory=dict)  # generated tests the gold fails, per task
+    n_executions: int = 0  # distinct (program, input, limits) runs
+
+
+def _chunks(tasks: Sequence[Task], size_of: Callable[[Task], int]) -> list[list[Task]]:
+    chunks: list[list[Task]] = [[]]
+    total = 0
+    for task in tasks:
+        if chunks[-1] and total + size_of(task) > CHUNK_JOBS:
+            chunks.append([])
+            total = 0
+        chunks[-1].append(task)
+        total += size_of(task)
+    return chunks
+
+
+def score_candidates(
+    executor: Executor,
+    tasks: Sequence[Task],
+    tests: dict[str, list[dict]],
+    models: Sequence[str],
+    *,
+    n: int | None = None,
+    with_gold: bool = True,
+    drop_invalid: bool = False,
+    limits: Limits | None = None,
+    every_model: bool = True,
+    progress: Progress | None = None,
+) -> ScoringOutcome:
+    """Count, per candidate, the scoring tests and (with `with_gold`) the gold tests it passes.
+
+    `drop_invalid` runs the gold solution on each scoring test and ignores tests whose
+    expected output the gold does not produce; by default they are kept, as in UTRL.
+    Without `every_model`, a task is scored on those of `models` it has candidates from.
+    """
+    limits = limits or Limits()
+
+    def models_of(task: Task) -> list[str]:
+        return list(models) if every_model else [m for m in models if task.candidates.get(m)]
+
+    for task in tasks:
+        for model in models_of(task):
+            candidates_of(task, model, n)
+        if with_gold and not task.gold_tests:
+            raise InputError(
+                f"task {task.task_id!r} has no gold tests", "correctness is judged on gold tests"
+            )
+        if drop_invalid:
+            gold_program(task)
+
+    def size_of(task: Task) -> int:
+        per_candidate = len(tests.get(task.task_id, [])) + (len(task.gold_tests) if with_gold else 0)
+        return sum(len(candidates_of(task, m, n)) for m in models_of(task)) * per_candidate
+
+    outcome = ScoringOutcome(counts=[])
+    total = sum(size_of(t) for t in tasks)
+    done = 0
+    for chunk in _chunks(tasks, size_of):
+        batch = Batch()
+        plans = [
+            _plan_task(
+                batch, task, tests.get(task.task_id, []), models_of(task), n, with_gold, drop_invalid, limits
+            )
+            for task in chunk
+        ]
+        results = batch.run(executor)
+        outcome.n_executions += len(results)
+        for plan in plans:
+            plan.collect(results, outcome)
+        done += sum(size_of(t) for t in chunk)
+        if progress:
+            progress(done, total)
+    return outcome
+
+
+@dataclass
+class _TaskPlan:
+    """Which batch slot holds each run of one task, so results can be judged after the batch."""
+
+    task: Task
+    tests: list[dict]
+    models: Sequence[str]
+    slots: dict[str, list[tuple[list[int], list[int]]]]  # model -> per candidate (scoring slots, gold slots)
+    gold_slots: list[int] | None  # the gold solution on each scoring test (drop_invalid only)
+    with_gold: bool
+
+    def collect(self, results: list[Execution], outcome: ScoringOutcome) -> None:
+        kind = self.task.kind
+        keep = list(range(len(self.tests)))
+        if self.gold_slots is not None:
+            keep = [
+                i for i, s in enumerate(self.gold_slots) if passes(results[s], self.tests[i]["output"], kind)
+            ]
+            outcome.n_invalid[self.task.task_id] = len(self.tests) - len(keep)
+        gold_tests = self.task.gold_tests if self.with_gold else []
+        for model in self.models:
+            passed, gold_passed = [], []
+            for scoring_slots, gold_slots in self.slots[model]:
+                passed.append(
+                    sum(passes(results[scoring_slots[i]], self.tests[i]["output"], kind) for i in keep)
+                )
+                if self.with_gold:
+                    gold_passed.append(
+                        sum(
+                            passes(results[s], t["output"], kind)
+                            for s, t in zip(gold_slots, gold_tests, strict=True)
+                        )
+                    )
+            outcome.counts.append(
+                CandidateCounts(self.task.task_id, model, len(keep), len(gold_tests), passed, gold_passed)
+            )
+
+
+def _plan_task(
+    batch: Batch,
+    task: Task,
+    tests: list[dict],
+    models: Sequence[str],
+    n: int | None,
+    with_gold: bool,
+    drop_invalid: bool,
+    limits: Limits,
+) -> _TaskPlan:
+    slots: dict[str, list[tuple[list[int], list[int]]]] = {}
+    for model in models:
+        slots[model] = []
+        for code in candidates_of(task, model, n):
+            program = candidate_program(task, code)
+            scoring = [batch.add(program, t["input"], limits) for t in tests]
+            gold = [batch.add(program, t["input"], limits) for t in task.gold_tests] if with_gold else []
+            slots[model].append((scoring, gold))
+    gold_slots = None
+    if drop_invalid:
+        reference = gold_program(task)
+        gold_slots = [batch.add(reference, t["input"], limits) for t in tests]
+    return _TaskPlan(task, tests, models, slots, gold_slots, with_gold)
+
+
+@dataclass
+class AttackCase:
+    """One generated pair for one (task, buggy code); `test` is None when nothing parsed."""
+
+    task: Task
+    buggy_code: str
+    test: dict | None
+
+
+def attack_units(
+    executor: Executor,
+    cases: Sequence[AttackCase],
+    *,
+    limits: Limits | None = None,
+    progress: Progress | None = None,
+) -> tuple[list[AttackUnit], int]:
+    """Judge each generated pair against the gold solution and the buggy code (one batch)."""
+    limits = limits or Limits()
+    batch = Batch()
+    slots: list[tuple[int, int] | None] = []
+    for case in cases:
+        if case.test is None:
+            slots.append(None)
+            continue
+        x = case.test["input"]
+        slots.append(
+            (
+                batch.add(gold_program(case.task), x, limits),
+                batch.add(candidate_program(case.task, case.buggy_code), x, limits),
+            )
+        )
+    results = batch.run(executor)
+    if progress:
+        progress(len(cases), len(cases))
+    units = []
+    for case, slot in zip(cases, slots, strict=True):
+        difficulty = case.task.difficulty or "unknown"
+        if slot is None or case.test is None:
+            units.append(AttackUnit(case.task.task_id, difficulty, parsed=False))
+            continue
+        gold, buggy = results[slot[0]], results[slot[1]]
+        valid = gold.status is Status.OK
+        units.append(
+            AttackUnit(
+                case.task.task_id,
+                difficulty,
+                parsed=True,
+                valid_input=valid,
+                io_accurate=valid and outputs_match(case.task.kind, gold.output, case.test["output"]),
+                input_attack=valid and not passes(buggy, gold.output, case.task.kind),
+            )
+        )
+    return units, len(results)

@@ -1,0 +1,92 @@
+"""Running many programs against their tests with early stopping, in a few large batches.
+
+Most mutants fail one of the first few tests, and a mutant stuck in a loop costs a full
+time limit per test, so running every mutant on every test would waste most of the
+time. Instead all programs of a whole task set advance together through test stages
+(the first test, the next three, the next twelve, then the rest): after each stage only
+the programs that passed everything so far go on. Each stage is one `executor.run`
+call, so the executor can keep every core busy and its cache serves repeated work.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from atest.core.sandbox import Execution, Executor, Job, Limits, Program, Verdict, judge
+
+Progress = Callable[[int, int], None]
+STAGE_ENDS: tuple[int, ...] = (1, 4, 16)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One program to be judged on an ordered list of tests (`{"input", "output"}` dicts)."""
+
+    program: Program
+    tests: Sequence[dict]
+    limits: Limits
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The first test (by index) a program did not pass, and how it failed."""
+
+    test_index: int
+    verdict: Verdict
+
+
+def _stages(n_tests: int, ends: Sequence[int]) -> list[tuple[int, int]]:
+    bounds = [0, *[e for e in ends if e < n_tests], n_tests]
+    return [(a, b) for a, b in itertools.pairwise(bounds) if a < b]
+
+
+def first_failures(
+    executor: Executor,
+    units: Sequence[Unit],
+    *,
+    stage_ends: Sequence[int] = STAGE_ENDS,
+    progress: Progress | None = None,
+) -> list[Failure | None]:
+    """For each unit, its first failing test, or None when it passes every test."""
+    results: list[Failure | None] = [None] * len(units)
+    plans = [_stages(len(u.tests), stage_ends) for u in units]
+    alive = [i for i, plan in enumerate(plans) if plan]
+    total = sum(len(u.tests) for u in units)
+    done = 0
+    stage = 0
+    while alive:
+        jobs: list[Job] = []
+        owners: list[tuple[int, int]] = []
+        for i in alive:
+            start, end = plans[i][stage]
+            unit = units[i]
+            for t in range(start, end):
+                jobs.append(Job(unit.program, unit.tests[t]["input"], unit.limits))
+                owners.append((i, t))
+        executions = executor.run(jobs)
+        for (i, t), execution in zip(owners, executions, strict=True):
+            earlier = results[i]
+            if earlier is not None and earlier.test_index < t:
+                continue
+            verdict = judge(execution, units[i].tests[t]["output"], units[i].program.kind)
+            if verdict is not Verdict.ACCEPTED:
+                results[i] = Failure(t, verdict)
+        done += len(jobs)
+        still: list[int] = []
+        for i in alive:
+            if results[i] is None and stage + 1 < len(plans[i]):
+                still.append(i)
+            else:
+                done += len(units[i].tests) - plans[i][stage][1]  # tests it no longer needs
+        if progress:
+            progress(done, total)
+        alive = still
+        stage += 1
+    return results
+
+
+def run_all(executor: Executor, jobs: Sequence[Job]) -> list[Execution]:
+    """One batch; an empty batch never reaches the executor."""
+    return executor.run(list(jobs)) if jobs else []

@@ -1,0 +1,100 @@
+"""`get_executor`: the one entry point callers use to run untrusted programs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Literal
+
+from atest.core.errors import ExternalError, InputError
+from atest.core.sandbox.cache import DiskCache, MemoryCache, job_key
+from atest.core.sandbox.forkserver import WorkerPool
+from atest.core.sandbox.types import Execution, Job
+
+log = logging.getLogger("atest.sandbox")
+
+Isolation = Literal["auto", "namespace", "none"]
+ISOLATIONS = ("auto", "namespace", "none")
+
+
+class ForkServerExecutor:
+    """Runs batches of jobs on pre-started workers, deduplicated and cached.
+
+    Identical (program, input, limits) jobs in a batch run once; results are remembered for
+    the life of the executor (bounded LRU) and, with `cache_dir`, on disk across runs.
+    """
+
+    def __init__(self, workers: int, isolation: Isolation = "auto", cache_dir: str | Path | None = None):
+        if isolation not in ISOLATIONS:
+            raise InputError(
+                f"unknown sandbox isolation {isolation!r}", f"use one of {', '.join(ISOLATIONS)}"
+            )
+        if workers < 1:
+            raise InputError(f"sandbox workers must be at least 1, got {workers}")
+        self._pool = WorkerPool(workers, "none" if isolation == "none" else "namespace")
+        self.isolation = isolation
+        self.layers = self._pool.layers
+        self.executed = 0
+        self._memory = MemoryCache()
+        self._disk = DiskCache(cache_dir) if cache_dir else None
+        self._report_isolation()
+
+    def _report_isolation(self) -> None:
+        failure = self._pool.failure
+        if self.isolation == "none":
+            log.warning("sandbox isolation is off (--sandbox none): only run code you trust")
+        elif failure:
+            if self.isolation == "namespace":
+                self.close()
+                raise ExternalError(
+                    f"sandbox namespaces are unavailable here ({failure})",
+                    "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) "
+                    "or use --sandbox auto to run with resource limits only",
+                )
+            log.warning(
+                "sandbox: namespaces unavailable (%s); programs run with resource limits only, "
+                "without network, filesystem or uid isolation",
+                failure,
+            )
+
+    def run(self, jobs: Sequence[Job]) -> list[Execution]:
+        keys = [job_key(job) for job in jobs]
+        todo: dict[str, Job] = {}
+        for key, job in zip(keys, jobs, strict=True):
+            if key not in todo and self._memory.get(key) is None:
+                todo[key] = job
+        if todo and self._disk is not None:
+            for key, execution in self._disk.get_many(list(todo)).items():
+                self._memory.put(key, execution)
+                del todo[key]
+        if todo:
+            fresh = dict(zip(todo, self._pool.run(list(todo.values())), strict=True))
+            self.executed += len(fresh)
+            for key, execution in fresh.items():
+                self._memory.put(key, execution)
+            if self._disk is not None:
+                self._disk.put_many(fresh)
+            results = {**fresh}
+        else:
+            results = {}
+        return [results.get(key) or self._memory.get(key) for key in keys]  # type: ignore[misc]
+
+    def close(self) -> None:
+        self._pool.close()
+        if self._disk is not None:
+            self._disk.close()
+            self._disk = None
+
+
+@contextmanager
+def get_executor(
+    isolation: Isolation = "auto", workers: int | None = None, cache_dir: str | Path | None = None
+) -> Iterator[ForkServerExecutor]:
+    executor = ForkServerExecutor(workers or os.cpu_count() or 1, isolation, cache_dir)
+    try:
+        yield executor
+    finally:
+        executor.close()

@@ -1,0 +1,289 @@
+"""The supervisor side of the fork server: worker processes, dispatch, restarts.
+
+Each worker is a separate small interpreter (zygote.py) started from a clean environment,
+so no secret of the caller's process reaches it and its forks carry no trainer memory.
+Jobs go to workers from one thread per worker; the payload is written to the worker's
+file in a private job directory and only the forked child reads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import select
+import shutil
+import site
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from atest.core.errors import ExternalError
+from atest.core.sandbox.types import Execution, Job, Status
+
+log = logging.getLogger("atest.sandbox")
+
+ZYGOTE = Path(__file__).with_name("zygote.py")
+HEADER = struct.Struct("<ddqq")  # must match zygote.HEADER
+UID_BASE = 100_000
+TMPFS_MB = 256
+START_TIMEOUT = 60.0
+RESPONSE_GRACE = 10.0
+WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+def _system_binds() -> list[str]:
+    """What a program may see, read-only: system libraries and this Python's own tree."""
+    candidates = ["/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/etc"]
+    for prefix in (sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix):
+        candidates.append(prefix)
+        candidates.append(os.path.realpath(prefix))
+    candidates.append(os.path.dirname(os.path.realpath(sys.executable)))
+    chosen: list[str] = []
+    for path in sorted({os.path.normpath(p) for p in candidates if os.path.lexists(p)}, key=len):
+        if not any(path == c or path.startswith(c.rstrip("/") + "/") for c in chosen):
+            chosen.append(path)
+    return chosen
+
+
+def _job_root() -> str:
+    shm = "/dev/shm"
+    base = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+    return tempfile.mkdtemp(prefix="atest-sandbox-", dir=base)
+
+
+class WorkerFailure(RuntimeError):
+    """The worker process died or stopped answering (never a verdict on the program)."""
+
+
+class Worker:
+    """One zygote process and the pipes to it."""
+
+    def __init__(self, index: int, isolation: str, job_root: str, job_root_fd: int):
+        self.index = index
+        self.isolation = isolation
+        self.job_root = job_root
+        self.job_root_fd = job_root_fd
+        self.job_name = f"job-{index}"
+        self.layers: list[str] = []
+        self.failure: str | None = None
+        self._proc: subprocess.Popen | None = None
+        self._start()
+
+    def _start(self) -> None:
+        req_r, self._req_w = os.pipe()
+        self._resp_r, resp_w = os.pipe()
+        fallback = os.path.join(self.job_root, f"worker-{self.index}")
+        config = {
+            "isolation": self.isolation,
+            "binds": _system_binds(),
+            "tmpfs_mb": TMPFS_MB,
+            "uid_base": UID_BASE,
+            "job_dir": self.job_root_fd,
+            "job_name": self.job_name,
+            "req": req_r,
+            "resp": resp_w,
+            "fallback_dir": fallback,
+            "site_dirs": [p for p in site.getsitepackages() if os.path.isdir(p)],
+        }
+        self._stderr_path = os.path.join(self.job_root, f"worker-{self.index}.log")
+        with open(self._stderr_path, "wb") as stderr:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(ZYGOTE), json.dumps(config)],
+                env=WORKER_ENV,
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                pass_fds=(req_r, resp_w, self.job_root_fd),
+                start_new_session=True,
+            )
+        os.close(req_r)
+        os.close(resp_w)
+        try:
+            ready = self._receive(START_TIMEOUT)
+        except WorkerFailure as exc:
+            self.stop()
+            raise ExternalError(
+                f"the sandbox worker did not start: {exc}",
+                "run `atest ... --sandbox none` only for trusted code, or check the log above",
+            ) from exc
+        self.layers = ready["layers"]
+        self.failure = ready["failure"]
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def _log_tail(self) -> str:
+        try:
+            return Path(self._stderr_path).read_text(errors="replace")[-500:].strip()
+        except OSError:
+            return ""
+
+    def _receive(self, timeout: float) -> dict:
+        length = self._read(8, timeout)
+        size = int.from_bytes(length, "little")
+        return json.loads(self._read(size, timeout))
+
+    def _read(self, n: int, timeout: float) -> bytes:
+        chunks, remaining = [], n
+        while remaining:
+            ready, _, _ = select.select([self._resp_r], [], [], timeout)
+            if not ready:
+                raise WorkerFailure(f"worker {self.index} did not answer within {timeout:.0f}s")
+            chunk = os.read(self._resp_r, remaining)
+            if not chunk:
+                raise WorkerFailure(f"worker {self.index} exited: {self._log_tail() or 'no message'}")
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    def execute(self, job: Job) -> dict:
+        payload = {
+            "source": job.program.source,
+            "kind": job.program.kind,
+            "fn_name": job.program.fn_name,
+            "input": job.input,
+        }
+        stdin = job.input if job.program.kind == "stdio" and isinstance(job.input, str) else ""
+        if stdin and not stdin.endswith("\n"):
+            stdin += "\n"
+        self._write(self.job_name, json.dumps(payload).encode("utf-8", "surrogatepass"))
+        self._write(self.job_name + ".in", stdin.encode("utf-8", "surrogateescape"))
+        limits = job.limits
+        header = HEADER.pack(limits.cpu_seconds, limits.wall_limit, limits.memory_mb, limits.output_bytes)
+        try:
+            os.write(self._req_w, header)
+        except BrokenPipeError as exc:
+            raise WorkerFailure(f"worker {self.index} is gone") from exc
+        return self._receive(limits.wall_limit + RESPONSE_GRACE)
+
+    def _write(self, name: str, data: bytes) -> None:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600, dir_fd=self.job_root_fd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+
+    def restart(self) -> None:
+        self.stop()
+        self._start()
+
+    def stop(self) -> None:
+        for fd in (getattr(self, "_req_w", None), getattr(self, "_resp_r", None)):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._req_w = self._resp_r = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(OSError):
+                    os.killpg(self._proc.pid, 9)
+                self._proc.wait()
+            self._proc = None
+
+
+def to_execution(job: Job, message: dict) -> Execution:
+    status = Status(message["status"])
+    output = message["output"]
+    stderr = message.get("stderr_tail", "")
+    if status is Status.OK and job.program.kind == "functional":
+        if not message.get("returned"):
+            status, output = Status.RUNTIME_ERROR, None
+            stderr = (stderr + "\nthe program exited before the function returned").strip()
+        else:
+            try:
+                output = json.loads(output)
+            except (TypeError, ValueError):
+                status, output = Status.RUNTIME_ERROR, None
+    return Execution(
+        status=status,
+        output=output if status is Status.OK else None,
+        stderr_tail=stderr,
+        exit_code=message.get("exit_code"),
+        cpu_time=float(message.get("cpu_time", 0.0)),
+        wall_time=float(message.get("wall_time", 0.0)),
+        peak_memory_mb=float(message.get("peak_memory_mb", 0.0)),
+    )
+
+
+class WorkerPool:
+    """`workers` zygotes; runs a list of jobs across them, one thread per worker."""
+
+    def __init__(self, workers: int, isolation: str):
+        self.job_root = _job_root()
+        self.job_root_fd = os.open(self.job_root, os.O_RDONLY | os.O_DIRECTORY)
+        self.workers: list[Worker] = []
+        try:
+            for i in range(workers):
+                self.workers.append(Worker(i, isolation, self.job_root, self.job_root_fd))
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def layers(self) -> list[str]:
+        return self.workers[0].layers if self.workers else []
+
+    @property
+    def failure(self) -> str | None:
+        return self.workers[0].failure if self.workers else None
+
+    def run(self, jobs: Sequence[Job]) -> list[Execution]:
+        results: list[Execution | None] = [None] * len(jobs)
+        if len(jobs) == 1 or len(self.workers) == 1:
+            for i, job in enumerate(jobs):
+                results[i] = self._run_one(self.workers[0], job)
+            return results  # type: ignore[return-value]
+        lock = threading.Lock()
+        pending = iter(range(len(jobs)))
+        errors: list[BaseException] = []
+
+        def loop(worker: Worker) -> None:
+            try:
+                while True:
+                    with lock:
+                        i = next(pending, None)
+                    if i is None:
+                        return
+                    results[i] = self._run_one(worker, jobs[i])
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=loop, args=(w,), daemon=True) for w in self.workers[: len(jobs)]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return results  # type: ignore[return-value]
+
+    def _run_one(self, worker: Worker, job: Job) -> Execution:
+        for attempt in range(2):
+            try:
+                return to_execution(job, worker.execute(job))
+            except WorkerFailure as exc:
+                log.warning("sandbox worker %d failed (%s); restarting it", worker.index, exc)
+                worker.restart()
+                if attempt == 1:
+                    return Execution(Status.RUNTIME_ERROR, None, stderr_tail=f"sandbox worker failed: {exc}")
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.workers = []
+        with contextlib.suppress(OSError):
+            os.close(self.job_root_fd)
+        shutil.rmtree(self.job_root, ignore_errors=True)

@@ -1,0 +1,620 @@
+"""The sandbox worker: a small, pre-started interpreter that forks once per execution.
+
+Run as a script (`python -I zygote.py CONFIG_JSON`), never imported by atest: it must stay
+small (RLIMIT_AS is applied to its forks) and hold nothing but its own code. Protocol, over
+two pipes from the supervisor:
+
+* request: a 32-byte header `<ddqq` (cpu_seconds, wall_seconds, memory_mb, output_bytes);
+  the job itself (source, kind, fn_name, input) waits in a file of the supervisor's private
+  job directory, which only the forked child reads, so the zygote never holds a program's
+  code or any expected output;
+* response: an 8-byte length then a JSON object (status, output text, stderr tail, exit
+  code, cpu/wall time, peak memory).
+
+Isolation set up once at start (mode "namespace"): new mount, network, IPC and UTS
+namespaces (plus a user namespace when not root), a fresh root holding only read-only binds
+of the system and Python directories, an empty /tmp, and a few device nodes. Each child then
+gets its own process group and work directory, resource limits, a clean environment,
+no-new-privileges, and (as root) a uid of its own, so it cannot read host files, reach the
+network, signal the worker, or outlive its execution: the worker is a child subreaper and
+kills every descendant left when the program ends.
+"""
+
+import builtins
+import contextlib
+import ctypes
+import errno
+import gc
+import json
+import linecache
+import math
+import os
+import resource
+import select
+import signal
+import struct
+import sys
+import time
+import traceback
+
+HEADER = struct.Struct("<ddqq")
+LENGTH = struct.Struct("<Q")
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+SYSCALLS = {"x86_64": {"pivot_root": 155, "capset": 126}, "aarch64": {"pivot_root": 41, "capset": 91}}
+
+PRIVATE = "/.atest"  # root-only: the child's stdin/stdout/stderr/result files
+WORKDIR = "/tmp/w"
+STDERR_TAIL = 2000
+PROGRAM_NPROC = 64
+PROGRAM_NOFILE = 64
+PROGRAM_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "PYTHONIOENCODING": "utf-8",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+_libc = ctypes.CDLL(None, use_errno=True)  # the interpreter is linked against libc
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source, target, fstype, flags, data=None) -> None:
+    enc = [None if v is None else v.encode() for v in (source, target, fstype, data)]
+    _check(_libc.mount(enc[0], enc[1], enc[2], ctypes.c_ulong(flags), enc[3]), f"mount {target}")
+
+
+def _syscall(name: str, *args) -> int:
+    machine = os.uname().machine
+    number = SYSCALLS.get(machine, {}).get(name)
+    if number is None:
+        raise OSError(errno.ENOSYS, f"{name} on {machine}")
+    return _libc.syscall(number, *args)
+
+
+# ---------------------------------------------------------------- program namespace
+
+
+def _prelude() -> dict:
+    """Names competitive-programming solutions use without importing them (LeetCode style).
+
+    Star-imports would shadow builtins (`math.pow` over `pow`, breaking `pow(a, b, m)`), so
+    every builtin name is filtered out.
+    """
+    import bisect
+    import collections
+    import functools
+    import heapq
+    import itertools
+    import operator
+    import string
+    import typing
+
+    names: dict = {}
+    for module in (typing, collections, itertools, functools, heapq, bisect, string, operator, math):
+        public = getattr(module, "__all__", None) or [n for n in dir(module) if not n.startswith("_")]
+        for name in public:
+            if hasattr(module, name) and not hasattr(builtins, name):
+                names[name] = getattr(module, name)
+    for module in (bisect, collections, functools, heapq, itertools, math, operator, string, typing):
+        names[module.__name__] = module
+    for extra in ("re", "random", "sys", "os", "json", "copy", "datetime"):
+        names[extra] = __import__(extra)
+    names["inf"] = math.inf
+    try:
+        import sortedcontainers
+
+        for name in ("SortedList", "SortedDict", "SortedSet"):
+            names[name] = getattr(sortedcontainers, name)
+    except ImportError:
+        pass
+    return names
+
+
+def _program_builtins(prelude: dict) -> dict:
+    """The builtins programs see: Python's, plus prelude names that do not collide with them.
+
+    Built once in the worker; a program's globals start empty and fall back to this dict,
+    so no per-run copy of the prelude (which would copy-on-write its pages in every fork).
+    """
+    merged = dict(builtins.__dict__)
+    for name, value in prelude.items():
+        merged.setdefault(name, value)
+    return merged
+
+
+def _to_json(value) -> str:
+    def convert(obj):
+        if isinstance(obj, (set, frozenset)):
+            try:
+                return sorted(obj)
+            except TypeError:
+                return list(obj)
+        raise TypeError(f"return value of type {type(obj).__name__} is not JSON-serializable")
+
+    return json.dumps(value, default=convert)
+
+
+def _call_entry(namespace: dict, fn_name: str, args):
+    solution = namespace.get("Solution")
+    if isinstance(solution, type) and hasattr(solution, fn_name):
+        target = getattr(solution(), fn_name)
+    elif callable(namespace.get(fn_name)):
+        target = namespace[fn_name]
+    else:
+        raise NameError(f"no function or Solution method named {fn_name!r}")
+    if isinstance(args, dict):
+        return target(**args)
+    return target(*args)
+
+
+def _run_program(job: dict, result_fd: int, program_builtins: dict) -> int:
+    """Execute the program in this (already limited) process; returns its exit code."""
+    sys.stdin = open(0, encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)  # noqa: SIM115
+    sys.argv = ["main.py"]
+    namespace = {"__name__": "__main__", "__builtins__": program_builtins, "__file__": "main.py"}
+    code = 0
+    try:
+        source = job["source"]
+        linecache.cache["main.py"] = (len(source), None, source.splitlines(True), "main.py")
+        compiled = compile(source, "main.py", "exec")
+        exec(compiled, namespace)
+        if job["kind"] == "functional":
+            value = _call_entry(namespace, job["fn_name"], job["input"])
+            os.write(result_fd, b"R" + _to_json(value).encode("utf-8", "surrogatepass"))
+    except SystemExit as stop:
+        if stop.code is None:
+            code = 0
+        elif isinstance(stop.code, int):
+            code = stop.code & 0xFF
+        else:
+            print(stop.code, file=sys.stderr)
+            code = 1
+    except MemoryError:
+        os.write(result_fd, b"M")
+        code = 1
+    except BaseException as exc:
+        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except ValueError:
+            pass  # the program closed it, which flushed it
+        except OSError:
+            code = code or 1
+    return code
+
+
+def _limit_worker(limit_nproc: bool) -> None:
+    """Limits and settings every program shares, applied once to the worker and inherited.
+
+    RLIMIT_NPROC does not bind root, but it does bind the uid each child switches to.
+    """
+    resource.setrlimit(resource.RLIMIT_NOFILE, (PROGRAM_NOFILE, PROGRAM_NOFILE))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if limit_nproc:
+        resource.setrlimit(resource.RLIMIT_NPROC, (PROGRAM_NPROC, PROGRAM_NPROC))
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+def _limit_child(cpu: float, memory_mb: int, output_bytes: int) -> None:
+    cpu_hard = math.ceil(cpu) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_hard, cpu_hard + 1))
+    memory = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    stack = min(memory // 2, 512 * 1024 * 1024)
+    resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (output_bytes + 1, output_bytes + 1))
+
+
+def _drop_capabilities() -> None:
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)
+    data = (ctypes.c_uint32 * 6)()
+    _check(_syscall("capset", header, data), "capset")
+
+
+def _read_job(name: str, dir_fd: int) -> bytes:
+    fd = os.open(name, os.O_RDONLY, dir_fd=dir_fd)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _child(state: dict, limits: tuple) -> None:
+    """The forked child: read its job, confine itself, run the program, never return."""
+    code = 1
+    try:
+        cpu, _wall, memory_mb, output_bytes = limits
+        os.setsid()
+        job = json.loads(_read_job(state["job_name"], state["job_dir"]))
+        stdin_fd = os.open(state["job_name"] + ".in", os.O_RDONLY, dir_fd=state["job_dir"])
+        for fd in (state["job_dir"], state["req"], state["resp"], state["proc"]):
+            if fd is not None:
+                os.close(fd)
+        workdir = state["workdir"]
+        try:
+            os.mkdir(workdir, 0o700)
+        except FileExistsError:
+            _remove_tree(workdir)
+            os.mkdir(workdir, 0o700)
+        uid = state["uid"]
+        if uid is not None:
+            os.chown(workdir, uid, uid)
+        for target, fd in enumerate((stdin_fd, state["out"], state["err"])):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.umask(0o077)
+        os.chdir(workdir)
+        _limit_child(cpu, memory_mb, output_bytes)
+        if uid is not None:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+        elif state["drop_caps"]:
+            _drop_capabilities()
+        code = _run_program(job, state["res"], state["builtins"])
+    except BaseException:
+        try:
+            traceback.print_exc()
+        finally:
+            code = 1
+    os._exit(code)
+
+
+# ---------------------------------------------------------------- supervision of one run
+
+
+def _cpu_seconds(proc_fd, pid: int) -> float:
+    try:
+        fd = os.open(f"{pid}/stat", os.O_RDONLY, dir_fd=proc_fd)
+        try:
+            fields = os.read(fd, 1024).rsplit(b")", 1)[1].split()
+        finally:
+            os.close(fd)
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _children(proc_fd: int) -> list[int]:
+    me = os.getpid()
+    found: list[int] = []
+    try:
+        for tid in _listdir_fd(proc_fd, f"{me}/task"):
+            fd = os.open(f"{me}/task/{tid}/children", os.O_RDONLY, dir_fd=proc_fd)
+            try:
+                found += [int(p) for p in os.read(fd, 65536).split()]
+            finally:
+                os.close(fd)
+    except OSError:
+        pass
+    return found
+
+
+def _listdir_fd(proc_fd: int, path: str) -> list[str]:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY, dir_fd=proc_fd)
+    try:
+        return os.listdir(fd)
+    finally:
+        os.close(fd)
+
+
+def _kill_leftovers(pgid: int, proc_fd) -> None:
+    """Kill and reap every descendant still around (daemons were reparented to us)."""
+    with contextlib.suppress(OSError):
+        os.killpg(pgid, signal.SIGKILL)
+    for _ in range(10_000):
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid:
+            continue
+        for child in _children(proc_fd):
+            for kill in (os.kill, os.killpg):
+                with contextlib.suppress(OSError):
+                    kill(child, signal.SIGKILL)
+        time.sleep(0.0005)
+
+
+def _wait(pid: int, cpu: float, wall: float, proc_fd) -> tuple[int, object, str | None, float]:
+    """Wait for the child; kill its group on a CPU or wall limit. Returns (status, rusage, reason, wall)."""
+    start = time.monotonic()
+    pidfd = os.pidfd_open(pid)
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    reason = None
+    try:
+        while True:
+            elapsed = time.monotonic() - start
+            if elapsed >= wall:
+                reason = "wall"
+                break
+            step = cpu - elapsed if elapsed < cpu else 0.02
+            if poller.poll(max(1, int(min(step, wall - elapsed) * 1000))):
+                break
+            if elapsed >= cpu and _cpu_seconds(proc_fd, pid) > cpu:
+                reason = "cpu"
+                break
+        if reason:
+            for kill in (os.killpg, os.kill):
+                with contextlib.suppress(OSError):
+                    kill(pid, signal.SIGKILL)
+        _, status, usage = os.wait4(pid, 0)
+    finally:
+        os.close(pidfd)
+    return status, usage, reason, time.monotonic() - start
+
+
+def _read_tail(fd: int, limit: int) -> bytes:
+    size = os.fstat(fd).st_size
+    return os.pread(fd, limit, max(0, size - limit))
+
+
+def _rewind(*fds: int) -> None:
+    """Empty the output files; the child shares their offsets, so rewind them too."""
+    for fd in fds:
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+
+
+def _classify(exit_status: int, reason, cpu_used: float, cpu: float, out_size: int, cap: int, res: bytes):
+    signum = os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else None
+    code = os.WEXITSTATUS(exit_status) if os.WIFEXITED(exit_status) else None
+    if reason or signum == signal.SIGXCPU or cpu_used > cpu:
+        return "time_limit", code
+    if out_size > cap or signum == signal.SIGXFSZ:
+        return "output_limit", code
+    if res.startswith(b"M"):
+        return "memory_limit", code
+    if signum is not None or code != 0:
+        return "runtime_error", -signum if signum is not None else code
+    return "ok", code
+
+
+def _remove_tree(path: str) -> None:
+    """Delete a work directory (shutil would pull compression libraries into every fork)."""
+    try:
+        os.rmdir(path)
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass
+    for top, dirs, files in os.walk(path, topdown=False):
+        for name in files:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(top, name))
+        for name in dirs:
+            target = os.path.join(top, name)
+            try:
+                os.rmdir(target)
+            except NotADirectoryError:
+                os.unlink(target)
+            except OSError:
+                pass
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
+
+
+def _execute(state: dict, limits: tuple) -> dict:
+    cpu, wall, _memory, cap = limits
+    out, err, res_fd = state["out"], state["err"], state["res"]
+    _rewind(out, err, res_fd)
+    pid = os.fork()
+    if pid == 0:
+        _child(state, limits)
+    exit_status, usage, reason, wall_used = _wait(pid, cpu, wall, state["proc"])
+    _kill_leftovers(pid, state["proc"])
+    out_size = os.fstat(out).st_size
+    res = os.pread(res_fd, cap + 2, 0) if out_size <= cap else b""
+    cpu_used = usage.ru_utime + usage.ru_stime
+    status, code = _classify(exit_status, reason, cpu_used, cpu, out_size, cap, res)
+    output = None
+    returned = res.startswith(b"R")
+    if status == "ok":
+        if returned:
+            output = res[1:].decode("utf-8", "surrogateescape")
+        else:
+            output = os.pread(out, cap, 0).decode("utf-8", "surrogateescape")
+    stderr = _read_tail(err, STDERR_TAIL).decode("utf-8", "replace")
+    _remove_tree(state["workdir"])
+    return {
+        "status": status,
+        "output": output,
+        "returned": returned,
+        "stderr_tail": stderr,
+        "exit_code": code,
+        "cpu_time": cpu_used,
+        "wall_time": wall_used,
+        "peak_memory_mb": usage.ru_maxrss / 1024,
+    }
+
+
+# ---------------------------------------------------------------- isolation set-up
+
+
+def _bind_readonly(source: str, newroot: str) -> None:
+    target = newroot + source
+    if os.path.islink(source):
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not os.path.lexists(target):
+            os.symlink(os.readlink(source), target)
+        return
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        open(target, "a").close()
+    _mount(source, target, None, MS_BIND | MS_REC)
+    locked = MS_NOSUID | MS_NODEV
+    flags = MS_BIND | MS_REMOUNT | MS_RDONLY
+    try:
+        _mount(None, target, None, flags)
+    except OSError:
+        _mount(None, target, None, flags | locked)
+
+
+def _enter_namespaces(config: dict) -> list[str]:
+    """Unshare and swap the root; returns the layers in place (raises if namespaces are refused)."""
+    root = os.geteuid() == 0
+    uid, gid = os.getuid(), os.getgid()
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | (0 if root else CLONE_NEWUSER)
+    _check(_libc.unshare(flags), "unshare")
+    if not root:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
+    newroot = "/tmp/root"
+    os.mkdir(newroot)
+    _mount(
+        "tmpfs",
+        newroot,
+        "tmpfs",
+        MS_NOSUID | MS_NODEV,
+        f"size={config['tmpfs_mb']}m,nr_inodes=20000,mode=755",
+    )
+    for source in config["binds"]:
+        if os.path.lexists(source):
+            _bind_readonly(source, newroot)
+    os.makedirs(newroot + "/dev", exist_ok=True)
+    for dev in ("null", "zero", "random", "urandom"):
+        path = f"{newroot}/dev/{dev}"
+        open(path, "a").close()
+        _mount(f"/dev/{dev}", path, None, MS_BIND)
+    os.makedirs(newroot + "/tmp", mode=0o755, exist_ok=True)
+    os.makedirs(newroot + PRIVATE, mode=0o700, exist_ok=True)
+    os.mkdir(newroot + "/.old")
+    _check(_syscall("pivot_root", newroot.encode(), (newroot + "/.old").encode()), "pivot_root")
+    os.chdir("/")
+    _check(_libc.umount2(b"/.old", MNT_DETACH), "umount old root")
+    os.rmdir("/.old")
+    _libc.sethostname(b"sandbox", 7)
+    layers = ["network namespace", "mount namespace", "read-only minimal root"]
+    if not root:
+        layers.insert(0, "user namespace")
+    return layers
+
+
+def _setup(config: dict) -> tuple[dict, list[str], str | None]:
+    sys.path.extend(p for p in config["site_dirs"] if p not in sys.path)
+    program_builtins = _program_builtins(_prelude())
+    proc_fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+    state = {
+        "job_dir": config["job_dir"],
+        "job_name": config["job_name"],
+        "req": config["req"],
+        "resp": config["resp"],
+        "proc": proc_fd,
+        "builtins": program_builtins,
+        "uid": None,
+        "drop_caps": False,
+        "limit_nproc": os.geteuid() != 0,
+    }
+    failure = None
+    layers: list[str] = []
+    if config["isolation"] == "namespace":
+        try:
+            layers = _enter_namespaces(config)
+            state["private"], state["workdir"] = PRIVATE, WORKDIR
+        except OSError as exc:
+            failure = str(exc)
+    if config["isolation"] != "namespace" or failure:
+        base = config["fallback_dir"]
+        state["private"] = os.path.join(base, "io")
+        state["workdir"] = os.path.join(base, "w")
+        os.makedirs(state["private"], mode=0o700, exist_ok=True)
+    elif os.geteuid() == 0:
+        state["uid"] = config["uid_base"] + os.getpid()
+        state["limit_nproc"] = True
+        layers.append("unprivileged uid of its own")
+    else:
+        state["drop_caps"] = True
+        layers.append("no capabilities")
+    for name in ("out", "err", "res"):
+        state[name] = os.open(
+            os.path.join(state["private"], name), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600
+        )
+    os.environ.clear()
+    os.environ.update(PROGRAM_ENV, HOME=state["workdir"], TMPDIR=state["workdir"])
+    _limit_worker(state["limit_nproc"])
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    return state, layers, failure
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    chunks = []
+    while n:
+        chunk = os.read(fd, n)
+        if not chunk:
+            return b""
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _send(fd: int, message: dict) -> None:
+    data = json.dumps(message).encode()
+    view = memoryview(LENGTH.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    state, layers, failure = _setup(config)
+    gc.freeze()  # forks then never touch (copy) the worker's own objects when collecting
+    _send(state["resp"], {"ready": True, "layers": layers, "failure": failure})
+    while True:
+        header = _read_exact(state["req"], HEADER.size)
+        if not header:
+            return
+        try:
+            result = _execute(state, HEADER.unpack(header))
+        except Exception as exc:
+            result = {
+                "status": "runtime_error",
+                "output": None,
+                "stderr_tail": f"sandbox worker error: {exc}",
+                "exit_code": None,
+                "cpu_time": 0.0,
+                "wall_time": 0.0,
+                "peak_memory_mb": 0.0,
+            }
+        _send(state["resp"], result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""The sandbox on real programs: conventions, verdicts, caching, and the hostile suite.
+
+Every hostile program must get the right verdict, leave no process and no file behind,
+and leave the executor working at normal speed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+from atest.core.sandbox import Job, Limits, Program, Status, get_executor
+from atest.core.sandbox.forkserver import UID_BASE
+
+FAST = Limits(cpu_seconds=0.5)
+
+
+def stdio(source: str, stdin: str = "", limits: Limits = FAST) -> Job:
+    return Job(Program(source, "stdio"), stdin, limits)
+
+
+def functional(source: str, fn_name: str, args, limits: Limits = FAST) -> Job:
+    return Job(Program(source, "functional", fn_name), args, limits)
+
+
+def sandbox_processes(executor) -> list[int]:
+    """Processes running under one of this executor's sandbox uids, on the whole host."""
+    uids = {UID_BASE + worker.pid for worker in executor._pool.workers}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        uid = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:"))
+        if uid in uids:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def executor():
+    with get_executor(workers=2) as ex:
+        yield ex
+
+
+def run1(executor, job: Job):
+    return executor.run([job])[0]
+
+
+def test_isolation_layers_are_in_place(executor):
+    assert {"network namespace", "mount namespace", "read-only minimal root"} <= set(executor.layers)
+
+
+# ---------------------------------------------------------------- program conventions
+
+
+def test_stdio_idioms_read_the_real_stdin(executor):
+    source = (
+        "import sys\n"
+        "first = sys.stdin.readline()[:-1]\n"
+        "second = input()\n"
+        "rest = sys.stdin.read()\n"
+        "print(repr(first), repr(second), repr(rest))\n"
+    )
+    result = run1(executor, stdio(source, "  a b  \nx\n\nlast"))
+    assert result.status is Status.OK
+    assert result.output == "'  a b  ' 'x' '\\nlast\\n'\n"  # input unmodified, newline added only if missing
+
+
+def test_stdin_buffer_and_unchanged_trailing_newline(executor):
+    result = run1(executor, stdio("import sys\nprint(sys.stdin.buffer.read())", "1 2\n"))
+    assert result.output == "b'1 2\\n'\n"
+
+
+def test_functional_calls_solution_method_or_function_with_json_args(executor):
+    method = "class Solution:\n    def add(self, a: List[int], k: int) -> List[int]:\n        return [x + k for x in a]\n"
+    function = "def pair(a, b):\n    print('noise on stdout')\n    return (a, b)\n"
+    results = executor.run(
+        [
+            functional(method, "add", [[1, 2], 3]),
+            functional(method, "add", {"a": [5], "k": 1}),
+            functional(function, "pair", ["x", None]),
+            functional(function, "missing", []),
+        ]
+    )
+    assert [r.output for r in results[:3]] == [[4, 5], [6], ["x", None]]
+    assert results[3].status is Status.RUNTIME_ERROR and "missing" in results[3].stderr_tail
+
+
+def test_prelude_never_shadows_builtins(executor):
+    source = "print(pow(3, 200, 13), gcd(12, 18), Counter('aab')['a'], inf > 10**100)"
+    assert run1(executor, stdio(source)).output == f"{pow(3, 200, 13)} 6 2 True\n"
+
+
+def test_stderr_alone_is_not_a_failure_but_exit_code_is(executor):
+    warn, fail = executor.run(
+        [
+            stdio("import sys\nprint('warning', file=sys.stderr)\nprint(7)"),
+            stdio("print(7)\nraise SystemExit(3)"),
+        ]
+    )
+    assert warn.status is Status.OK and warn.output == "7\n" and "warning" in warn.stderr_tail
+    assert fail.status is Status.RUNTIME_ERROR and fail.exit_code == 3
+
+
+def test_syntax_errors_and_exceptions_are_runtime_errors(executor):
+    syntax, crash = executor.run([stdio("def f(:\n"), stdio("print(1/0)")])
+    assert syntax.status is crash.status is Status.RUNTIME_ERROR
+    assert "ZeroDivisionError" in crash.stderr_tail
+
+
+def test_functional_program_that_exits_before_returning(executor):
+    result = run1(executor, functional("import sys\nsys.exit(0)\ndef f(): return 1", "f", []))
+    assert result.status is Status.RUNTIME_ERROR
+
+
+def test_duplicates_run_once_and_results_are_cached(executor, tmp_path):
+    job = stdio(f"print('{uuid.uuid4()}')")
+    before = executor.executed
+    first = executor.run([job, job, job])
+    assert executor.executed - before == 1 and len({r.output for r in first}) == 1
+    executor.run([job])
+    assert executor.executed - before == 1
+    with get_executor(workers=1, cache_dir=tmp_path) as a:
+        a.run([job])
+    with get_executor(workers=1, cache_dir=tmp_path) as b:
+        again = b.run([job])[0]
+        assert b.executed == 0 and again.output == first[0].output
+
+
+def test_results_come_back_in_job_order(executor):
+    jobs = [stdio(f"print({i})") for i in range(40)]
+    assert [r.output for r in executor.run(jobs)] == [f"{i}\n" for i in range(40)]
+
+
+# ---------------------------------------------------------------- hostile programs
+
+
+@pytest.fixture
+def clean_after(executor):
+    """Checks nothing survives the test and the executor still runs a batch at normal speed."""
+    yield
+    assert sandbox_processes(executor) == []
+    results = executor.run([stdio(f"print({i} * 2)") for i in range(20)])
+    assert [r.output for r in results] == [f"{i * 2}\n" for i in range(20)]
+    assert max(r.wall_time for r in results) < 0.5
+
+
+@pytest.mark.hostile
+@pytest.mark.usefixtures("clean_after")
+class TestHostile:
+    def test_infinite_loop(self, executor):
+        result = run1(executor, stdio("while True: pass", limits=Limits(cpu_seconds=0.3)))
+        assert result.status is Status.TIME_LIMIT and result.wall_time < 2
+
+    def test_fork_bomb(self, executor):
+        result = run1(executor, stdio("import os\nwhile True: os.fork()", limits=Limits(cpu_seconds=0.3)))
+        assert result.status in (Status.TIME_LIMIT, Status.RUNTIME_ERROR)
+
+    def test_allocating_50_gb(self, executor):
+        result = run1(executor, stdio("x = bytearray(50 * 10**9)"))
+        assert result.status is Status.MEMORY_LIMIT
+
+    def test_printing_1_gb(self, executor):
+        source = "import sys\nfor _ in range(100):\n    sys.stdout.write('x' * 10**7)\n"
+        result = run1(executor, stdio(source, limits=Limits(cpu_seconds=2)))
+        assert result.status is Status.OUTPUT_LIMIT
+
+    def test_deep_recursion(self, executor):
+        result = run1(executor, stdio("def f(n): return f(n + 1)\nf(0)"))
+        assert result.status is Status.RUNTIME_ERROR and "RecursionError" in result.stderr_tail
+
+    def test_reading_secrets_and_host_files(self, executor):
+        here = Path(__file__).resolve()
+        for path in ("/etc/shadow", str(here), "/root/.bashrc", "/proc/1/environ"):
+            result = run1(executor, stdio(f"print(open({path!r}).read())"))
+            assert result.status is Status.RUNTIME_ERROR, path
+
+    def test_writing_outside_the_work_dir(self, executor, tmp_path):
+        target = tmp_path / "escaped"
+        for path in (str(target), f"/tmp/escaped-{uuid.uuid4()}", "/usr/escaped"):
+            result = run1(executor, stdio(f"open({path!r}, 'w').write('x')"))
+            assert result.status is Status.RUNTIME_ERROR, path
+            assert not Path(path).exists()
+        inside = run1(executor, stdio("open('scratch', 'w').write('ok')\nprint(open('scratch').read())"))
+        assert inside.output == "ok\n"
+
+    def test_no_network(self, executor):
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        try:
+            source = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)\nprint('in')"
+            result = run1(executor, stdio(source))
+        finally:
+            server.close()
+        assert result.status is Status.RUNTIME_ERROR and result.output is None
+
+    def test_parent_environment_is_invisible(self, monkeypatch):
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test-must-not-leak")
+        with get_executor(workers=1) as fresh:
+            source = "import os\nprint(os.environ.get('OPENAI_API_KEY'), sorted(os.environ))"
+            result = run1(fresh, stdio(source))
+        assert result.status is Status.OK and "sk-test" not in result.output
+        assert result.output.startswith("None")
+
+    def test_killing_the_parent(self, executor):
+        result = run1(executor, stdio("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"))
+        assert result.status is Status.RUNTIME_ERROR
+
+    def test_double_forked_daemon_holding_stdout(self, executor):
+        source = (
+            "import os, time\n"
+            "if os.fork() == 0:\n"
+            "    os.setsid()\n"
+            "    if os.fork() == 0:\n"
+            "        while True:\n"
+            "            print('daemon', flush=True); time.sleep(0.01)\n"
+            "    os._exit(0)\n"
+            "print('parent done')\n"
+        )
+        result = run1(executor, stdio(source))
+        assert result.status is Status.OK and result.output.startswith("parent done")
+        assert result.wall_time < 1
+
+    def test_ignoring_sigterm(self, executor):
+        source = "import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\nwhile True: pass"
+        result = run1(executor, stdio(source, limits=Limits(cpu_seconds=0.3)))
+        assert result.status is Status.TIME_LIMIT
+
+    def test_exit_before_printing(self, executor):
+        result = run1(executor, stdio("import sys\nsys.exit(0)\nprint('never')"))
+        assert result.status is Status.OK and result.output == ""
+
+    def test_closing_stdout(self, executor):
+        result = run1(executor, stdio("import sys\nprint('a')\nsys.stdout.close()"))
+        assert result.status is Status.OK and result.output == "a\n"
+
+    def test_very_long_single_line(self, executor):
+        result = run1(executor, stdio("print('7' * 3_000_000)"))
+        assert result.status is Status.OK and len(result.output) == 3_000_001
+
+    def test_sleeping_past_the_wall_clock(self, executor):
+        result = run1(executor, stdio("import time\ntime.sleep(60)", limits=Limits(cpu_seconds=0.2)))
+        assert result.status is Status.TIME_LIMIT and result.wall_time < 3
+
+    def test_a_dead_worker_is_restarted(self, executor):
+        os.kill(executor._pool.workers[0].pid, 9)
+        results = executor.run([stdio(f"print({i})") for i in range(6)])
+        assert [r.output for r in results] == [f"{i}\n" for i in range(6)]
+
+
+def test_isolation_none_keeps_limits_and_warns(caplog):
+    with caplog.at_level("WARNING", logger="atest.sandbox"), get_executor(isolation="none", workers=1) as ex:
+        looping, fine = ex.run([stdio("while True: pass", limits=Limits(cpu_seconds=0.3)), stdio("print(5)")])
+    assert looping.status is Status.TIME_LIMIT and fine.output == "5\n"
+    assert "isolation is off" in caplog.text
+
+
+def test_unknown_isolation_is_a_clear_error():
+    from atest.core.errors import InputError
+
+    with pytest.raises(InputError, match="isolation"), get_executor(isolation="docker"):
+        pass
