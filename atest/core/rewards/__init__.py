@@ -1,0 +1,25 @@
+"""The rewards of both papers, batched over a whole generation batch (see docs/rewards.md)."""
+
+from atest.core.rewards.atgen import AtgenItem, score_atgen
+from atest.core.rewards.common import MAX_INPUT_CHARS, RewardResult
+from atest.core.rewards.utrl import (
+    UtrlCodeConfig,
+    UtrlCodeItem,
+    UtrlTestConfig,
+    UtrlTestItem,
+    score_utrl_code,
+    score_utrl_tests,
+)
+
+__all__ = [
+    "MAX_INPUT_CHARS",
+    "AtgenItem",
+    "RewardResult",
+    "UtrlCodeConfig",
+    "UtrlCodeItem",
+    "UtrlTestConfig",
+    "UtrlTestItem",
+    "score_atgen",
+    "score_utrl_code",
+    "score_utrl_tests",
+]

@@ -1,0 +1,208 @@
+"""UTRL's two rewards: discrimination for the test generator, pass rate for the code generator.
+
+Test generator, per response (REFERENCE.md section 3):
+    score = format_weight * format + discrimination_weight * discrimination
+            + validity_weight * n_valid / max(min_tests, n_tests)
+where a test is valid when the task's first gold solution, run on its input, produces its
+output; discrimination is the fraction of opponents that fail at least one valid test (a crash
+or time-out counts as failing). A response with no parsed test scores 0, format included.
+
+Code generator, per response: pass_weight * pass rate on the valid tests + format_weight *
+format, and only the format term when there is no valid test to pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from atest.core.parsing import code_well_formed, extract_code, parse_tests
+from atest.core.rewards.common import Batch, RewardResult, gold_program, passes, program, runnable
+from atest.core.sandbox import Executor, Limits, input_key
+from atest.core.tasks import Task
+
+
+@dataclass(frozen=True)
+class UtrlTestConfig:
+    format_weight: float = 0.1
+    discrimination_weight: float = 0.85
+    validity_weight: float = 0.05
+    min_tests: int = 12  # the validity clip: full marks need this many valid tests
+    # Leave out of the denominator the opponents that pass every gold test (they may be correct,
+    # and no valid test can then fail them); only for tasks that have gold tests.
+    exclude_correct_opponents: bool = False
+
+
+@dataclass
+class UtrlTestItem:
+    task: Task
+    response: str
+    opponents: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _TestPlan:
+    item: UtrlTestItem
+    tests: list[dict[str, Any]]
+    well_formed: bool
+    gold_slots: list[int | None]  # None: not run (input over the size cap)
+    opponent_slots: list[dict[int, int]]  # per opponent: test index -> slot, for runnable tests
+    correct_slots: list[list[int]]  # per opponent, its slots on the gold tests (when excluding)
+
+
+def score_utrl_tests(
+    executor: Executor, items: Sequence[UtrlTestItem], config: UtrlTestConfig, *, limits: Limits | None = None
+) -> list[RewardResult]:
+    """The discrimination reward of every response, from one batched sandbox call.
+
+    Gold and every opponent run on every distinct generated input of the batch (and, with
+    exclude_correct_opponents, the opponents on the gold tests) together; validity is decided
+    afterwards. Running opponents on tests that turn out invalid costs some executions, but
+    waiting for gold first would put two rounds of the slowest program on the critical path.
+    """
+    batch = Batch(limits or Limits())
+    plans = [_plan(item, batch, config) for item in items]
+    batch.run(executor)
+    return [_score_tests(plan, batch, config) for plan in plans]
+
+
+def _plan(item: UtrlTestItem, batch: Batch, config: UtrlTestConfig) -> _TestPlan:
+    task = item.task
+    parsed = parse_tests(item.response, task.kind, template="utrl-test")
+    tests = parsed.tests
+    gold = gold_program(task)
+    ok = [runnable(t, task.kind) for t in tests]
+    gold_slots = [batch.add(gold, t["input"]) if r else None for t, r in zip(tests, ok, strict=True)]
+    opponents = [program(task, code) for code in item.opponents]
+    opponent_slots = [
+        {j: batch.add(p, t["input"]) for j, (t, r) in enumerate(zip(tests, ok, strict=True)) if r}
+        for p in opponents
+    ]
+    correct_slots: list[list[int]] = []
+    if config.exclude_correct_opponents and task.gold_tests and tests:
+        correct_slots = [[batch.add(p, t["input"]) for t in task.gold_tests] for p in opponents]
+    return _TestPlan(item, tests, parsed.well_formed, gold_slots, opponent_slots, correct_slots)
+
+
+def _targets(plan: _TestPlan, batch: Batch) -> list[int]:
+    """The opponents that count: all, or those failing some gold test when excluding correct ones."""
+    task = plan.item.task
+    if not plan.correct_slots:
+        return list(range(len(plan.item.opponents)))
+    return [
+        i
+        for i, slots in enumerate(plan.correct_slots)
+        if not all(
+            passes(batch[s], task.kind, g["output"]) for s, g in zip(slots, task.gold_tests, strict=True)
+        )
+    ]
+
+
+def _score_tests(plan: _TestPlan, batch: Batch, config: UtrlTestConfig) -> RewardResult:
+    kind = plan.item.task.kind
+    valid = [
+        i
+        for i, (t, slot) in enumerate(zip(plan.tests, plan.gold_slots, strict=True))
+        if slot is not None and passes(batch[slot], kind, t["output"])
+    ]
+    targets = _targets(plan, batch)
+    detected = 0
+    for i in targets:
+        slots = plan.opponent_slots[i]
+        if any(not passes(batch[slots[j]], kind, plan.tests[j]["output"]) for j in valid):
+            detected += 1
+    n_tests, n_valid, n_targets = len(plan.tests), len(valid), len(targets)
+    discrimination = detected / n_targets if n_targets else 0.0
+    validity = min(1.0, n_valid / max(config.min_tests, n_tests, 1))
+    fmt = 1.0 if plan.well_formed and n_tests else 0.0
+    score = (
+        config.format_weight * fmt
+        + config.discrimination_weight * discrimination
+        + config.validity_weight * validity
+        if n_tests
+        else 0.0
+    )
+    return RewardResult(
+        score=score,
+        components={
+            "format": fmt,
+            "discrimination": discrimination,
+            "validity": validity,
+            "n_tests": float(n_tests),
+            "n_valid": float(n_valid),
+            "opponents": float(n_targets),
+            "opponents_excluded": float(len(plan.item.opponents) - n_targets),
+            "detected": float(detected),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class UtrlCodeConfig:
+    pass_weight: float = 0.9
+    format_weight: float = 0.1
+
+
+@dataclass
+class UtrlCodeItem:
+    task: Task
+    response: str
+    tests: list[dict[str, Any]] = field(default_factory=list)
+
+
+def score_utrl_code(
+    executor: Executor, items: Sequence[UtrlCodeItem], config: UtrlCodeConfig, *, limits: Limits | None = None
+) -> list[RewardResult]:
+    """The code generator's reward, from one batched sandbox call.
+
+    The tests are checked against gold in the same call as the code runs on them, so a test
+    that is not valid never counts even if the caller passed it in.
+    """
+    batch = Batch(limits or Limits())
+    plans = []
+    for item in items:
+        task = item.task
+        gold = gold_program(task)
+        code = extract_code(item.response)
+        tests = _distinct_runnable(item.tests, task.kind)
+        gold_slots = [batch.add(gold, t["input"]) for t in tests]
+        code_slots = [batch.add(program(task, code), t["input"]) for t in tests] if code else []
+        plans.append((item, tests, gold_slots, code_slots, code is not None))
+    batch.run(executor)
+    results = []
+    for item, tests, gold_slots, code_slots, has_code in plans:
+        kind = item.task.kind
+        valid = [
+            i
+            for i, (t, s) in enumerate(zip(tests, gold_slots, strict=True))
+            if passes(batch[s], kind, t["output"])
+        ]
+        passed = sum(
+            1 for i in valid if code_slots and passes(batch[code_slots[i]], kind, tests[i]["output"])
+        )
+        pass_rate = passed / len(valid) if valid else 0.0
+        fmt = 1.0 if code_well_formed(item.response) else 0.0
+        score = config.pass_weight * pass_rate + config.format_weight * fmt
+        results.append(
+            RewardResult(
+                score=score,
+                components={
+                    "format": fmt,
+                    "pass_rate": pass_rate,
+                    "n_valid": float(len(valid)),
+                    "has_code": float(has_code),
+                },
+            )
+        )
+    return results
+
+
+def _distinct_runnable(tests: Sequence[Any], kind: str) -> list[dict[str, Any]]:
+    seen: set[str] = set()
+    out = []
+    for t in tests:
+        if runnable(t, kind) and (key := input_key(t["input"])) not in seen:
+            seen.add(key)
+            out.append(t)
+    return out
