@@ -48,3 +48,16 @@ def test_resumable_reader_drops_torn_tail_and_appending_continues(tmp_path):
 
 def test_resumable_reader_of_missing_file_is_empty(tmp_path):
     assert read_jsonl_resumable(tmp_path / "nope.jsonl") == []
+
+
+def test_atomic_files_get_a_normal_mode(tmp_path):
+    import os
+
+    from atest.core.io import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "f.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o644

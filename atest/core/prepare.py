@@ -226,7 +226,7 @@ def verify_tasks(
     total = sum(len(t.gold_solutions) * len(t.gold_tests) for t in with_gold)
     done = 0
     kept: list[Task] = []
-    with get_executor(isolation="auto", workers=options.workers) as ex:
+    with get_executor(workers=options.workers) as ex:
         for chunk in _chunks(with_gold, max_jobs=2000):
             jobs = [
                 Job(Program(gold, t.kind, t.fn_name), test["input"], limits)

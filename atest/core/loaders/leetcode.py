@@ -9,8 +9,10 @@ skipped and counted in `extra["n_tests_skipped"]`.
 
 The reference `completion` was written against the dataset's own `prompt` header (star
 imports from typing/collections/math/..., and ListNode/TreeNode helpers), so the gold
-solution we store is that header followed by the completion: self-contained and run as
-the dataset's authors ran it. Tasks whose signature takes or returns `TreeNode`/`ListNode`
+solution we store is that header followed by the completion, minus the header's star
+imports: `from math import *` and `from operator import *` shadow the builtin `pow`, which
+breaks `pow(a, b, m)` (a defect REFERENCE.md lists), and the sandbox's prelude already
+provides every name those lines brought in without shadowing a builtin. Tasks whose signature takes or returns `TreeNode`/`ListNode`
 are skipped with reason `unsupported_type`: their tests are level-order lists that would need
 conversion inside the program under test, which our JSON call protocol does not do.
 """
@@ -67,7 +69,7 @@ def convert(source: str, row: Row, loc: str, split: str | None) -> Task:
             tests.append(test)
     if not tests:
         raise RecordError("no usable test in field 'input_output'", NO_TESTS)
-    prelude = row.get("prompt") or ""
+    prelude = _STAR_IMPORT.sub("", row.get("prompt") or "")
     gold = f"{prelude.rstrip()}\n\n{completion}" if prelude.strip() else completion
     extra: dict[str, Any] = {"origin": loc}
     for key in ("question_id", "tags", "estimated_date"):
@@ -104,6 +106,9 @@ def _signature(starter: str, entry_point: Any) -> tuple[str, list[str], str]:
             returns = ast.unparse(node.returns) if node.returns is not None else ""
             return node.name, args, returns
     raise RecordError(f"field 'starter_code' defines no method {wanted or ''}".rstrip())
+
+
+_STAR_IMPORT = re.compile(r"^from[ \t]+[\w.]+[ \t]+import[ \t]+\*[ \t]*\n?", re.MULTILINE)
 
 
 def parse_case(case: Any, raw_string_output: bool) -> dict[str, Any] | None:

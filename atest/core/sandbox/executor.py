@@ -18,6 +18,7 @@ log = logging.getLogger("atest.sandbox")
 
 Isolation = Literal["auto", "namespace", "none"]
 ISOLATIONS = ("auto", "namespace", "none")
+SANDBOX_ENV = "ATEST_SANDBOX"
 
 
 class ForkServerExecutor:
@@ -91,9 +92,11 @@ class ForkServerExecutor:
 
 @contextmanager
 def get_executor(
-    isolation: Isolation = "auto", workers: int | None = None, cache_dir: str | Path | None = None
+    isolation: Isolation | None = None, workers: int | None = None, cache_dir: str | Path | None = None
 ) -> Iterator[ForkServerExecutor]:
-    executor = ForkServerExecutor(workers or os.cpu_count() or 1, isolation, cache_dir)
+    """The executor every command uses; isolation defaults to $ATEST_SANDBOX (`atest --sandbox`), else auto."""
+    chosen = isolation or os.environ.get(SANDBOX_ENV) or "auto"
+    executor = ForkServerExecutor(workers or os.cpu_count() or 1, chosen, cache_dir)  # type: ignore[arg-type]
     try:
         yield executor
     finally:

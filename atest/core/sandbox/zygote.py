@@ -531,6 +531,7 @@ def _setup(config: dict) -> tuple[dict, list[str], str | None]:
     sys.path.extend(p for p in config["site_dirs"] if p not in sys.path)
     program_builtins = _program_builtins(_prelude())
     proc_fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+    host_root = os.geteuid() == 0  # inside a new user namespace everyone is uid 0
     state = {
         "job_dir": config["job_dir"],
         "job_name": config["job_name"],
@@ -540,7 +541,7 @@ def _setup(config: dict) -> tuple[dict, list[str], str | None]:
         "builtins": program_builtins,
         "uid": None,
         "drop_caps": False,
-        "limit_nproc": os.geteuid() != 0,
+        "limit_nproc": not host_root,
     }
     failure = None
     layers: list[str] = []
@@ -555,7 +556,7 @@ def _setup(config: dict) -> tuple[dict, list[str], str | None]:
         state["private"] = os.path.join(base, "io")
         state["workdir"] = os.path.join(base, "w")
         os.makedirs(state["private"], mode=0o700, exist_ok=True)
-    elif os.geteuid() == 0:
+    elif host_root:
         state["uid"] = config["uid_base"] + os.getpid()
         state["limit_nproc"] = True
         layers.append("unprivileged uid of its own")
