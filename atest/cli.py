@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from atest import __version__
@@ -9,14 +11,17 @@ from atest.commands import (
     attack_eval,
     bon,
     demo,
+    example_tests,
     fidelity,
     filter,
+    gen_solutions,
     gen_tests,
     merge_lora,
     mutation_score,
     prepare,
     train,
 )
+from atest.core.sandbox.executor import ISOLATIONS, SANDBOX_ENV
 
 app = typer.Typer(
     name="atest",
@@ -27,7 +32,20 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-for module in (prepare, train, merge_lora, gen_tests, bon, fidelity, attack_eval, filter, mutation_score, demo):
+for module in (
+    prepare,
+    train,
+    merge_lora,
+    gen_tests,
+    gen_solutions,
+    example_tests,
+    bon,
+    fidelity,
+    attack_eval,
+    filter,
+    mutation_score,
+    demo,
+):
     module.register(app)
 
 
@@ -39,9 +57,23 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+    sandbox: str = typer.Option(
+        None,
+        "--sandbox",
+        envvar=SANDBOX_ENV,
+        help="Sandbox isolation for every program run: auto (namespaces when the kernel allows, "
+        "else limits only, with a warning), namespace (required), none (trusted debugging only).",
+    ),
 ) -> None:
     """Train and evaluate LLMs that write unit tests."""
+    if sandbox is not None:
+        if sandbox not in ISOLATIONS:
+            typer.echo(f"error: --sandbox {sandbox!r}: use one of {', '.join(ISOLATIONS)}", err=True)
+            raise typer.Exit(2)
+        os.environ[SANDBOX_ENV] = sandbox
 
 
 def main() -> None:

@@ -270,3 +270,20 @@ def test_unknown_isolation_is_a_clear_error():
 
     with pytest.raises(InputError, match="isolation"), get_executor(isolation="docker"):
         pass
+
+
+def test_cli_sandbox_option_selects_isolation():
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "atest"]
+    ok = subprocess.run(
+        [*base, "--sandbox", "none", "prepare", "--source", "sample", "--limit", "2", "--verify", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "isolation is off" in ok.stderr
+    bad = subprocess.run([*base, "--sandbox", "docker", "bon", "--help"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--sandbox 'docker'" in bad.stderr

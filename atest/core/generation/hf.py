@@ -1,0 +1,158 @@
+"""The in-process transformers backend: the CPU default, and the reference the others are checked against."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+from atest.core.errors import InputError
+from atest.core.generation.params import Completion, Messages, SamplingParams
+
+
+def pick_device(device: str | None) -> str:
+    if device in (None, "auto"):
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def render_chat(tokenizer: Any, messages: Messages, *, thinking: bool | None = None) -> str:
+    """The prompt text a chat model expects. `enable_thinking` is passed only to templates that read
+    it (Qwen3 style); a model without a chat template gets the message contents one after another."""
+    template = tokenizer.chat_template
+    if not template:
+        return "\n\n".join(m["content"] for m in messages) + "\n"
+    extra = (
+        {"enable_thinking": bool(thinking)} if thinking is not None and "enable_thinking" in template else {}
+    )
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **extra)
+
+
+class HFGenerator:
+    """Batched `model.generate` with left padding. Rows of one call are sorted by prompt length so
+    that a batch pads little; results come back in prompt order."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        adapter: str | None = None,
+        device: str | None = None,
+        dtype: str | None = None,
+        batch_size: int = 8,
+        thinking: bool | None = None,
+    ):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from atest.core.models import resolve_model
+
+        if batch_size < 1:
+            raise InputError(f"batch size {batch_size} must be at least 1")
+        self.model_id = model
+        self.batch_size = batch_size
+        self.thinking = thinking
+        self.device = pick_device(device)
+        path = resolve_model(model)
+        torch_dtype = (
+            getattr(torch, dtype) if dtype else (torch.bfloat16 if self.device == "cuda" else torch.float32)
+        )
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            net = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+        except OSError as exc:
+            raise InputError(
+                f"cannot load model {model!r} ({exc})", "pass a local model folder or smollm2-135m"
+            ) from exc
+        if adapter:
+            net = _with_adapter(net, adapter)
+        self.model = net.to(self.device).eval()
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.stop_ids = _stop_ids(self.model, self.tokenizer)
+
+    def generate(self, prompts: list[Messages], params: SamplingParams) -> list[list[Completion]]:
+        import torch
+
+        texts = [render_chat(self.tokenizer, m, thinking=self.thinking) for m in prompts]
+        encoded = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        rows = [(i, ids) for i, ids in enumerate(encoded) for _ in range(params.n)]
+        order = sorted(range(len(rows)), key=lambda r: -len(rows[r][1]))
+        results: list[list[Completion]] = [[] for _ in prompts]
+        slots: list[Completion | None] = [None] * len(rows)
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        config = self._generation_config(params)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            for r, completion in zip(batch, self._run([rows[r][1] for r in batch], config), strict=True):
+                slots[r] = completion
+        for (i, _), completion in zip(rows, slots, strict=True):
+            assert completion is not None
+            results[i].append(completion)
+        return results
+
+    def _generation_config(self, params: SamplingParams) -> Any:
+        from transformers import GenerationConfig
+
+        sampling = {} if params.greedy else {"temperature": params.temperature, "top_p": params.top_p}
+        return GenerationConfig(
+            max_new_tokens=params.max_new_tokens,
+            do_sample=not params.greedy,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=sorted(self.stop_ids),
+            **sampling,
+        )
+
+    def _run(self, batch: list[list[int]], config: Any) -> list[Completion]:
+        import torch
+
+        width = max(len(ids) for ids in batch)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=self.device)
+        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=self.device)
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
+        return [self._completion(row.tolist()) for row in out[:, width:]]
+
+    def _completion(self, new_ids: list[int]) -> Completion:
+        stop_at = next((k for k, tok in enumerate(new_ids) if tok in self.stop_ids), None)
+        if stop_at is None:
+            return Completion(
+                self.tokenizer.decode(new_ids, skip_special_tokens=True), len(new_ids), "length"
+            )
+        text = self.tokenizer.decode(new_ids[:stop_at], skip_special_tokens=True)
+        return Completion(text, stop_at + 1, "stop")
+
+    def close(self) -> None:
+        import torch
+
+        self.model = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def _with_adapter(model: Any, adapter: str) -> Any:
+    """Apply a LoRA adapter and fold it into the weights: same outputs, no per-token adapter cost."""
+    from pathlib import Path
+
+    from peft import PeftModel
+
+    if not (Path(adapter) / "adapter_config.json").is_file():
+        raise InputError(f"{adapter}: not a PEFT adapter folder (no adapter_config.json)")
+    return PeftModel.from_pretrained(model, adapter).merge_and_unload()
+
+
+def _stop_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids: set[int] = set()
+    for source in (model.generation_config.eos_token_id, tokenizer.eos_token_id):
+        if isinstance(source, int):
+            ids.add(source)
+        elif source:
+            ids.update(source)
+    if not ids:
+        raise InputError("the model defines no end-of-sequence token", "set eos_token_id in its config")
+    return ids

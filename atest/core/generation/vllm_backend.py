@@ -1,0 +1,90 @@
+"""The vLLM offline engine, for GPU machines: continuous batching, prefix caching (every prompt of a
+template shares its long instructions), tensor parallelism, LoRA adapters without merging.
+
+vLLM is an optional extra (`pip install atest[vllm]`) and is imported only here, when chosen.
+Prompts are rendered with the model's own chat template via the engine's tokenizer, then given
+to `LLM.generate` as text, the entry point that is stable across vLLM releases.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from atest.core.errors import InputError
+from atest.core.generation.hf import render_chat
+from atest.core.generation.params import Completion, Messages, SamplingParams
+
+
+def _import_vllm() -> Any:
+    try:
+        import vllm
+    except ImportError as exc:
+        raise InputError(
+            f"the vllm backend needs vLLM ({exc})",
+            "install atest[vllm] on a GPU machine, or use --backend hf",
+        ) from None
+    return vllm
+
+
+class VLLMGenerator:
+    def __init__(
+        self,
+        model: str,
+        *,
+        adapter: str | None = None,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.85,
+        max_model_len: int | None = None,
+        max_lora_rank: int = 64,
+        thinking: bool | None = None,
+        seed: int = 0,
+        batch_size: int | None = None,
+    ):
+        from atest.core.models import resolve_model
+
+        vllm = _import_vllm()
+        self.model_id = model
+        self.thinking = thinking
+        engine_opts: dict[str, Any] = {
+            "tensor_parallel_size": tensor_parallel_size,
+            "gpu_memory_utilization": gpu_memory_utilization,
+            "enable_prefix_caching": True,
+            "seed": seed,
+        }
+        if max_model_len is not None:
+            engine_opts["max_model_len"] = max_model_len
+        if batch_size is not None:
+            engine_opts["max_num_seqs"] = batch_size
+        if adapter:
+            engine_opts.update(enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1)
+        self.llm = vllm.LLM(model=resolve_model(model), **engine_opts)
+        if adapter:
+            from vllm.lora.request import LoRARequest
+
+            self.lora = LoRARequest("adapter", 1, adapter)
+        else:
+            self.lora = None
+        self.tokenizer = self.llm.get_tokenizer()
+
+    def generate(self, prompts: list[Messages], params: SamplingParams) -> list[list[Completion]]:
+        import vllm
+
+        sampling = vllm.SamplingParams(
+            n=params.n,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            max_tokens=params.max_new_tokens,
+            seed=params.seed,
+        )
+        texts = [render_chat(self.tokenizer, m, thinking=self.thinking) for m in prompts]
+        outputs = self.llm.generate(texts, sampling, use_tqdm=False, lora_request=self.lora)
+        return [
+            [
+                Completion(o.text, len(o.token_ids), "length" if o.finish_reason == "length" else "stop")
+                for o in request.outputs
+            ]
+            for request in outputs
+        ]
+
+    def close(self) -> None:
+        self.llm = None

@@ -1,0 +1,297 @@
+"""The resumable loop behind `atest gen-tests` and `atest gen-solutions`.
+
+Generation is the slow step (hours at paper scale, with hosted APIs that fail now and then), so
+the output is appended one record per prompt unit as soon as its batch is done: an interrupt
+loses only the batch in flight, and `resume` skips the units already written. A unit whose
+requests failed after the backend's retries is not written at all (a half-answered unit written
+once would be skipped forever by resume); the run then ends with an ExternalError after writing
+everything else, and rerunning with resume fills the gaps. Nothing is lost or written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from atest.core.errors import ExternalError, InputError
+from atest.core.generation.params import Completion, Generator, Messages, SamplingParams
+from atest.core.io import JsonlAppender, read_jsonl_resumable
+from atest.core.tasks import Task
+
+PROMPTS = {"utrl": "utrl-test", "atgen": "atgen", "cure": "cure"}
+
+
+@dataclass
+class Unit:
+    """One prompt: a task, or for ATGEN one (task, buggy code) pair."""
+
+    task: Task
+    messages: Messages
+    buggy_index: int | None = None
+
+    @property
+    def key(self) -> tuple[str, int | None]:
+        return (self.task.task_id, self.buggy_index)
+
+
+@dataclass
+class Progress:
+    """What the progress callback sees after every batch."""
+
+    units_done: int
+    units_total: int
+    tokens: int  # generated in this run so far
+    seconds: float  # spent inside the backend in this run so far
+
+
+@dataclass
+class RunStats:
+    n_units: int = 0
+    n_skipped: int = 0  # already in the output (resume)
+    n_written: int = 0
+    n_failed_units: int = 0
+    n_failed_requests: int = 0
+    n_tokens: int = 0
+    generate_s: float = 0.0
+    wall_s: float = 0.0
+    first_error: str | None = None
+    extra: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.n_tokens / self.generate_s if self.generate_s > 0 else 0.0
+
+
+def prompt_units(
+    tasks: Sequence[Task], template: str, *, thinking: bool, n_tests: int
+) -> tuple[list[Unit], int]:
+    """The prompt units of a test-generation run and how many tasks had nothing to prompt with
+    (ATGEN needs buggy code; tasks without any are skipped and counted)."""
+    from atest.core.prompts import build_messages
+
+    units: list[Unit] = []
+    n_without = 0
+    for task in tasks:
+        if template == "atgen":
+            if not task.buggy_code:
+                n_without += 1
+            for i, code in enumerate(task.buggy_code):
+                units.append(Unit(task, build_messages("atgen", task, buggy_code=code, thinking=thinking), i))
+        else:
+            units.append(Unit(task, build_messages(template, task, thinking=thinking, n_tests=n_tests)))
+    return units, n_without
+
+
+def check_output(out: Path, *, resume: bool, force: bool) -> None:
+    """An existing output is only ever extended (resume) or deliberately replaced (force)."""
+    if resume and force:
+        raise InputError("--resume and --force contradict each other", "pass one of them")
+    if out.exists() and out.is_dir():
+        raise InputError(f"{out}: is a directory, expected a .jsonl file path")
+    if out.exists() and not resume:
+        if not force:
+            raise InputError(
+                f"{out} already exists", "pass --resume to continue it or --force to overwrite it"
+            )
+        out.unlink()
+
+
+def done_keys(out: Path, expected: dict[str, Any]) -> set[tuple[str, int | None]]:
+    """Units already in `out`; a file written with other settings is refused rather than mixed in."""
+    keys: set[tuple[str, int | None]] = set()
+    for i, row in enumerate(read_jsonl_resumable(out), start=1):
+        for name, value in expected.items():
+            if row.get(name) != value:
+                raise InputError(
+                    f"{out}:{i} was written with {name}={json.dumps(row.get(name))}, not {json.dumps(value)}",
+                    "resume with the same settings, or write to a new --out",
+                )
+        keys.add((row["task_id"], row.get("buggy_index")))
+    return keys
+
+
+def run_units(
+    units: Sequence[Unit],
+    generator: Generator,
+    params: SamplingParams,
+    out: Path,
+    *,
+    to_row: Callable[[Unit, list[Completion]], dict[str, Any]],
+    expected: dict[str, Any],
+    batch_size: int,
+    progress: Callable[[Progress], None] | None = None,
+) -> RunStats:
+    """Generate for every unit not yet in `out`, appending one row per unit as its batch completes."""
+    start = time.perf_counter()
+    done = done_keys(out, expected)
+    todo = [u for u in units if u.key not in done]
+    stats = RunStats(n_units=len(units), n_skipped=len(units) - len(todo))
+    with JsonlAppender(out) as sink:
+        for first in range(0, len(todo), batch_size):
+            batch = todo[first : first + batch_size]
+            t0 = time.perf_counter()
+            results = generator.generate([u.messages for u in batch], params)
+            stats.generate_s += time.perf_counter() - t0
+            if len(results) != len(batch):
+                raise ExternalError(f"the backend returned {len(results)} results for {len(batch)} prompts")
+            batch_failures = 0
+            for unit, completions in zip(batch, results, strict=True):
+                stats.n_tokens += sum(c.n_tokens for c in completions)
+                failed = [c for c in completions if not c.ok]
+                if failed:
+                    batch_failures += 1
+                    stats.n_failed_units += 1
+                    stats.n_failed_requests += len(failed)
+                    stats.first_error = stats.first_error or failed[0].error
+                    continue
+                sink.write(to_row(unit, completions))
+                stats.n_written += 1
+            if progress is not None:
+                progress(
+                    Progress(
+                        stats.n_skipped + first + len(batch), len(units), stats.n_tokens, stats.generate_s
+                    )
+                )
+            if batch_failures == len(batch):
+                break  # a whole batch failed after retries: the endpoint is down, so stop early
+    stats.wall_s = time.perf_counter() - start
+    return stats
+
+
+def raise_if_failed(stats: RunStats, out: Path) -> None:
+    if stats.n_failed_units:
+        raise ExternalError(
+            f"{stats.n_failed_units} prompt(s) failed after retries (first error: {stats.first_error}); "
+            f"{stats.n_written} written to {out}",
+            "rerun the same command with --resume to complete it",
+        )
+
+
+def tests_row(
+    unit: Unit, completions: list[Completion], *, template: str, meta: dict[str, Any], max_tests: int | None
+) -> dict[str, Any]:
+    """One output line: the parsed tests of all `n` responses merged (exact duplicates dropped),
+    the raw responses, and per-response parse diagnostics."""
+    from atest.core.parsing import parse_tests
+
+    tests: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    diagnostics = []
+    for c in completions:
+        parsed = parse_tests(c.text, unit.task.kind, template=template, max_tests=max_tests)
+        for test in parsed.tests:
+            key = json.dumps([test["input"], test["output"]], sort_keys=True, ensure_ascii=False)
+            if key not in seen:
+                seen.add(key)
+                tests.append(test)
+        diagnostics.append(
+            {
+                "n_tests": len(parsed.tests),
+                "well_formed": parsed.well_formed,
+                "dropped": [{"reason": r, "snippet": s} for r, s in parsed.dropped],
+                "n_tokens": c.n_tokens,
+                "finish_reason": c.finish_reason,
+            }
+        )
+    row: dict[str, Any] = {"task_id": unit.task.task_id}
+    if unit.buggy_index is not None:
+        row["buggy_index"] = unit.buggy_index
+        row["buggy_code"] = unit.task.buggy_code[unit.buggy_index]
+    row["tests"] = tests
+    row.update(meta)
+    row["responses"] = [c.text for c in completions]
+    row["diagnostics"] = diagnostics
+    return row
+
+
+def summarize_tests(out: Path, units: Sequence[Unit]) -> dict[str, Any]:
+    """Totals over the whole output file (rows of earlier, resumed runs included)."""
+    wanted = {u.key for u in units}
+    rows = [r for r in read_jsonl_resumable(out) if (r["task_id"], r.get("buggy_index")) in wanted]
+    per_response = [d for r in rows for d in r.get("diagnostics", [])]
+    return {
+        "n_tasks": len({r["task_id"] for r in rows}),
+        "n_rows": len(rows),
+        "n_tests": sum(len(r["tests"]) for r in rows),
+        "n_responses": len(per_response),
+        "n_parse_failures": sum(1 for d in per_response if d["n_tests"] == 0),
+        "n_malformed_responses": sum(1 for d in per_response if not d["well_formed"]),
+        "tests_per_task": _per_task(rows),
+    }
+
+
+def _per_task(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["task_id"]] = counts.get(r["task_id"], 0) + len(r["tests"])
+    return counts
+
+
+class NoGenerator:
+    """Stands in for a model when every unit is already written (a finished run resumed)."""
+
+    def generate(self, prompts: list[Messages], params: SamplingParams) -> list[list[Completion]]:
+        raise AssertionError("nothing is left to generate")
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class BackendChoice:
+    """How the commands' backend flags map onto a generator and its batching."""
+
+    backend: str
+    model: str
+    adapter: str | None = None
+    batch_size: int | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    thinking: bool = False
+    max_retries: int = 6
+
+    def check(self) -> None:
+        from atest.core.generation import BACKENDS
+
+        if self.backend not in BACKENDS:
+            raise InputError(
+                f"--backend {self.backend!r} is unknown", f"choose one of: {', '.join(BACKENDS)}"
+            )
+        if self.base_url is not None and self.backend != "openai":
+            raise InputError("--base-url only applies to --backend openai")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise InputError(f"--batch-size {self.batch_size} must be at least 1")
+
+    @property
+    def prompts_per_call(self) -> int:
+        """Prompts handed to the backend at once: also the most an interrupt can lose."""
+        default = {"hf": 8, "openai": 32, "vllm": 512}[self.backend]
+        return self.batch_size or default
+
+    def options(self) -> dict[str, Any]:
+        if self.backend == "hf":
+            return {"batch_size": self.batch_size or 8, "thinking": self.thinking}
+        if self.backend == "openai":
+            opts: dict[str, Any] = {
+                "api_key_env": self.api_key_env,
+                "base_url": self.base_url,
+                "max_retries": self.max_retries,
+            }
+            opts["concurrency"] = min(self.prompts_per_call, 32)
+            # Only self-hosted servers take chat_template_kwargs; the hosted API rejects unknown fields.
+            opts["thinking"] = self.thinking if self.base_url else None
+            return opts
+        return {"thinking": self.thinking}
+
+    def open(self) -> Generator:
+        from atest.core.generation import make_generator
+
+        return make_generator(self.backend, self.model, adapter=self.adapter, **self.options())
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.model}+{self.adapter}" if self.adapter else self.model
