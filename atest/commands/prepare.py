@@ -1,4 +1,4 @@
-"""`atest prepare`: load a dataset, normalise, de-duplicate, optionally verify, write a task file."""
+"""`atest prepare`: load a dataset, normalise, de-duplicate, optionally verify and add mutants, write a task file."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.table import Table
 from atest.commands._common import console, emit_json, handle_errors
 from atest.core.errors import InputError
 from atest.core.loaders import SOURCES
-from atest.core.prepare import PrepareOptions, PrepareSummary, prepare_source
+from atest.core.prepare import MUTANT_POOLS, PrepareOptions, PrepareSummary, prepare_source
 from atest.core.tasks import write_tasks
 
 
@@ -66,6 +66,30 @@ def register(app: typer.Typer) -> None:
         cpu_seconds: Annotated[
             float, typer.Option("--cpu-seconds", min=0.1, help="CPU-time limit per gold run when verifying.")
         ] = 4.0,
+        mutants: Annotated[
+            int,
+            typer.Option(
+                "--mutants",
+                min=0,
+                help="Mutate each gold solution and add K mutants as buggy code and/or a "
+                "'mutants' candidate pool (0: none).",
+            ),
+        ] = 0,
+        mutant_seed: Annotated[int, typer.Option("--mutant-seed", help="Seed choosing the mutants.")] = 0,
+        cache_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--cache-dir",
+                help="Keep execution results here, so later bon, fidelity and mutation-score runs reuse them.",
+            ),
+        ] = None,
+        mutants_into: Annotated[
+            str,
+            typer.Option(
+                "--mutants-into",
+                help=f"Where mutants go: {', '.join(MUTANT_POOLS)} (buggy_code, candidates['mutants'], both).",
+            ),
+        ] = "both",
         json_out: Annotated[
             bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
         ] = False,
@@ -78,11 +102,15 @@ def register(app: typer.Typer) -> None:
             max_gold=max_gold,
             max_tests=max_tests,
             cpu_seconds=cpu_seconds,
+            mutants=mutants,
+            mutant_seed=mutant_seed,
+            mutants_into=mutants_into,
+            cache_dir=cache_dir,
         )
         with console.status("preparing tasks") as status:
 
-            def progress(done: int, total: int) -> None:
-                status.update(f"verifying gold solutions: {done}/{total} runs")
+            def progress(phase: str, done: int, total: int) -> None:
+                status.update(f"{phase}: {done}/{total} runs")
 
             tasks, summary = prepare_source(source, path, split, limit, options, progress)
         if not tasks:
@@ -103,12 +131,24 @@ def _print_summary(summary: PrepareSummary, source: str, out: Path | None) -> No
         console.print(f"[yellow]... and {len(summary.problems) - 10} more[/]")
     table = Table(title=f"atest prepare --source {source}", show_header=True)
     table.add_column("", style="bold")
-    table.add_column("tasks", justify="right")
+    table.add_column("count", justify="right")
     table.add_row("read", str(summary.n_in))
     for reason, n in sorted(summary.dropped_by_reason.items()):
         table.add_row(f"dropped: {reason}", str(n))
     table.add_row("kept", str(summary.n_out))
     if summary.verified:
         table.add_row("gold solutions verified", f"{summary.n_gold_verified}/{summary.n_gold_checked}")
+    if summary.mutants:
+        m = summary.mutants
+        table.add_row("mutants generated (on the gold tests:)", str(m["n_mutants"]))
+        for outcome, n in m["outcomes"].items():
+            table.add_row(f"  {outcome.replace('_', ' ')}", str(n))
+        table.add_row("tasks with mutant buggy code", str(m["n_tasks_with_buggy"]))
+        table.add_row(
+            "  buggy codes (passing public examples)", f"{m['n_buggy']} ({m['n_buggy_passing_public']})"
+        )
+        table.add_row("tasks with a 'mutants' candidate pool", str(m["n_tasks_with_candidates"]))
+        for reason, n in m["skipped"].items():
+            table.add_row(f"  no mutants: {reason}", str(n))
     console.print(table)
     console.print(f"wrote {summary.n_out} tasks to {out}" if out else "dry run: no --out, nothing written")

@@ -10,13 +10,18 @@ Steps, each counted in the summary under the reason a task was dropped:
    verified when all its tests are accepted. Verified solutions go first and the count is kept in
    `extra["n_verified_gold"]`; tasks without one are dropped (`no_gold_solution`,
    `gold_fails_tests`).
+5. with `mutants` K > 0, mutate each task's first gold solution, classify the mutants on the
+   gold tests and fill `buggy_code` and/or `candidates["mutants"]` (see `mutation.pools`).
+   Tasks that yield no usable mutant are kept unchanged and counted by reason.
+   Verification and mutation share one executor, so the gold runs are not repeated.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +39,9 @@ NO_GOLD = "no_gold_solution"
 GOLD_FAILS = "gold_fails_tests"
 NO_TESTS = "no_tests"
 
-Progress = Callable[[int, int], None]
+MUTANT_POOLS = ("buggy", "candidates", "both")
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
 @dataclass
@@ -46,6 +53,10 @@ class PrepareOptions:
     max_gold: int | None = None  # gold solutions kept (and verified) per task, in dataset order
     max_tests: int | None = None  # gold tests kept per task, in dataset order
     cpu_seconds: float = 4.0  # per gold run; generous, since a slow gold is still a correct one
+    mutants: int = 0  # K mutants per task into buggy_code / candidates["mutants"]; 0 = none
+    mutant_seed: int = 0
+    mutants_into: str = "both"  # one of MUTANT_POOLS
+    cache_dir: str | Path | None = None  # the sandbox's disk cache, shared with the evaluation commands
 
 
 @dataclass
@@ -62,6 +73,7 @@ class PrepareSummary:
     n_rewrapped: int = 0
     verified: bool = False
     problems: list[str] = field(default_factory=list)
+    mutants: dict[str, Any] | None = None  # PoolReport.to_json() when mutants were asked for
 
     @property
     def n_dropped(self) -> int:
@@ -81,6 +93,8 @@ class PrepareSummary:
             "n_tests": self.n_tests,
             "n_executions": self.n_executions,
             "n_apps_outputs_rewrapped": self.n_rewrapped,
+            "n_mutants": self.mutants["n_mutants"] if self.mutants else 0,
+            "mutants": self.mutants,
             "n_problems": len(self.problems),
             "problems": self.problems[:20],
         }
@@ -111,6 +125,10 @@ def prepare_tasks(
     progress: Progress | None = None,
 ) -> tuple[list[Task], PrepareSummary]:
     """Normalise, de-duplicate, exclude and (optionally) verify loaded tasks, counting every drop."""
+    if options.mutants_into not in MUTANT_POOLS:
+        raise InputError(
+            f"unknown mutant pool {options.mutants_into!r}", f"use one of {', '.join(MUTANT_POOLS)}"
+        )
     summary = PrepareSummary(n_in=len(tasks) + len(problems), verified=options.verify)
     errors = [p for p in problems if p.is_error]
     if options.strict and errors:
@@ -129,8 +147,11 @@ def prepare_tasks(
     kept = _dedupe(kept, summary)
     if options.exclude:
         kept = _exclude(kept, options.exclude, summary)
-    if options.verify:
-        kept = verify_tasks(kept, options, summary, progress)
+    with _executor(options) as executor:
+        if options.verify:
+            kept = verify_tasks(kept, options, summary, executor, progress)
+        if options.mutants:
+            kept = _add_mutants(kept, options, summary, executor, progress)
     summary.n_out = len(kept)
     summary.n_tests = sum(len(t.gold_tests) for t in kept)
     return kept, summary
@@ -209,11 +230,53 @@ def _exclude(tasks: list[Task], files: Sequence[str | Path], summary: PrepareSum
     return out
 
 
+@contextmanager
+def _executor(options: PrepareOptions) -> Iterator[Any]:
+    """One sandbox executor for every step that runs code, or None when no step does."""
+    if not (options.verify or options.mutants):
+        yield None
+        return
+    from atest.core.sandbox import get_executor
+
+    with get_executor(workers=options.workers, cache_dir=options.cache_dir) as executor:
+        yield executor
+
+
+def _add_mutants(
+    tasks: list[Task],
+    options: PrepareOptions,
+    summary: PrepareSummary,
+    executor: Any,
+    progress: Progress | None,
+) -> list[Task]:
+    from atest.core.mutation.classify import ClassifyOptions
+    from atest.core.mutation.pools import add_mutants
+    from atest.core.sandbox import Limits
+
+    # Same gold limits as verification, so the classifier's gold runs come from the executor's cache.
+    opts = ClassifyOptions(seed=options.mutant_seed, limits=Limits(cpu_seconds=options.cpu_seconds))
+    report = add_mutants(
+        tasks,
+        executor,
+        k=options.mutants,
+        pool=options.mutants_into,  # type: ignore[arg-type]
+        opts=opts,
+        progress=(lambda done, total: progress("classifying mutants", done, total)) if progress else None,
+    )
+    summary.mutants = {"k": options.mutants, "seed": options.mutant_seed, "into": options.mutants_into}
+    summary.mutants.update(report.to_json())
+    return report.tasks
+
+
 def verify_tasks(
-    tasks: list[Task], options: PrepareOptions, summary: PrepareSummary, progress: Progress | None = None
+    tasks: list[Task],
+    options: PrepareOptions,
+    summary: PrepareSummary,
+    executor: Any,
+    progress: Progress | None = None,
 ) -> list[Task]:
     """Run each gold on all its task's tests; keep tasks with a verified gold, verified golds first."""
-    from atest.core.sandbox import Job, Limits, Program, get_executor
+    from atest.core.sandbox import Job, Limits, Program
 
     limits = Limits(cpu_seconds=options.cpu_seconds)
     with_gold = []
@@ -226,26 +289,25 @@ def verify_tasks(
     total = sum(len(t.gold_solutions) * len(t.gold_tests) for t in with_gold)
     done = 0
     kept: list[Task] = []
-    with get_executor(workers=options.workers) as ex:
-        for chunk in _chunks(with_gold, max_jobs=2000):
-            jobs = [
-                Job(Program(gold, t.kind, t.fn_name), test["input"], limits)
-                for t in chunk
-                for gold in t.gold_solutions
-                for test in t.gold_tests
-            ]
-            results = ex.run(jobs)
-            summary.n_executions += len(jobs)
-            pos = 0
-            for task in chunk:
-                n = len(task.gold_solutions) * len(task.gold_tests)
-                verdict = _settle(task, results[pos : pos + n], summary)
-                pos += n
-                if verdict is not None:
-                    kept.append(verdict)
-            done += len(jobs)
-            if progress is not None:
-                progress(done, total)
+    for chunk in _chunks(with_gold, max_jobs=2000):
+        jobs = [
+            Job(Program(gold, t.kind, t.fn_name), test["input"], limits)
+            for t in chunk
+            for gold in t.gold_solutions
+            for test in t.gold_tests
+        ]
+        results = executor.run(jobs)
+        summary.n_executions += len(jobs)
+        pos = 0
+        for task in chunk:
+            n = len(task.gold_solutions) * len(task.gold_tests)
+            verdict = _settle(task, results[pos : pos + n], summary)
+            pos += n
+            if verdict is not None:
+                kept.append(verdict)
+        done += len(jobs)
+        if progress is not None:
+            progress("verifying gold solutions", done, total)
     return kept
 
 

@@ -8,11 +8,12 @@ output is an error message or a timeout, or whose values are not plain JSON (inf
 skipped and counted in `extra["n_tests_skipped"]`.
 
 The reference `completion` was written against the dataset's own `prompt` header (star
-imports from typing/collections/math/..., and ListNode/TreeNode helpers), so the gold
-solution we store is that header followed by the completion, minus the header's star
-imports: `from math import *` and `from operator import *` shadow the builtin `pow`, which
-breaks `pow(a, b, m)` (a defect REFERENCE.md lists), and the sandbox's prelude already
-provides every name those lines brought in without shadowing a builtin. Tasks whose signature takes or returns `TreeNode`/`ListNode`
+imports from typing/collections/math/..., and ListNode/TreeNode helpers). The sandbox's
+prelude provides every name those imports bring in, without the header's defect (`from math
+import *` and `from operator import *` shadow the builtin `pow`, which breaks `pow(a, b, m)`,
+as REFERENCE.md lists), so the gold solution we store is the completion alone: short in
+prompts, and the form model-written solutions take. Only a completion that uses one of the
+header's helpers (ListNode, tree_node, ...) gets the header, minus its star imports. Tasks whose signature takes or returns `TreeNode`/`ListNode`
 are skipped with reason `unsupported_type`: their tests are level-order lists that would need
 conversion inside the program under test, which our JSON call protocol does not do.
 """
@@ -69,8 +70,10 @@ def convert(source: str, row: Row, loc: str, split: str | None) -> Task:
             tests.append(test)
     if not tests:
         raise RecordError("no usable test in field 'input_output'", NO_TESTS)
-    prelude = _STAR_IMPORT.sub("", row.get("prompt") or "")
-    gold = f"{prelude.rstrip()}\n\n{completion}" if prelude.strip() else completion
+    gold = completion
+    if _HEADER_HELPERS.search(completion):
+        prelude = _STAR_IMPORT.sub("", row.get("prompt") or "")
+        gold = f"{prelude.rstrip()}\n\n{completion}" if prelude.strip() else completion
     extra: dict[str, Any] = {"origin": loc}
     for key in ("question_id", "tags", "estimated_date"):
         if row.get(key) is not None:
@@ -108,6 +111,7 @@ def _signature(starter: str, entry_point: Any) -> tuple[str, list[str], str]:
     raise RecordError(f"field 'starter_code' defines no method {wanted or ''}".rstrip())
 
 
+_HEADER_HELPERS = re.compile(r"\b(ListNode|TreeNode|list_node|tree_node|is_same_list|is_same_tree)\b")
 _STAR_IMPORT = re.compile(r"^from[ \t]+[\w.]+[ \t]+import[ \t]+\*[ \t]*\n?", re.MULTILINE)
 
 

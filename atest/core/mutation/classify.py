@@ -5,7 +5,7 @@ invalid, and its slowest passing run sets the mutants' time limit); then every m
 runs on the valid gold tests with early stopping, and its first failing test decides
 the outcome: `killed` (wrong answer), `crashed` (runtime error, memory or output limit),
 `timed_out`, or `survived`. Survivors of functional tasks are then run on inputs derived
-from the gold inputs (see `probes`) and compared with the gold solution's output there:
+from the smaller half of the gold inputs (see `probes`, `_probe_bases`) and compared with the gold solution's output there:
 `distinguished` means a bug the gold tests miss, `likely_equivalent` means no probe told
 them apart, `unprobed` means no derived input was available (stdio tasks, or none the
 gold solution accepts).
@@ -15,6 +15,7 @@ All tasks advance together, so the whole set costs a handful of executor batches
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -123,7 +124,9 @@ def _generate(task: Task, opts: ClassifyOptions) -> TaskMutants:
         tm.skipped = "no_gold_tests"
     else:
         try:
-            mutants = generate_mutants(task.gold_solutions[0], opts.k, opts.seed)
+            mutants = generate_mutants(
+                task.gold_solutions[0], opts.k, opts.seed, kind=task.kind, fn_name=task.fn_name
+            )
         except (SyntaxError, ValueError):
             tm.skipped = "gold_does_not_parse"
             return tm
@@ -154,6 +157,18 @@ def _run_gold(executor: Executor, active: Sequence[TaskMutants], opts: ClassifyO
         )
 
 
+def _probe_bases(tests: Sequence[dict]) -> list:
+    """The smaller half of the gold inputs (by JSON size), the ones probes are derived from.
+
+    Every survivor runs on every probe, so a probe as large as the largest gold test costs
+    as much as that test times the number of survivors (on LeetCode, derived probes from all
+    inputs took about a third of the classification's CPU). Small inputs also tend to reach
+    the edge cases where a mutant differs.
+    """
+    inputs = sorted((t["input"] for t in tests), key=lambda x: len(json.dumps(x)))
+    return inputs[: (len(inputs) + 1) // 2]
+
+
 def _probe_survivors(executor: Executor, active: Sequence[TaskMutants], opts: ClassifyOptions) -> None:
     """Run survivors and the gold solution on derived inputs; any disagreement distinguishes."""
     probed: list[tuple[TaskMutants, list]] = []
@@ -165,7 +180,7 @@ def _probe_survivors(executor: Executor, active: Sequence[TaskMutants], opts: Cl
             for m in survivors:
                 m.probe = Probe.UNPROBED
             continue
-        inputs = derive_inputs([t["input"] for t in tm.valid_tests], opts.n_probes, opts.seed)
+        inputs = derive_inputs(_probe_bases(tm.valid_tests), opts.n_probes, opts.seed)
         probed.append((tm, inputs))
     gold_jobs = [Job(tm.gold, x, tm.limits) for tm, inputs in probed for x in inputs]  # type: ignore[arg-type]
     gold_runs = iter(run_all(executor, gold_jobs))

@@ -21,6 +21,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
+from atest.core.mutation.live import live_body
 from atest.core.mutation.operators import Site, find_sites
 
 
@@ -67,28 +68,41 @@ class _Splicer:
         return len(prefix.decode("utf-8", errors="replace")) + 1
 
 
-def _parses_to(text: str, expected_dump: str) -> bool:
+def _parse_as(text: str, index: int, expected: str, n_body: int) -> ast.Module | None:
+    """`text` parsed, if it is the mutated module: same statement count, statement `index` as expected.
+
+    Text outside the mutated statement is untouched, so comparing that one statement is enough.
+    """
     try:
-        return ast.dump(ast.parse(text)) == expected_dump
+        tree = ast.parse(text)
     except (SyntaxError, ValueError):
-        return False
+        return None
+    ok = len(tree.body) == n_body and ast.dump(tree.body[index]) == expected
+    return tree if ok else None
 
 
-def _render(splicer: _Splicer, tree: ast.Module, site: Site, expected_dump: str) -> str | None:
-    """Source text whose tree is the mutated tree, keeping the original layout where possible."""
+def _render(splicer: _Splicer, tree: ast.Module, site: Site, index: int, expected: str) -> str | None:
+    """Compilable source text whose tree is the mutated tree, keeping the original layout where possible."""
     replacement = ast.unparse(site.new)
     attempts = [replacement] if isinstance(site.new, ast.stmt) else [replacement, f"({replacement})"]
+    n_body = len(tree.body)
     for text in attempts:
         candidate = splicer.replace(site.old, text)
-        if _parses_to(candidate, expected_dump):
-            return candidate
+        parsed = _parse_as(candidate, index, expected, n_body)
+        if parsed is not None:
+            return candidate if _compiles(parsed) else None
     whole = ast.unparse(tree)
-    return whole if _parses_to(whole, expected_dump) else None
-
-
-def _compiles(text: str) -> bool:
     try:
-        compile(text, "<mutant>", "exec", dont_inherit=True)
+        parsed = ast.parse(whole)
+    except (SyntaxError, ValueError):
+        return None
+    return whole if ast.dump(parsed) == ast.dump(tree) and _compiles(parsed) else None
+
+
+def _compiles(tree: ast.Module) -> bool:
+    """Parsing accepts some trees the compiler rejects (a `continue` that ends up outside a loop)."""
+    try:
+        compile(tree, "<mutant>", "exec", dont_inherit=True)
     except (SyntaxError, ValueError):
         return False
     return True
@@ -116,32 +130,45 @@ def _draw_order(sites: list[Site], rng: random.Random) -> Iterator[Site]:
         depth += 1
 
 
-def iter_mutants(source: str, seed: int = 0) -> Iterator[Mutant]:
-    """Distinct, compilable mutants of `source` in seeded order; raises SyntaxError if it does not parse."""
+def iter_mutants(
+    source: str, seed: int = 0, *, kind: str | None = None, fn_name: str | None = None
+) -> Iterator[Mutant]:
+    """Distinct, compilable mutants of `source` in seeded order; raises SyntaxError if it does not parse.
+
+    With `kind` ("stdio" or "functional", and `fn_name` for the latter), only code the task
+    can run is mutated (see `live`); without it, the whole module.
+    """
     tree = ast.parse(source)
     splicer = _Splicer(source)
-    seen = {ast.dump(tree)}
-    for site in _draw_order(find_sites(tree), _rng(source, seed)):
+    indices = range(len(tree.body)) if kind is None else live_body(tree, kind, fn_name)
+    # A site changes only its own top-level statement, so statements stand in for the module
+    # in the duplicate check: dumping one statement is much cheaper than dumping the module.
+    top: dict[Site, int] = {site: i for i in indices for site in find_sites(tree, [i])}
+    seen = {(i, ast.dump(tree.body[i])) for i in indices}
+    for site in _draw_order(list(top), _rng(source, seed)):
+        i = top[site]
         site.apply()
         try:
-            dump = ast.dump(tree)
-            text = None if dump in seen else _render(splicer, tree, site, dump)
+            key = (i, ast.dump(tree.body[i]))
+            text = None if key in seen else _render(splicer, tree, site, i, key[1])
         finally:
             site.undo()
-        seen.add(dump)
-        if text is None or not _compiles(text):
+        seen.add(key)
+        if text is None:
             continue
         yield Mutant(text, site.operator, site.description, site.line, splicer.char_col(site.old))
 
 
-def generate_mutants(source: str, k: int, seed: int = 0) -> list[Mutant]:
+def generate_mutants(
+    source: str, k: int, seed: int = 0, *, kind: str | None = None, fn_name: str | None = None
+) -> list[Mutant]:
     """Up to `k` mutants of `source` (fewer when the program has fewer distinct mutation sites)."""
     if k < 0:
         raise ValueError(f"k must be non-negative, got {k}")
     out: list[Mutant] = []
     if k == 0:
         return out
-    for mutant in iter_mutants(source, seed):
+    for mutant in iter_mutants(source, seed, kind=kind, fn_name=fn_name):
         out.append(mutant)
         if len(out) == k:
             break

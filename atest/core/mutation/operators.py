@@ -21,7 +21,7 @@ Families (the classic ones from the mutation-testing literature):
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 OPERATORS: tuple[str, ...] = (
@@ -309,8 +309,15 @@ def _first_line(node: ast.AST) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def find_sites(tree: ast.Module) -> list[Site]:
-    """Every mutation site of a parsed module, in a stable order (source order, then family)."""
+def find_sites(tree: ast.Module, body: Sequence[int] | None = None) -> list[Site]:
+    """Every mutation site of a parsed module, in a stable order (source order, then family).
+
+    With `body`, only the top-level statements at those indices are searched.
+    """
     collector = _Collector()
-    collector.walk(tree, None)
+    if body is None:
+        collector.walk(tree, None)
+    else:
+        for i in body:
+            collector.visit(tree, "body", i, tree.body[i], None)
     return collector.sites
