@@ -20,6 +20,7 @@ from atest.commands import (
     mutation_score,
     prepare,
     train,
+    warmup,
 )
 from atest.core.sandbox.executor import ISOLATIONS, SANDBOX_ENV
 
@@ -44,6 +45,7 @@ for module in (
     attack_eval,
     filter,
     mutation_score,
+    warmup,
     demo,
 ):
     module.register(app)

@@ -1,13 +1,40 @@
-"""`atest merge-lora`."""
+"""`atest merge-lora`: fold a trained LoRA adapter into its base model."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from atest.commands._common import not_implemented
+from atest.commands._common import console, emit_json, handle_errors
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("merge-lora", help="(not implemented yet)")
-    def _cmd() -> None:
-        not_implemented("merge-lora", "pending")
+    @app.command(
+        "merge-lora", help="Merge a LoRA adapter into its base model (model + tokenizer, loadable by vLLM)."
+    )
+    @handle_errors
+    def _cmd(
+        base: Annotated[
+            str, typer.Option("--base", help="Base model: a local folder, a hub id or a built-in name.")
+        ],
+        adapter: Annotated[
+            Path, typer.Option("--adapter", help="Adapter folder (adapter_config.json inside).")
+        ],
+        out: Annotated[Path, typer.Option("--out", help="Folder to write the merged model to.")],
+        force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+        json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
+    ) -> None:
+        from atest.core.training.merge import check_adapter_dir, check_out_dir, merge_lora
+
+        check_adapter_dir(adapter)
+        check_out_dir(out, force)
+        start = time.perf_counter()
+        with console.status(f"merging {adapter} into {base}"):
+            path = merge_lora(base, adapter, out, force=force)
+        seconds = time.perf_counter() - start
+        console.print(f"merged model written to [bold]{path}[/] in {seconds:.1f}s")
+        if json_out:
+            emit_json({"out": str(path), "base": base, "adapter": str(adapter), "seconds": round(seconds, 2)})

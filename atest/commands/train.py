@@ -1,13 +1,146 @@
-"""`atest train`."""
+"""`atest train`: UTRL and ATGEN adversarial training on TRL GRPO."""
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
+from typing import Annotated, Any
 
-from atest.commands._common import not_implemented
+import typer
+from rich.table import Table
+
+from atest.commands._common import console, emit_json, handle_errors
+
+MODE_HELP = "utrl | atgen-static | atgen-unconditional | atgen-adaptive (required unless --resume)."
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("train", help="(not implemented yet)")
-    def _cmd() -> None:
-        not_implemented("train", "pending")
+    @app.command("train", help="Train a test generator by adversarial RL (UTRL or ATGEN) on TRL GRPO.")
+    @handle_errors
+    def _cmd(
+        out: Annotated[
+            Path, typer.Option("--out", help="Run folder: config, checkpoints, artifacts, final models.")
+        ],
+        mode: Annotated[str | None, typer.Option("--mode", help=MODE_HELP)] = None,
+        preset: Annotated[
+            str | None, typer.Option("--preset", help="Preset over the mode's config, e.g. cpu-smoke.")
+        ] = None,
+        config: Annotated[
+            Path | None, typer.Option("--config", help="Your own YAML config (may name a `base:` file).")
+        ] = None,
+        tasks: Annotated[
+            Path | None, typer.Option("--tasks", help="Task file (default: the bundled sample).")
+        ] = None,
+        set_: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--set", help="Override a config key, e.g. --set grpo.learning_rate=1e-6 (repeatable)."
+            ),
+        ] = None,
+        adversary_retries: Annotated[
+            int | None,
+            typer.Option("--adversary-retries", min=1, help="ATGEN: adversarial samples per slot (30)."),
+        ] = None,
+        start_adver_steps: Annotated[
+            int | None,
+            typer.Option("--start-adver-steps", min=0, help="ATGEN: steps before replacement (50)."),
+        ] = None,
+        resume: Annotated[
+            bool,
+            typer.Option("--resume", help="Continue the run in --out from its last phase or checkpoint."),
+        ] = False,
+        json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
+    ) -> None:
+        from transformers.utils import logging as hf_logging
+
+        from atest.core.training.runner import execute, plan_run
+
+        hf_logging.disable_progress_bar()  # our one line per step replaces the save/load progress bars
+
+        overrides = list(set_ or [])
+        if tasks is not None:
+            overrides.append(f"tasks={tasks.resolve()}")
+        if adversary_retries is not None:
+            overrides.append(f"atgen.adversary.retries={adversary_retries}")
+        if start_adver_steps is not None:
+            overrides.append(f"atgen.start_adver_steps={start_adver_steps}")
+        plan = plan_run(
+            out=out, mode=mode, preset=preset, config_file=config, overrides=overrides, resume=resume
+        )
+        cfg = plan.config
+        console.print(
+            f"[bold]{cfg.mode}[/] on {len(plan.tasks)} task(s), "
+            f"{'CPU' if plan.use_cpu else 'GPU'}, test model {cfg.test_model.path}"
+            + (f", code model {cfg.code_model.path}" if cfg.mode == "utrl" and cfg.code_model else "")
+            + f" -> {out}",
+            highlight=False,
+        )
+        summary = execute(
+            plan, on_metrics=_print_step, on_event=lambda text: console.print(f"[cyan]{text}[/]")
+        )
+        _print_summary(summary)
+        if json_out:
+            emit_json(
+                {
+                    "out": str(summary.out),
+                    "mode": summary.mode,
+                    "models": summary.models,
+                    "phases": summary.phases,
+                    "seconds": round(summary.seconds, 2),
+                    "rewards": summary.rewards,
+                    "time_per_step": summary.time_per_step,
+                }
+            )
+
+
+_COMPONENT_PREFIXES = ("utrl_test/", "utrl_code/", "atgen/")
+
+
+def _print_step(row: dict[str, Any]) -> None:
+    """One line per logged step: reward and its parts, group statistics, KL, length, time split."""
+    parts = [f"[bold]{row['phase']}[/] step {row['step']}/{row.get('max_steps', '?')}"]
+    parts.append(f"reward {row.get('reward', float('nan')):.3f}")
+    comps = [
+        f"{k.split('/', 1)[1]} {v:.2f}"
+        for k, v in sorted(row.items())
+        if k.startswith(_COMPONENT_PREFIXES) and isinstance(v, (int, float))
+    ]
+    if comps:
+        parts.append("(" + ", ".join(comps) + ")")
+    parts.append(f"zero-std {row.get('frac_reward_zero_std', 0.0):.2f}")
+    parts.append(f"kl {row.get('kl', 0.0):.4f}")
+    parts.append(f"len {row.get('completions/mean_length', 0.0):.0f}")
+    if "adversary/attempted" in row:
+        parts.append(
+            f"| bugs caught {row['adversary/caught']:.0f}/{row['adversary/slots_seen']:.0f}, "
+            f"replaced {row['adversary/accepted']:.0f}/{row['adversary/attempted']:.0f} "
+            f"(mean retries {row['adversary/mean_retries']:.1f})"
+        )
+    timing = [
+        f"{name} {row[f'time/{name}']:.1f}s"
+        for name in ("generation", "reward", "optimisation", "adversary")
+        if f"time/{name}" in row
+    ]
+    if timing:
+        parts.append("| " + " ".join(timing) + f" of {row.get('time/step', 0.0):.1f}s")
+    console.print(" ".join(parts), highlight=False)
+
+
+def _print_summary(summary: Any) -> None:
+    table = Table(title=f"atest train ({summary.mode}) done in {summary.seconds:.0f}s", title_justify="left")
+    table.add_column("phase")
+    table.add_column("steps", justify="right")
+    table.add_column("reward first", justify="right")
+    table.add_column("reward last", justify="right")
+    for phase, stats in summary.rewards.items():
+        table.add_row(
+            phase, str(stats["steps"]), f"{stats['reward_first']:.3f}", f"{stats['reward_last']:.3f}"
+        )
+    console.print(table)
+    timing = dict(summary.time_per_step)
+    if timing:
+        fraction = timing.pop("reward_fraction", None)
+        split = ", ".join(f"{k} {v:.2f}s" for k, v in timing.items())
+        share = f" (reward {fraction:.0%} of a step)" if fraction is not None else ""
+        console.print(f"time per step: {split}{share}", highlight=False)
+    for role, path in summary.models.items():
+        console.print(f"{role}: [bold]{path}[/]")

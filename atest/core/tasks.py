@@ -107,7 +107,9 @@ def task_from_dict(row: Any) -> Task:
         if kind == "stdio" and not (isinstance(t["input"], str) and isinstance(t["output"], str)):
             raise ValueError(f"gold_tests[{i}]: stdio tests need string 'input' and 'output'")
         if kind == "functional" and not isinstance(t["input"], (list, dict)):
-            raise ValueError(f"gold_tests[{i}]: functional 'input' must be a JSON list or object of arguments")
+            raise ValueError(
+                f"gold_tests[{i}]: functional 'input' must be a JSON list or object of arguments"
+            )
     candidates = row.get("candidates") or {}
     if not isinstance(candidates, dict):
         raise ValueError("field 'candidates' must be an object {model: [code, ...]}")
@@ -158,7 +160,9 @@ def _raw_records(path: Path) -> Iterable[tuple[str, Any]]:
                 except json.JSONDecodeError as exc:
                     yield f"{path}:{lineno}", ValueError(f"not valid JSON ({exc.msg})")
     except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise InputError(f"{path}: cannot read ({exc})", "expected UTF-8 JSON lines, .gz or .parquet") from exc
+        raise InputError(
+            f"{path}: cannot read ({exc})", "expected UTF-8 JSON lines, .gz or .parquet"
+        ) from exc
 
 
 def read_tasks(path: str | Path, strict: bool = False) -> tuple[list[Task], list[RecordProblem]]:

@@ -1,0 +1,432 @@
+"""Training configuration: YAML files with presets, `--set key=value` overrides, strict keys.
+
+A run is described by one resolved `TrainConfig`. It is built from a mode file
+(`configs/<mode>.yaml`, the papers' hyper-parameters), optionally a preset that overlays it
+(`configs/<preset>/<mode>.yaml`, e.g. `cpu-smoke`) or a user file, then command-line
+overrides. Any YAML file may name a `base:` file it extends. Unknown keys are rejected with
+the list of valid keys, because a misspelt hyper-parameter that is silently ignored wastes a
+GPU-day. The resolved config is written into the run directory and is what `--resume` reads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from atest.core.errors import InputError
+
+Mode = Literal["utrl", "atgen-static", "atgen-unconditional", "atgen-adaptive"]
+MODES: tuple[str, ...] = ("utrl", "atgen-static", "atgen-unconditional", "atgen-adaptive")
+
+CONFIG_DIR_ENV = "ATEST_CONFIG_DIR"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LoraSection(_Strict):
+    """LoRA adapter settings; when disabled the whole model is trained."""
+
+    enabled: bool = False
+    r: int = Field(16, ge=1)
+    alpha: int = Field(32, ge=1)
+    dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] | str = "all-linear"
+
+
+class ModelSection(_Strict):
+    """One role's model: a name understood by `resolve_model`, a local directory or a hub id."""
+
+    path: str
+    lora: LoraSection = Field(default_factory=LoraSection)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    thinking: bool = False  # Qwen3's `enable_thinking` switch in the chat template
+
+
+class GrpoSection(_Strict):
+    """The GRPO hyper-parameters, mapped onto TRL's `GRPOConfig` by `grpo.build_grpo_config`.
+
+    `prompts_per_step` x `num_generations` completions make one optimizer step; TRL's
+    gradient accumulation is derived from it and the micro-batch, so the papers' batch sizes
+    can be written as the papers state them whatever the number of GPUs.
+    """
+
+    learning_rate: float = Field(1e-6, gt=0)
+    num_generations: int = Field(8, ge=2)
+    prompts_per_step: int = Field(128, ge=1)
+    per_device_train_batch_size: int = Field(8, ge=1)
+    beta: float = Field(0.001, ge=0)
+    loss_type: str = "dapo"
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    epsilon: float = 0.2
+    epsilon_high: float | None = None
+    num_iterations: int = Field(1, ge=1)
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_completion_length: int = Field(4096, ge=1)
+    mask_truncated_completions: bool = False
+    lr_scheduler_type: str = "constant"
+    warmup_steps: float = Field(0, ge=0)  # steps, or a fraction of the phase when < 1
+    max_grad_norm: float = 1.0
+    weight_decay: float = 0.0
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    logging_steps: int = Field(1, ge=1)
+    save_steps: int = Field(50, ge=1)
+    save_total_limit: int | None = 2
+    report_to: list[str] = Field(default_factory=list)
+    log_completions: bool = False
+    use_vllm: bool = False
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    vllm_server_base_url: str | None = None
+    vllm_gpu_memory_utilization: float = Field(0.3, gt=0, le=1)
+    vllm_tensor_parallel_size: int = Field(1, ge=1)
+    extra: dict[str, Any] = Field(default_factory=dict)  # any other GRPOConfig field, checked by name
+
+    @field_validator("extra")
+    @classmethod
+    def _extra_are_grpo_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from trl import GRPOConfig
+
+        valid = {f.name for f in dataclasses.fields(GRPOConfig)}
+        for key in value:
+            if key not in valid:
+                raise ValueError(f"'{key}' is not a TRL GRPOConfig field")
+        return value
+
+
+class IterationOverride(_Strict):
+    """What changes in one UTRL iteration (the paper raised n and lr in iteration 2)."""
+
+    test_steps: int | None = Field(None, ge=1)
+    code_steps: int | None = Field(None, ge=1)
+    grpo: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("grpo")
+    @classmethod
+    def _grpo_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if key not in GrpoSection.model_fields:
+                raise ValueError(f"'{key}' is not a grpo key (valid: {', '.join(GrpoSection.model_fields)})")
+        return value
+
+
+class SamplingSection(_Strict):
+    """Sampling for generation outside GRPO: opponents, tests between phases, adversarial code."""
+
+    n: int = Field(8, ge=1)
+    temperature: float = Field(1.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_new_tokens: int = Field(2048, ge=1)
+
+
+class UtrlSection(_Strict):
+    iterations: int = Field(2, ge=1)
+    test_steps: int = Field(100, ge=1)
+    code_steps: int = Field(100, ge=1)
+    n_tests: int = Field(12, ge=1)
+    opponents: SamplingSection = Field(default_factory=SamplingSection)
+    gen_tests: SamplingSection = Field(default_factory=lambda: SamplingSection(n=1))
+    exclude_correct_opponents: bool = True
+    format_weight: float = 0.1
+    discrimination_weight: float = 0.85
+    validity_weight: float = 0.05
+    code_pass_weight: float = 0.9
+    code_format_weight: float = 0.1
+    generation_backend: Literal["hf", "vllm"] = "hf"
+    per_iteration: list[IterationOverride] = Field(default_factory=list)
+
+
+class AdversarySection(_Strict):
+    """The adversarial code sampler: any generation backend, including an OpenAI-compatible server."""
+
+    backend: Literal["hf", "openai", "vllm"] = "hf"
+    model: str | None = None  # None: the test model's base
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    retries: int = Field(30, ge=1)
+    samples_per_request: int = Field(8, ge=1)
+    temperature: float = Field(1.0, ge=0)
+    max_new_tokens: int = Field(1024, ge=1)
+
+
+class AtgenSection(_Strict):
+    max_steps: int = Field(500, ge=1)
+    start_adver_steps: int = Field(50, ge=0)
+    catch_fraction: float = Field(0.5, gt=0, le=1)  # adaptive: share of a group that must attack the bug
+    buggy_per_task: int = Field(1, ge=1)
+    replay_pool_size: int = Field(4, ge=0)
+    replay_prob: float = Field(0.2, ge=0, le=1)
+    adversary: AdversarySection = Field(default_factory=AdversarySection)
+
+
+class SandboxSection(_Strict):
+    isolation: Literal["auto", "namespace", "none"] = "auto"
+    workers: int | None = Field(None, ge=1)
+    cpu_seconds: float = Field(2.0, gt=0)
+    memory_mb: int = Field(1024, ge=64)
+
+
+class TrainConfig(_Strict):
+    mode: Mode
+    seed: int = 0
+    tasks: str | None = None  # None: the bundled sample
+    max_tasks: int | None = Field(None, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # CPU threads for torch in the training process (None: torch's default, one per core). Small
+    # models gain nothing from intra-op threads, and on a busy machine (sandbox workers, other
+    # jobs) spinning threads make a step many times slower: the CPU presets use 1.
+    threads: int | None = Field(None, ge=1)
+    test_model: ModelSection
+    code_model: ModelSection | None = None  # UTRL only: the code generator under training
+    grpo: GrpoSection = Field(default_factory=GrpoSection)
+    utrl: UtrlSection = Field(default_factory=UtrlSection)
+    atgen: AtgenSection = Field(default_factory=AtgenSection)
+    sandbox: SandboxSection = Field(default_factory=SandboxSection)
+
+    @model_validator(mode="after")
+    def _roles(self) -> TrainConfig:
+        if self.mode == "utrl" and self.code_model is None:
+            raise ValueError("mode utrl needs a 'code_model' section (the code generator is trained too)")
+        return self
+
+    @property
+    def is_atgen(self) -> bool:
+        return self.mode.startswith("atgen")
+
+
+def config_dir() -> Path:
+    """The shipped `configs/` folder (a checkout's), or `$ATEST_CONFIG_DIR`."""
+    override = os.environ.get(CONFIG_DIR_ENV)
+    return Path(override) if override else Path(__file__).resolve().parents[3] / "configs"
+
+
+def valid_keys(model: type[BaseModel] = TrainConfig, prefix: str = "") -> list[str]:
+    """Every dotted key `--set` accepts, for the error message that lists them."""
+    keys: list[str] = []
+    for name, info in model.model_fields.items():
+        sub = _submodel(info.annotation)
+        if sub is not None:
+            keys.extend(valid_keys(sub, f"{prefix}{name}."))
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    """The section class of a field (also through `X | None`); None for values, lists and mappings."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if getattr(annotation, "__origin__", None) in (list, dict):
+        return None
+    for arg in getattr(annotation, "__args__", ()):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_yaml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a config file, following its `base:` chain (paths relative to the file)."""
+    path = path.resolve()
+    if path in _seen:
+        raise InputError(f"{path}: 'base' chain loops back to itself")
+    if not path.is_file():
+        raise InputError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(
+            f"{path}: not valid YAML ({exc.__class__.__name__}: {exc})".replace("\n", " ")
+        ) from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a config file must be a YAML mapping")
+    if isinstance(data.get("tasks"), str) and not Path(data["tasks"]).expanduser().is_absolute():
+        data["tasks"] = str((path.parent / data["tasks"]).resolve())  # relative to the file naming it
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    return _deep_merge(read_yaml(path.parent / str(base), (*_seen, path)), data)
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """`a.b=3` -> (["a", "b"], 3); the value is read as YAML so numbers, booleans and lists work."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise InputError(f"--set {item!r}: expected KEY=VALUE, e.g. --set grpo.learning_rate=1e-6")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def _check_key(parts: list[str]) -> None:
+    model: type[BaseModel] | None = TrainConfig
+    for i, part in enumerate(parts):
+        if model is None:
+            return  # inside a free-form mapping (grpo.extra, per_iteration entries): checked on validation
+        if part not in model.model_fields:
+            raise _unknown_key(parts[: i + 1], model)
+        annotation = model.model_fields[part].annotation
+        model = _submodel(annotation)
+        if model is None and i < len(parts) - 1 and not _is_mapping(annotation):
+            raise InputError(f"config key '{'.'.join(parts[: i + 1])}' is a value, not a section")
+
+
+def _unknown_key(parts: list[str], section: type[BaseModel]) -> InputError:
+    """Name the bad key, the closest valid one, and every valid key of that section."""
+    prefix = ".".join(parts[:-1])
+    keys = valid_keys(section, f"{prefix}." if prefix else "")
+    dotted = ".".join(parts)
+    close = _closest(dotted, keys)
+    guess = f"did you mean '{close}'? " if close else ""
+    return InputError(f"unknown config key '{dotted}'", f"{guess}valid keys: {', '.join(keys)}")
+
+
+def _closest(key: str, keys: list[str]) -> str | None:
+    """A likely intended key: same initials (lr -> learning_rate), a prefix, or a close spelling."""
+    import difflib
+
+    leaf = key.rsplit(".", 1)[-1].lower()
+    for candidate in keys:
+        words = candidate.rsplit(".", 1)[-1].split("_")
+        if len(words) > 1 and "".join(w[0] for w in words) == leaf:
+            return candidate
+    prefixed = [k for k in keys if k.rsplit(".", 1)[-1].startswith(leaf)]
+    if len(leaf) >= 3 and prefixed:
+        return prefixed[0]
+    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _check_tree(node: Any, parts: list[str]) -> None:
+    """Check every key of a config mapping, so a misspelt key anywhere is named with its section."""
+    if parts:
+        _check_key(parts)
+    model: type[BaseModel] | None = TrainConfig
+    for part in parts:
+        model = _submodel(model.model_fields[part].annotation) if model is not None else None
+    if model is not None and isinstance(node, dict):
+        for key, value in node.items():
+            _check_tree(value, [*parts, str(key)])
+
+
+def _is_mapping(annotation: Any) -> bool:
+    return annotation is dict or getattr(annotation, "__origin__", None) is dict
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    out = _deep_merge({}, data)
+    for item in overrides:
+        parts, value = parse_override(item)
+        _check_key(parts)
+        node = out
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = value
+    return out
+
+
+def validate(data: dict[str, Any], source: str) -> TrainConfig:
+    """Build the config, turning the first validation error into one line naming the key."""
+    try:
+        _check_tree(data, [])
+    except InputError as exc:
+        raise InputError(f"{source}: {exc.message}", exc.hint) from None
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            raise InputError(
+                f"{source}: unknown config key '{loc}'", f"valid keys: {', '.join(valid_keys())}"
+            ) from None
+        where = f" '{loc}'" if loc else ""
+        raise InputError(f"{source}: config key{where}: {err['msg']}") from None
+
+
+def source_file(mode: str, preset: str | None, config_file: str | Path | None) -> Path:
+    """Which YAML file a run starts from."""
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}", f"choose one of {', '.join(MODES)}")
+    if config_file is not None:
+        return Path(config_file)
+    root = config_dir()
+    if preset is None:
+        return root / f"{mode}.yaml"
+    path = root / preset / f"{mode}.yaml"
+    if not path.is_file():
+        known = (
+            sorted(p.name for p in root.iterdir() if p.is_dir() and (p / f"{mode}.yaml").is_file())
+            if root.is_dir()
+            else []
+        )
+        raise InputError(f"no preset {preset!r} for mode {mode}", f"available: {', '.join(known) or 'none'}")
+    return path
+
+
+def load_config(
+    mode: str,
+    *,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | None = None,
+) -> TrainConfig:
+    path = source_file(mode, preset, config_file)
+    data = read_yaml(path)
+    file_mode = data.get("mode")
+    if file_mode is not None and file_mode != mode:
+        raise InputError(f"{path}: config is for mode {file_mode!r}, not {mode!r}")
+    data["mode"] = mode
+    data = apply_overrides(data, overrides or [])
+    return validate(data, str(path))
+
+
+def dump_config(config: TrainConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def load_saved_config(path: Path, overrides: list[str] | None = None) -> TrainConfig:
+    """The resolved config of an existing run, with optional overrides (e.g. more steps)."""
+    data = read_yaml(path)
+    return validate(apply_overrides(data, overrides or []), str(path))
+
+
+def grpo_for_iteration(config: TrainConfig, iteration: int) -> GrpoSection:
+    """The GRPO section with the UTRL per-iteration overrides (1-based) applied."""
+    over = _iteration_override(config, iteration)
+    if over is None or not over.grpo:
+        return config.grpo
+    return GrpoSection.model_validate({**config.grpo.model_dump(), **over.grpo})
+
+
+def steps_for_iteration(config: TrainConfig, iteration: int) -> tuple[int, int]:
+    """(test-generator steps, code-generator steps) of a UTRL iteration."""
+    over = _iteration_override(config, iteration)
+    test = over.test_steps if over and over.test_steps else config.utrl.test_steps
+    code = over.code_steps if over and over.code_steps else config.utrl.code_steps
+    return test, code
+
+
+def _iteration_override(config: TrainConfig, iteration: int) -> IterationOverride | None:
+    table = config.utrl.per_iteration
+    return table[iteration - 1] if 0 < iteration <= len(table) else None

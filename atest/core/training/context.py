@@ -1,0 +1,57 @@
+"""What every loop phase shares: the run folder, the tasks, one sandbox, the device and the reporters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from atest.core.sandbox import Executor, Limits
+from atest.core.tasks import Task
+from atest.core.training.run_dir import RunDir
+
+
+@dataclass
+class LoopContext:
+    run: RunDir
+    tasks: list[Task]
+    executor: Executor
+    use_cpu: bool
+    base_dirs: dict[str, str]  # role -> local model folder (resolve_model of the config's path)
+    on_metrics: Callable[[dict[str, Any]], None]  # one logged GRPO step (already saved to metrics.jsonl)
+    on_event: Callable[[str], None]  # a one-line phase message
+
+    @property
+    def config(self) -> Any:
+        return self.run.config
+
+    @property
+    def limits(self) -> Limits:
+        box = self.config.sandbox
+        return Limits(cpu_seconds=box.cpu_seconds, memory_mb=box.memory_mb)
+
+    @property
+    def tasks_by_id(self) -> dict[str, Task]:
+        return {t.task_id: t for t in self.tasks}
+
+    @property
+    def is_main(self) -> bool:
+        from accelerate import PartialState
+
+        return PartialState().is_main_process
+
+    def barrier(self) -> None:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+
+    def mark_done(self, name: str, **info: Any) -> None:
+        """Record a finished phase (from the main process only; the others wait for it)."""
+        if self.is_main:
+            self.run.mark_done(name, **info)
+        self.barrier()
+        self.run.reload()
+
+    def rel(self, path: Path) -> str:
+        return str(path.relative_to(self.run.root))

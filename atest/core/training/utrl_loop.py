@@ -1,0 +1,300 @@
+"""UTRL: a test generator and a code generator trained in alternation, each against the other.
+
+One iteration is four phases, each with its artifacts under `iter<i>/<phase>/`:
+
+1. `opponents`: K solutions per task sampled from the current code generator; the ones that
+   pass every gold test are dropped (they are not bugs to find), as are responses with no code.
+2. `test_train`: GRPO on the test generator with the discrimination reward against them.
+3. `gen_tests`: the trained test generator writes tests for every task; only tests whose
+   output the gold solution reproduces are kept.
+4. `code_train`: GRPO on the code generator with the pass rate on those tests as reward.
+
+The two roles are separate models (or separate LoRA adapters), never one policy grading
+itself. Each role continues from its previous phase's result in the next iteration.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from atest.core.io import write_jsonl_atomic
+from atest.core.training.config import grpo_for_iteration, steps_for_iteration
+from atest.core.training.context import LoopContext
+from atest.core.training.export import export_role
+from atest.core.training.grpo import build_grpo_config, load_policy, run_grpo_phase
+from atest.core.training.judging import correct_codes, valid_tests
+from atest.core.training.reward_fns import UtrlCodeReward, UtrlTestReward
+from atest.core.training.sampling import open_generator, release_memory, sample_resumable
+
+PHASES = ("opponents", "test_train", "gen_tests", "code_train")
+
+
+def run_utrl(ctx: LoopContext) -> dict[str, Path]:
+    cfg = ctx.config
+    test_model: Path | None = None  # None: the base model
+    code_model: Path | None = None
+    for it in range(1, cfg.utrl.iterations + 1):
+        opponents = opponents_phase(ctx, it, code_model)
+        test_model = test_train_phase(ctx, it, test_model, opponents)
+        tests = gen_tests_phase(ctx, it, test_model)
+        code_model = code_train_phase(ctx, it, code_model, tests)
+    assert test_model is not None and code_model is not None
+    return {
+        "test_generator": export_role(ctx, "test_generator", test_model, ctx.base_dirs["test"]),
+        "code_generator": export_role(ctx, "code_generator", code_model, ctx.base_dirs["code"]),
+    }
+
+
+def _phase(it: int, name: str) -> str:
+    return f"iter{it}/{name}"
+
+
+def _policy_dir(ctx: LoopContext, role: str, current: Path | None) -> str:
+    return str(current) if current is not None else ctx.base_dirs[role]
+
+
+def opponents_phase(ctx: LoopContext, it: int, code_model: Path | None) -> dict[str, list[str]]:
+    name = _phase(it, "opponents")
+    out = ctx.run.phase_dir(name)
+    if not ctx.run.is_done(name):
+        # Generation phases run on the main process; the others of a multi-GPU launch wait.
+        stats = _sample_opponents(ctx, name, out, it, code_model) if ctx.is_main else {}
+        ctx.mark_done(name, **stats)
+    return _read_opponents(out / "opponents.jsonl")
+
+
+def _sample_opponents(
+    ctx: LoopContext, name: str, out: Path, it: int, code_model: Path | None
+) -> dict[str, int]:
+    from atest.core.generation import SamplingParams
+    from atest.core.parsing import extract_code
+    from atest.core.prompts import build_messages
+
+    cfg = ctx.config
+    sampling = cfg.utrl.opponents
+    ctx.on_event(f"{name}: sampling {sampling.n} solutions per task from the code generator")
+    params = SamplingParams(
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_new_tokens=sampling.max_new_tokens,
+        n=sampling.n,
+        seed=cfg.seed + it,
+    )
+    thinking = cfg.code_model.thinking
+    with open_generator(
+        cfg.utrl.generation_backend, _policy_dir(ctx, "code", code_model), base_dir=ctx.base_dirs["code"]
+    ) as generator:
+        rows = sample_resumable(
+            out / "samples.jsonl",
+            ctx.tasks,
+            generator=generator,
+            params=params,
+            build_prompt=lambda t: build_messages("utrl-code", t, thinking=thinking),
+            to_row=lambda t, texts: {"task_id": t.task_id, "responses": texts},
+        )
+    codes = {row["task_id"]: [c for c in map(extract_code, row["responses"]) if c] for row in rows}
+    items = [(task, codes.get(task.task_id, [])) for task in ctx.tasks]
+    correct = (
+        correct_codes(ctx.executor, items, ctx.limits)
+        if cfg.utrl.exclude_correct_opponents
+        else [[False] * len(c) for _, c in items]
+    )
+    opponents = {
+        task.task_id: [c for c, ok in zip(cs, flags, strict=True) if not ok]
+        for (task, cs), flags in zip(items, correct, strict=True)
+    }
+    write_jsonl_atomic(
+        out / "opponents.jsonl", ({"task_id": k, "opponents": v} for k, v in opponents.items())
+    )
+    n_samples = sum(len(r["responses"]) for r in rows)
+    n_code = sum(len(c) for _, c in items)
+    n_correct = sum(sum(f) for f in correct)
+    stats = {
+        "samples": n_samples,
+        "with_code": n_code,
+        "correct_dropped": n_correct,
+        "opponents": n_code - n_correct,
+        "tasks_without_opponents": sum(1 for v in opponents.values() if not v),
+    }
+    ctx.on_event(f"{name}: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
+    return stats
+
+
+def _read_opponents(path: Path) -> dict[str, list[str]]:
+    from atest.core.io import read_jsonl_resumable
+
+    return {row["task_id"]: row["opponents"] for row in read_jsonl_resumable(path)}
+
+
+def test_train_phase(
+    ctx: LoopContext, it: int, test_model: Path | None, opponents: dict[str, list[str]]
+) -> Path:
+    from datasets import Dataset
+
+    from atest.core.prompts import build_messages
+
+    name = _phase(it, "test_train")
+    out = ctx.run.phase_dir(name)
+    if ctx.run.is_done(name):
+        return ctx.run.root / ctx.run.phase_info(name)["model"]
+    cfg = ctx.config
+    rows = [
+        {
+            "prompt": build_messages(
+                "utrl-test", t, thinking=cfg.test_model.thinking, n_tests=cfg.utrl.n_tests
+            ),
+            "task_id": t.task_id,
+            "opponents": opponents.get(t.task_id, []),
+        }
+        for t in ctx.tasks
+    ]
+    reward = UtrlTestReward(ctx.tasks_by_id, ctx.executor, cfg.utrl, ctx.limits)
+    steps = steps_for_iteration(cfg, it)[0]
+    return _train(ctx, name, out, "test", test_model, Dataset.from_list(rows), [reward], it, steps)
+
+
+def gen_tests_phase(ctx: LoopContext, it: int, test_model: Path) -> dict[str, list[dict[str, Any]]]:
+    name = _phase(it, "gen_tests")
+    out = ctx.run.phase_dir(name)
+    if not ctx.run.is_done(name):
+        stats = _generate_tests(ctx, name, out, it, test_model) if ctx.is_main else {}
+        ctx.mark_done(name, **stats)
+    return _read_tests(out / "tests.jsonl")
+
+
+def _generate_tests(ctx: LoopContext, name: str, out: Path, it: int, test_model: Path) -> dict[str, int]:
+    from atest.core.generation import SamplingParams
+    from atest.core.prompts import build_messages
+
+    cfg = ctx.config
+    sampling = cfg.utrl.gen_tests
+    ctx.on_event(f"{name}: the trained test generator writes tests for {len(ctx.tasks)} tasks")
+    params = SamplingParams(
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        max_new_tokens=sampling.max_new_tokens,
+        n=sampling.n,
+        seed=cfg.seed + 1000 + it,
+    )
+    thinking, n_tests = cfg.test_model.thinking, cfg.utrl.n_tests
+    with open_generator(cfg.utrl.generation_backend, test_model, base_dir=ctx.base_dirs["test"]) as generator:
+        rows = sample_resumable(
+            out / "responses.jsonl",
+            ctx.tasks,
+            generator=generator,
+            params=params,
+            build_prompt=lambda t: build_messages("utrl-test", t, thinking=thinking, n_tests=n_tests),
+            to_row=lambda t, texts: {"task_id": t.task_id, "responses": texts},
+        )
+    responses = {row["task_id"]: row["responses"] for row in rows}
+    parsed = [_unique_tests(task, responses.get(task.task_id, [])) for task in ctx.tasks]
+    kept = valid_tests(ctx.executor, ctx.tasks, parsed, ctx.limits)
+    tests = {task.task_id: rows for task, rows in zip(ctx.tasks, kept, strict=True)}
+    write_jsonl_atomic(
+        out / "tests.jsonl",
+        (
+            {
+                "task_id": t.task_id,
+                "tests": tests[t.task_id],
+                "n_generated": len(p),
+                "n_valid": len(tests[t.task_id]),
+            }
+            for t, p in zip(ctx.tasks, parsed, strict=True)
+        ),
+    )
+    stats = {
+        "generated": sum(len(p) for p in parsed),
+        "valid": sum(len(v) for v in kept),
+        "tasks_without_valid_tests": sum(1 for v in kept if not v),
+    }
+    ctx.on_event(f"{name}: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
+    return stats
+
+
+def _unique_tests(task: Any, responses: list[str]) -> list[dict[str, Any]]:
+    """The distinct tests parsed from a task's responses (same input and output = one test)."""
+    from atest.core.parsing import parse_tests
+
+    seen: set[str] = set()
+    out = []
+    for text in responses:
+        for test in parse_tests(text, task.kind, template="utrl-test").tests:
+            key = json.dumps([test["input"], test["output"]], sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                out.append(test)
+    return out
+
+
+def _read_tests(path: Path) -> dict[str, list[dict[str, Any]]]:
+    from atest.core.io import read_jsonl_resumable
+
+    return {row["task_id"]: row["tests"] for row in read_jsonl_resumable(path)}
+
+
+def code_train_phase(
+    ctx: LoopContext, it: int, code_model: Path | None, tests: dict[str, list[dict[str, Any]]]
+) -> Path:
+    from datasets import Dataset
+
+    from atest.core.prompts import build_messages
+
+    name = _phase(it, "code_train")
+    out = ctx.run.phase_dir(name)
+    if ctx.run.is_done(name):
+        return ctx.run.root / ctx.run.phase_info(name)["model"]
+    cfg = ctx.config
+    rows = [
+        {
+            "prompt": build_messages("utrl-code", t, thinking=cfg.code_model.thinking),
+            "task_id": t.task_id,
+            # JSON text: test values mix types, which Arrow columns cannot hold
+            "tests_json": json.dumps(tests.get(t.task_id, [])),
+        }
+        for t in ctx.tasks
+    ]
+    reward = UtrlCodeReward(ctx.tasks_by_id, ctx.executor, cfg.utrl, ctx.limits)
+    steps = steps_for_iteration(cfg, it)[1]
+    return _train(ctx, name, out, "code", code_model, Dataset.from_list(rows), [reward], it, steps)
+
+
+def _train(
+    ctx: LoopContext,
+    name: str,
+    out: Path,
+    role: str,
+    current: Path | None,
+    dataset: Any,
+    rewards: list[Any],
+    it: int,
+    steps: int,
+) -> Path:
+    cfg = ctx.config
+    section = cfg.test_model if role == "test" else cfg.code_model
+    ctx.on_event(f"{name}: GRPO on the {role} generator for {steps} steps")
+    policy = load_policy(section, ctx.base_dirs[role], current, ctx.use_cpu)
+    args = build_grpo_config(
+        grpo_for_iteration(cfg, it),
+        output_dir=out / "checkpoints",
+        max_steps=steps,
+        seed=cfg.seed + it,
+        use_cpu=ctx.use_cpu,
+        thinking=section.thinking,
+        run_name=name.replace("/", "-"),
+    )
+    result = run_grpo_phase(
+        phase=name,
+        phase_dir=out,
+        policy=policy,
+        dataset=dataset,
+        reward_funcs=rewards,
+        grpo_args=args,
+        metrics_sink=ctx.on_metrics,
+        on_event=ctx.on_event,
+    )
+    del policy
+    release_memory()
+    ctx.mark_done(name, model=ctx.rel(result.model_dir), steps=result.steps)
+    return result.model_dir

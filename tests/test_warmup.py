@@ -1,0 +1,92 @@
+"""Format warm-up: targets that parse back to the tasks' gold tests, and a real SFT run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from atest.core.errors import InputError
+from atest.core.parsing import parse_tests
+from atest.core.sandbox import Job, Limits, Program, Verdict, get_executor, judge
+from atest.core.tasks import read_tasks
+from atest.core.training.warmup import WarmupOptions, build_examples, run_warmup
+
+SMOKE_TASKS = Path("configs/cpu-smoke/tasks.jsonl")
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    loaded, _ = read_tasks(SMOKE_TASKS)
+    return loaded
+
+
+def test_utrl_targets_parse_back_to_the_gold_tests(tasks):
+    with get_executor(workers=2) as executor:
+        examples = build_examples(tasks, WarmupOptions(template="utrl-test", n_tests=3), executor, Limits())
+    assert len(examples) == len(tasks)
+    for task, example in zip(tasks, examples, strict=True):
+        text = example["completion"][0]["content"]
+        assert parse_tests(text, task.kind, template="utrl-test").tests == task.gold_tests[:3]
+        assert example["prompt"][-1]["role"] == "user"
+
+
+def test_atgen_targets_expose_the_bug(tasks):
+    with get_executor(workers=2) as executor:
+        examples = build_examples(tasks, WarmupOptions(template="atgen"), executor, Limits())
+        assert examples
+        by_prompt = {json.dumps(e["prompt"]): e for e in examples}
+        checked = 0
+        for task in tasks:
+            for code in task.buggy_code:
+                from atest.core.prompts import build_messages
+
+                example = by_prompt.get(json.dumps(build_messages("atgen", task, buggy_code=code)))
+                if example is None:
+                    continue
+                (test,) = parse_tests(example["completion"][0]["content"], task.kind, template="atgen").tests
+                gold, buggy = executor.run(
+                    [
+                        Job(Program(p, task.kind, task.fn_name), test["input"])
+                        for p in (task.gold_solutions[0], code)
+                    ]
+                )
+                assert judge(gold, test["output"], task.kind) is Verdict.ACCEPTED
+                assert judge(buggy, test["output"], task.kind) is not Verdict.ACCEPTED
+                checked += 1
+    assert checked == len(examples)
+
+
+def test_atgen_without_buggy_code_is_a_clear_error(tasks):
+    plain = [t.__class__(**{**t.__dict__, "buggy_code": []}) for t in tasks]
+    with get_executor(workers=1) as executor, pytest.raises(InputError, match="warm-up"):
+        build_examples(plain, WarmupOptions(template="atgen"), executor, Limits())
+
+
+def test_warmup_trains_saves_and_the_loss_falls(tiny_model_dir, tasks, tmp_path):
+    with get_executor(workers=2) as executor:
+        examples = build_examples(tasks, WarmupOptions(template="utrl-test", n_tests=2), executor, Limits())
+    out = tmp_path / "warm"
+    summary = run_warmup(
+        str(tiny_model_dir), examples, out, WarmupOptions(steps=12, learning_rate=3e-3, batch_size=4)
+    )
+    assert summary.loss_last < summary.loss_first
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    assert AutoModelForCausalLM.from_pretrained(out) is not None
+    assert AutoTokenizer.from_pretrained(out) is not None
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left
+
+
+def test_cli_refuses_to_overwrite(tmp_path):
+    out = tmp_path / "exists"
+    out.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "atest", "warmup", "--tasks", str(SMOKE_TASKS), "--model", "tiny-random",
+         "--out", str(out), "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == "" and "--force" in proc.stderr
