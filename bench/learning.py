@@ -114,40 +114,28 @@ def easy_tasks(path: Path, n: int, mode: str) -> list[Task]:
 
 
 def warm_start(model: str, out: Path, mode: str, steps: int, lr: float, seed: int) -> Path:
-    """Supervised steps on the format examples (prompt tokens masked); the model is saved to `out`."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    """Supervised steps (TRL SFT, loss on the answer only) on the format examples; saved to `out`."""
     from atest.core.models import resolve_model
-    from atest.core.prompts import build_messages
+    from atest.core.prompts import build_messages, render_test
+    from atest.core.training.warmup import WarmupOptions, run_warmup
 
-    source = resolve_model(model)
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    net = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
     template = "utrl-test" if mode == "utrl" else "atgen"
     examples = []
     for i, (question, bug, why, stdin, stdout) in enumerate(WARM_START):
         task = Task(f"warm-{i}", question, "stdio", [], [])
-        messages = build_messages(template, task, buggy_code=bug if template == "atgen" else None)
-        prefix = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        answer = f"<reasoning>{why}</reasoning>\n```\nInput:\n{stdin}\n\nOutput:\n{stdout}\n```"
-        ids = tokenizer(prefix + answer + tokenizer.eos_token, add_special_tokens=False)["input_ids"]
-        examples.append((ids, len(tokenizer(prefix, add_special_tokens=False)["input_ids"])))
-    torch.manual_seed(seed)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=lr)
-    net.train()
-    for step in range(steps):
-        ids, n_prefix = examples[step % len(examples)]
-        input_ids = torch.tensor([ids])
-        labels = input_ids.clone()
-        labels[0, :n_prefix] = -100
-        loss = net(input_ids=input_ids, labels=labels).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        print(f"[warm-start] step {step + 1}/{steps} loss {loss.item():.3f}", file=sys.stderr, flush=True)
-    net.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+        test = render_test({"input": stdin, "output": stdout}, "stdio")
+        examples.append(
+            {
+                "prompt": build_messages(template, task, buggy_code=bug if template == "atgen" else None),
+                "completion": [{"role": "assistant", "content": f"<reasoning>{why}</reasoning>\n{test}"}],
+            }
+        )
+    options = WarmupOptions(template=template, steps=steps, learning_rate=lr, batch_size=1, seed=seed)
+    summary = run_warmup(resolve_model(model), examples, out, options)
+    print(
+        f"[warm-start] {steps} steps, loss {summary.loss_first:.3f} -> {summary.loss_last:.3f}",
+        file=sys.stderr,
+    )
     return out
 
 
