@@ -125,7 +125,7 @@ def ours(inputs: EvalInputs, workers: int, limits: Limits) -> tuple[dict, int, f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
-        "--tasks", type=Path, default=Path(__file__).parent.parent / "atest/data/sample_tasks.jsonl"
+        "--tasks", type=Path, default=Path(__file__).parent.parent / "atest/data/sample.jsonl"
     )
     parser.add_argument(
         "--k", type=int, default=8, help="synthetic candidates per model for tasks without any"

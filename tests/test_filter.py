@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import evalcases
 import pytest
 
 from atest.core.metrics.scoring import CandidateCounts
-from atest.core.selection import below_threshold, select_best
+from atest.core.selection import below_threshold, default_tests_path, select_best
 from atest.core.tasks import task_from_dict
 
 
@@ -113,3 +115,144 @@ def test_cli_filter_tasks_without_candidates_are_counted(tmp_path):
     assert s["n_tasks"] == 1
     assert s["skipped"] == {"no_candidates": 1}
     assert "skipped 1 task(s), first 'A'" in proc.stderr
+
+
+# `filter --model`: the tests are generated first (through atest.core.gentests), then selected from.
+
+ADD_TESTS = (  # for task A; "2 2"->5 is wrong on purpose, so no candidate passes everything
+    "<reasoning>small</reasoning>\n```\nInput:\n1 2\n\nOutput:\n3\n```\n"
+    "<reasoning>zeros</reasoning>\n```\nInput:\n0 0\n\nOutput:\n0\n```\n"
+    "<reasoning>equal</reasoning>\n```\nInput:\n2 2\n\nOutput:\n5\n```\n"
+)
+DOUBLE_TESTS = (  # for task B
+    "<reasoning>odd</reasoning>\n```\nInput:\n3\n\nOutput:\n6\n```\n"
+    "<reasoning>zero</reasoning>\n```\nInput:\n0\n\nOutput:\n0\n```\n"
+)
+
+
+class AnswersByQuestion:
+    """Stands in for an LLM behind the real HTTP server: each prompt gets the canned response of
+    the task whose question it quotes, so the generated tests (and so the picks) are known."""
+
+    def __init__(self, answers: dict[str, str]):
+        self.answers = answers
+
+    def generate(self, prompts, params):
+        from atest.core.generation import Completion
+
+        texts = [next(a for q, a in self.answers.items() if q in m[-1]["content"]) for m in prompts]
+        return [[Completion(t, 20, "stop", None) for _ in range(params.n)] for t in texts]
+
+
+@pytest.fixture
+def served_model():
+    from chat_server import ChatServer
+
+    answers = {evalcases.TASK_A["question"]: ADD_TESTS, evalcases.TASK_B["question"]: DOUBLE_TESTS}
+    server = ChatServer(AnswersByQuestion(answers), model_name="scripted").start()
+    yield server
+    server.stop()
+
+
+def run_with_key(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OPENAI_API_KEY": "unused"}
+    return subprocess.run(
+        [sys.executable, "-m", "atest", *args], capture_output=True, text=True, timeout=300,
+        stdin=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+
+
+def rows_by_task(path: Path) -> dict[str, dict]:
+    return {r["task_id"]: r for r in map(json.loads, path.read_text().splitlines())}
+
+
+def test_cli_filter_model_generates_tests_then_selects_and_resumes(no_gold, tmp_path, served_model):
+    tasks, _ = no_gold
+    out = tmp_path / "selected.jsonl"
+    args = [
+        "filter", "--tasks", str(tasks), "--out", str(out), "--model", "scripted", "--backend", "openai",
+        "--base-url", served_model.base_url, "--cpu-seconds", evalcases.CPU,
+    ]  # fmt: skip
+    proc = run_with_key(*args, "--min-pass", "0.9", "--json")
+    # A: tests "1 2"->3, "0 0"->0, "2 2"->5. m1 passes (2, 2, 0, 2) (c3 adds 1 when a == b), m2 (1, 2):
+    #    best 2 of 3, four-way tie -> m1[0]. B: "3"->6, "0"->0. m1 (2, 0, 1, 2), m2 (2, 0) -> m1[0], 2 of 2.
+    assert proc.returncode == 1, proc.stderr
+    s = json.loads(proc.stdout)
+    assert (s["n_tasks"], s["below_min_pass"], s["n_tasks_without_tests"]) == (2, ["A"], 0)
+    tests_file = tmp_path / "selected.tests.jsonl"
+    assert s["tests"] == str(tests_file)
+    gen = s["generation"]
+    assert (gen["n_tests"], gen["n_written"], gen["n_skipped"], gen["n_parse_failures"]) == (5, 2, 0, 0)
+    rows = rows_by_task(out)
+    assert (rows["A"]["model"], rows["A"]["index"], rows["A"]["n_passed"], rows["A"]["n_tests"]) == (
+        "m1",
+        0,
+        2,
+        3,
+    )
+    assert rows["A"]["passed"] == {"m1": [2, 2, 0, 2], "m2": [1, 2]} and rows["A"]["n_tied"] == 4
+    assert rows["B"]["passed"] == {"m1": [2, 0, 1, 2], "m2": [2, 0]}
+    assert (rows["B"]["model"], rows["B"]["index"], rows["B"]["score"], rows["B"]["n_tied"]) == (
+        "m1",
+        0,
+        1.0,
+        3,
+    )
+    generated = rows_by_task(tests_file)
+    assert generated["B"]["tests"] == [{"input": "3\n", "output": "6\n"}, {"input": "0\n", "output": "0\n"}]
+    assert generated["A"]["model"] == "scripted" and generated["A"]["template_id"] == "utrl-test@1"
+    served, kept = served_model.served, tests_file.read_text()
+
+    again = run_with_key(*args, "--min-pass", "0.5", "--json")  # everything generated: nothing is asked
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["generation"]["n_skipped"] == 2
+    assert served_model.served == served and tests_file.read_text() == kept
+    assert rows_by_task(out) == rows
+
+    other = run_with_key(*args, "--temperature", "1")  # other settings are refused, not mixed in
+    assert other.returncode == 2 and "--tests-out" in other.stderr and other.stdout == ""
+    assert tests_file.read_text() == kept
+
+
+def test_cli_filter_model_with_the_tiny_hf_model(no_gold, tmp_path, tiny_model_dir):
+    tasks, _ = no_gold
+    out, tests_out = tmp_path / "selected.jsonl", tmp_path / "gen" / "tests.jsonl"
+    tests_out.parent.mkdir()
+    proc = run_cli(
+        "filter", "--tasks", str(tasks), "--out", str(out), "--model", str(tiny_model_dir),
+        "--max-new-tokens", "8", "--tests-out", str(tests_out), "--min-pass", "0.5", "--json",
+        "--cpu-seconds", evalcases.CPU,
+    )  # fmt: skip
+    rows, generated = rows_by_task(out), rows_by_task(tests_out)
+    assert set(rows) == set(generated) == {"A", "B"}
+    assert (
+        generated["A"]["model"] == str(tiny_model_dir) and generated["A"]["sampling"]["max_new_tokens"] == 8
+    )
+    for task_id, row in rows.items():
+        assert row["n_tests"] == len(generated[task_id]["tests"])  # a random model: usually none parse
+    gate_failed = any(r["score"] < 0.5 for r in rows.values())
+    assert proc.returncode == (1 if gate_failed else 0), proc.stderr
+    assert json.loads(proc.stdout)["n_below_min_pass"] == sum(r["score"] < 0.5 for r in rows.values())
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "pass exactly one of --tests FILE and --model M"),
+        (["--tests", "T", "--model", "tiny-random"], "pass exactly one of --tests FILE and --model M"),
+        (["--tests", "T", "--backend", "openai"], "--backend only applies with --model"),
+        (["--model", "tiny-random", "--prompt", "atgen"], "--prompt 'atgen' is not available to filter"),
+    ],
+)
+def test_cli_filter_test_source_errors(no_gold, tmp_path, extra, message):
+    tasks, _ = no_gold
+    out = tmp_path / "selected.jsonl"
+    proc = run_cli("filter", "--tasks", str(tasks), "--out", str(out), *extra)
+    assert proc.returncode == 2
+    assert proc.stdout == "" and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert not out.exists() and not (tmp_path / "selected.tests.jsonl").exists()
+
+
+def test_default_tests_path_sits_beside_out():
+    assert default_tests_path(Path("runs/selected.jsonl")) == Path("runs/selected.tests.jsonl")
+    assert default_tests_path(Path("picks")) == Path("picks.tests.jsonl")

@@ -1,19 +1,32 @@
 """Choosing one solution per task by the tests it passes (`atest filter`).
 
 No gold tests are involved: this is the production use, where generated tests are the
-only judge. Candidates of all requested models form one pool per task; the pick is the
-candidate passing most tests, ties going to the earliest in (model order, index) so
-that the same inputs always give the same file.
+only judge. The tests come from a file, or are generated here by a model through the same
+resumable loop as `atest gen-tests` (`atest.core.gentests`), kept in a tests file so that
+an interrupted or repeated filter never pays for the same generation twice. Candidates of
+all requested models form one pool per task; the pick is the candidate passing most tests,
+ties going to the earliest in (model order, index) so that the same inputs always give the
+same file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
+from atest.core import gentests
+from atest.core.errors import InputError
+from atest.core.generation.params import SamplingParams
+from atest.core.metrics.inputs import EvalInputs, load_tasks, pick_models
 from atest.core.metrics.scoring import CandidateCounts, Progress, score_candidates
+from atest.core.metrics.testsfile import join_tests, read_tests_file
 from atest.core.sandbox import Executor, Limits
 from atest.core.tasks import Task
+
+# ATGEN's prompt is conditioned on buggy code, which tasks in production do not have.
+FILTER_PROMPTS = ("utrl", "cure")
 
 
 @dataclass
@@ -75,3 +88,124 @@ def select_solutions(
 def below_threshold(selections: Sequence[Selection], min_pass: float) -> list[Selection]:
     """Tasks whose best candidate passes less than `min_pass` of the tests."""
     return [s for s in selections if s.score < min_pass]
+
+
+@dataclass
+class TestGeneration:
+    """The model that writes the tests for `filter --model`, and how it samples."""
+
+    choice: gentests.BackendChoice
+    params: SamplingParams
+    prompt: str = "utrl"
+    n_tests: int = 12  # tests the utrl prompt asks for
+
+    def check(self) -> None:
+        if self.prompt not in FILTER_PROMPTS:
+            raise InputError(
+                f"--prompt {self.prompt!r} is not available to filter",
+                f"choose one of: {', '.join(FILTER_PROMPTS)}",
+            )
+        self.choice.check()
+
+    @property
+    def template(self) -> str:
+        return gentests.PROMPTS[self.prompt]
+
+    def meta(self) -> dict[str, Any]:
+        """Recorded on every row, exactly as `atest gen-tests` records it (so either can resume the other)."""
+        from atest.core.prompts import template_id
+
+        return {
+            "model": self.choice.model_id,
+            "backend": self.choice.backend,
+            "template": self.template,
+            "template_id": template_id(self.template),
+            "sampling": self.params.to_dict(),
+        }
+
+
+def default_tests_path(out: Path) -> Path:
+    """Where `filter --model` keeps its tests unless told: beside --out, `selected.tests.jsonl`."""
+    stem = out.name.removesuffix(".jsonl")
+    return out.with_name(f"{stem}.tests.jsonl")
+
+
+def generate_tests(
+    tasks: Sequence[Task],
+    generation: TestGeneration,
+    out: Path,
+    progress: Callable[[gentests.Progress], None] | None = None,
+) -> dict[str, Any]:
+    """Make sure `out` holds a tests row for every task, generating only the missing ones.
+
+    An existing file is always resumed: rows written with the same model, prompt and sampling
+    are kept, and a file written with other settings is refused rather than mixed in.
+    """
+    generation.check()
+    units, _ = gentests.prompt_units(
+        tasks, generation.template, thinking=generation.choice.thinking, n_tests=generation.n_tests
+    )
+    gentests.check_output(out, resume=True, force=False)
+    meta = generation.meta()
+    expected = {k: meta[k] for k in ("model", "template_id", "sampling")}
+    try:
+        done = gentests.done_keys(out, expected)
+    except InputError as exc:
+        raise InputError(
+            exc.message,
+            "filter with the settings it was written with, pass another --tests-out, or delete it",
+        ) from exc
+    missing = any(u.key not in done for u in units)
+    generator = generation.choice.open() if missing else gentests.NoGenerator()
+    try:
+        stats = gentests.run_units(
+            units,
+            generator,
+            generation.params,
+            out,
+            to_row=lambda unit, completions: gentests.tests_row(
+                unit, completions, template=generation.template, meta=meta, max_tests=None
+            ),
+            expected=expected,
+            batch_size=generation.choice.prompts_per_call,
+            progress=progress,
+        )
+    finally:
+        generator.close()
+    gentests.raise_if_failed(stats, out)
+    summary = gentests.summarize_tests(out, units)
+    summary.pop("tests_per_task")
+    return {
+        **summary,
+        "out": str(out),
+        "model": generation.choice.model_id,
+        "template_id": meta["template_id"],
+        "n_written": stats.n_written,
+        "n_skipped": stats.n_skipped,
+        "generated_tokens": stats.n_tokens,
+        "generate_s": round(stats.generate_s, 3),
+    }
+
+
+def inputs_with_generated_tests(
+    tasks_path: str | Path,
+    requested_models: Sequence[str] | None,
+    generation: TestGeneration,
+    tests_out: Path,
+    progress: Callable[[gentests.Progress], None] | None = None,
+) -> tuple[EvalInputs, dict[str, Any]]:
+    """The filter's inputs when a model writes the tests: tasks without candidates are counted
+    and get no prompt (generating for them would be wasted), the others get a tests row each."""
+    tasks, warnings = load_tasks(tasks_path)
+    models = pick_models(tasks, requested_models)
+    inputs = EvalInputs(tasks=[], tests={}, models=models, tests_source=str(tests_out), warnings=warnings)
+    missing = [t.task_id for t in tasks if not any(t.candidates.get(m) for m in models)]
+    inputs.skip("no_candidates", missing, f"tasks without candidates from {', '.join(models)}")
+    kept = [t for t in tasks if t.task_id not in set(missing)]
+    summary = generate_tests(kept, generation, tests_out, progress)
+    joined = join_tests(read_tests_file(tests_out), tasks, tests_out)
+    inputs.tasks = kept
+    inputs.tests = {t.task_id: joined.tests.get(t.task_id, []) for t in kept}
+    inputs.n_malformed_tests = joined.n_malformed
+    inputs.n_duplicate_tests = joined.n_duplicates
+    return inputs, summary
