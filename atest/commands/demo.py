@@ -22,21 +22,21 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", help="Folder for every artifact and the report.")] = Path(
             "demo-out"
         ),
-        n_tasks: Annotated[int, typer.Option("--tasks", min=1, help="Bundled tasks to evaluate on.")] = 8,
-        mutants: Annotated[int, typer.Option("--mutants", min=1, help="Mutants per task.")] = 4,
-        solutions: Annotated[int, typer.Option("--solutions", min=1, help="Model solutions per task.")] = 4,
+        n_tasks: Annotated[int, typer.Option("--tasks", min=1, help="Bundled tasks to evaluate on.")] = 4,
+        mutants: Annotated[int, typer.Option("--mutants", min=1, help="Mutants per task.")] = 3,
+        solutions: Annotated[int, typer.Option("--solutions", min=1, help="Model solutions per task.")] = 2,
         model: Annotated[str, typer.Option("--model", help="Test and code model.")] = "smollm2-135m",
         mode: Annotated[str, typer.Option("--mode", help="Training mode.")] = "atgen-static",
         warmup_steps: Annotated[
             int, typer.Option("--warmup-steps", min=1, help="Format warm-up steps.")
-        ] = 16,
-        steps: Annotated[int, typer.Option("--steps", min=1, help="GRPO steps of the training run.")] = 6,
+        ] = 12,
+        steps: Annotated[int, typer.Option("--steps", min=1, help="GRPO steps of the training run.")] = 3,
         max_new_tokens: Annotated[
             int, typer.Option("--max-new-tokens", min=16, help="Tokens per generated test response.")
-        ] = 96,
+        ] = 80,
         solution_tokens: Annotated[
             int, typer.Option("--solution-tokens", min=16, help="Tokens per sampled solution.")
-        ] = 256,
+        ] = 192,
         workers: Annotated[int | None, typer.Option("--workers", min=1, help="Sandbox workers.")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
     ) -> None:

@@ -27,15 +27,15 @@ DEFAULT_MODEL = "smollm2-135m"
 @dataclass(frozen=True)
 class DemoConfig:
     out: Path
-    n_tasks: int = 8
-    mutants: int = 4
-    solutions: int = 4
+    n_tasks: int = 4
+    mutants: int = 3
+    solutions: int = 2
     model: str = DEFAULT_MODEL
     mode: str = "atgen-static"
-    warmup_steps: int = 16
-    train_steps: int = 6
-    max_new_tokens: int = 96
-    solution_tokens: int = 256
+    warmup_steps: int = 12
+    train_steps: int = 3
+    max_new_tokens: int = 80
+    solution_tokens: int = 192
     workers: int | None = None
 
     @property
@@ -142,7 +142,7 @@ class DemoRunner:
         workers = ["--workers", str(cfg.workers)] if cfg.workers else []
         cache = ["--cache-dir", str(out / "exec-cache")]
         tasks, pool = out / "tasks.jsonl", out / "tasks-with-candidates.jsonl"
-        train_tasks = training_tasks()
+        warmup_tasks, train_tasks = training_tasks()
         gen = ["--prompt", cfg.prompt, "--max-new-tokens", str(cfg.max_new_tokens)]
 
         self.step("prepare", "prepare and verify bundled tasks, with mutants as bugs and candidates", [
@@ -160,8 +160,8 @@ class DemoRunner:
             "gen-tests", "--tasks", str(pool), "--model", cfg.model, *gen, "--out", str(out / "tests-base.jsonl"),
         ])  # fmt: skip
         warm = out / "warmup"
-        self.step("warmup", f"format warm-up of {cfg.model} on the training tasks ({cfg.warmup_steps} SFT steps)", [
-            "warmup", "--tasks", str(train_tasks), "--model", cfg.model, "--prompt", cfg.prompt,
+        self.step("warmup", f"format warm-up of {cfg.model} on four easy tasks ({cfg.warmup_steps} SFT steps)", [
+            "warmup", "--tasks", str(warmup_tasks), "--model", cfg.model, "--prompt", cfg.prompt,
             "--steps", str(cfg.warmup_steps), "--batch-size", "2", "--lr", "1e-4", "--max-length", "768",
             "--out", str(warm), "--force", *workers,
         ])  # fmt: skip
@@ -213,17 +213,24 @@ class DemoRunner:
         return self.result
 
 
-def training_tasks() -> Path:
-    """Easy stdio tasks shipped with the cpu-smoke presets: disjoint from the bundled sample."""
+def training_tasks() -> tuple[Path, Path]:
+    """Easy stdio tasks shipped with the cpu-smoke presets, disjoint from the bundled sample.
+
+    The warm-up file holds the last four of the preset's eight tasks and the cpu-smoke
+    presets train on the first four (`max_tasks: 4`), so GRPO never sees a task whose gold
+    tests the warm-up taught.
+    """
     from atest.core.training.config import config_dir
 
-    path = config_dir() / "cpu-smoke" / "tasks.jsonl"
-    if not path.is_file():
-        raise InputError(
-            f"{path}: the cpu-smoke training tasks are missing",
-            "run the demo from a checkout of the atest repository, or set ATEST_CONFIG_DIR to its configs/",
-        )
-    return path
+    folder = config_dir() / "cpu-smoke"
+    paths = folder / "warmup-tasks.jsonl", folder / "tasks.jsonl"
+    for path in paths:
+        if not path.is_file():
+            raise InputError(
+                f"{path}: the cpu-smoke training tasks are missing",
+                "run the demo from a checkout of the atest repository, or set ATEST_CONFIG_DIR to its configs/",
+            )
+    return paths
 
 
 def _train_overrides(cfg: DemoConfig, model: Path) -> list[str]:
@@ -301,8 +308,9 @@ def write_report(path: Path, result: DemoResult) -> Path:
         f"(mutants of the gold solution, and {cfg.solutions} samples of {cfg.model}). Test generator: "
         f"{cfg.model}, prompted with the `{cfg.prompt}` template (one test per buggy code), first as is, then "
         f"after a format warm-up ({cfg.warmup_steps} supervised steps), then after {cfg.train_steps} GRPO steps "
-        f"of `atest train --mode {cfg.mode}`. Warm-up and GRPO use only the eight easy training tasks of "
-        "`configs/cpu-smoke/tasks.jsonl`, disjoint from the evaluation tasks. "
+        f"of `atest train --mode {cfg.mode}`. The warm-up uses four easy tasks "
+        "(`configs/cpu-smoke/warmup-tasks.jsonl`) and GRPO four others (the first four of "
+        "`configs/cpu-smoke/tasks.jsonl`), all disjoint from the evaluation tasks. "
         f"Total time {result.seconds / 60:.1f} min on CPU.",
         "",
         f"**Read this as a smoke test, not a result.** A small model ({cfg.model}) trained for minutes on",
