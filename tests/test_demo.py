@@ -25,7 +25,14 @@ def test_reduced_demo_reports_every_row_with_numbers(tmp_path):
     summary = json.loads(proc.stdout)
     assert [any(key in row["tests"] for row in summary["rows"]) for key in ROWS] == [True] * len(ROWS)
     report = (out / "report.md").read_text()
-    table = [line for line in report.splitlines() if line.startswith("| ") and "|" in line[2:]]
+    lines = report.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| tests |"))
+    table = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        table.append(line)
+    assert len(table) == len(ROWS)
     for key in ROWS:
         (row,) = [line for line in table if key in line]
         cells = [c.strip() for c in row.strip("|").split("|")[1:]]
