@@ -36,7 +36,7 @@ def test_reduced_demo_reports_every_row_with_numbers(tmp_path):
     for key in ROWS:
         (row,) = [line for line in table if key in line]
         cells = [c.strip() for c in row.strip("|").split("|")[1:]]
-        assert all(re.fullmatch(r"\d+(\.\d+)?( \(reference\))?", c) for c in cells), row
+        assert all(re.fullmatch(r"-?\d+(\.\d+)?( \(reference\))?", c) for c in cells), row
     assert (out / "bon.png").stat().st_size > 1000
     assert "smoke test, not a result" in report
 
