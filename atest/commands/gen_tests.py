@@ -178,30 +178,15 @@ def register(app: typer.Typer) -> None:
             "template_id": template_id(template),
             "sampling": params.to_dict(),
         }
-        expected = {k: meta[k] for k in ("model", "template_id", "sampling")}
-        # Refuses a mismatched --resume, and skips loading the model when nothing is left to do.
-        done = gentests.done_keys(out, expected)
+        # Refuses a mismatched --resume before any model is loaded.
+        done = gentests.done_keys(out, gentests.expected_meta(meta))
         console.print(
             f"gen-tests: {len(units)} prompts, model {choice.model_id} ({backend})", highlight=False
         )
-        generator = choice.open() if any(u.key not in done for u in units) else gentests.NoGenerator()
-        try:
-            with progress_bar("gen-tests") as progress:
-                stats = gentests.run_units(
-                    units,
-                    generator,
-                    params,
-                    out,
-                    to_row=lambda unit, completions: gentests.tests_row(
-                        unit, completions, template=template, meta=meta, max_tests=None
-                    ),
-                    expected=expected,
-                    batch_size=choice.prompts_per_call,
-                    progress=progress,
-                )
-        finally:
-            generator.close()
-        gentests.raise_if_failed(stats, out)
+        with progress_bar("gen-tests") as progress:
+            stats = gentests.write_tests(
+                units, choice, params, out, template=template, meta=meta, done=done, progress=progress
+            )
         summary = gentests.summarize_tests(out, units)
         per_task = summary.pop("tests_per_task")
         counts = [per_task.get(t.task_id, 0) for t in task_list]

@@ -162,6 +162,50 @@ def run_units(
     return stats
 
 
+RESUME_KEYS = ("model", "template_id", "sampling")
+
+
+def expected_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """The row fields a resumed tests file must share with the run that continues it."""
+    return {k: meta[k] for k in RESUME_KEYS}
+
+
+def write_tests(
+    units: Sequence[Unit],
+    choice: BackendChoice,
+    params: SamplingParams,
+    out: Path,
+    *,
+    template: str,
+    meta: dict[str, Any],
+    done: set[tuple[str, int | None]],
+    progress: Callable[[Progress], None] | None = None,
+) -> RunStats:
+    """Append a tests row for every unit not in `done`; what `gen-tests` and `filter --model` share.
+
+    The model is loaded only when a unit is missing, so resuming a finished file costs nothing;
+    prompts that still fail after the backend's retries raise, naming `--resume`.
+    """
+    generator = choice.open() if any(u.key not in done for u in units) else NoGenerator()
+    try:
+        stats = run_units(
+            units,
+            generator,
+            params,
+            out,
+            to_row=lambda unit, completions: tests_row(
+                unit, completions, template=template, meta=meta, max_tests=None
+            ),
+            expected=expected_meta(meta),
+            batch_size=choice.prompts_per_call,
+            progress=progress,
+        )
+    finally:
+        generator.close()
+    raise_if_failed(stats, out)
+    return stats
+
+
 def raise_if_failed(stats: RunStats, out: Path) -> None:
     if stats.n_failed_units:
         raise ExternalError(

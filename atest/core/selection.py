@@ -147,32 +147,23 @@ def generate_tests(
     )
     gentests.check_output(out, resume=True, force=False)
     meta = generation.meta()
-    expected = {k: meta[k] for k in ("model", "template_id", "sampling")}
     try:
-        done = gentests.done_keys(out, expected)
+        done = gentests.done_keys(out, gentests.expected_meta(meta))
     except InputError as exc:
         raise InputError(
             exc.message,
             "filter with the settings it was written with, pass another --tests-out, or delete it",
         ) from exc
-    missing = any(u.key not in done for u in units)
-    generator = generation.choice.open() if missing else gentests.NoGenerator()
-    try:
-        stats = gentests.run_units(
-            units,
-            generator,
-            generation.params,
-            out,
-            to_row=lambda unit, completions: gentests.tests_row(
-                unit, completions, template=generation.template, meta=meta, max_tests=None
-            ),
-            expected=expected,
-            batch_size=generation.choice.prompts_per_call,
-            progress=progress,
-        )
-    finally:
-        generator.close()
-    gentests.raise_if_failed(stats, out)
+    stats = gentests.write_tests(
+        units,
+        generation.choice,
+        generation.params,
+        out,
+        template=generation.template,
+        meta=meta,
+        done=done,
+        progress=progress,
+    )
     summary = gentests.summarize_tests(out, units)
     summary.pop("tests_per_task")
     return {
