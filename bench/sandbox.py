@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from atest.core.sandbox import Job, Limits, Program, Status, get_executor, outputs_match
+from atest.core.sandbox.forkserver import MAX_BATCH
 
 LIMITS = Limits(cpu_seconds=0.25)
 
@@ -151,6 +152,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs of our executor (verdicts must match)")
     parser.add_argument("--load", action="store_true", help="keep every core busy with another process")
     parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument(
+        "--max-batch", type=int, default=MAX_BATCH, help="inputs of one program per forked child"
+    )
+    parser.add_argument(
+        "--skip-per-execution", action="store_true", help="skip the ablation that forks once per execution"
+    )
     args = parser.parse_args()
 
     items = workload(args.stdio, args.functional)
@@ -165,7 +172,7 @@ def main() -> None:
     runs, seconds = [], []
     try:
         for _ in range(args.repeat):
-            with get_executor(workers=args.workers) as executor:
+            with get_executor(workers=args.workers, max_batch=args.max_batch) as executor:
                 start = time.perf_counter()
                 results = executor.run(jobs)
                 seconds.append(time.perf_counter() - start)
@@ -200,6 +207,23 @@ def main() -> None:
         "repeats": args.repeat,
         "under_load": args.load,
     }
+    if not args.skip_per_execution:
+        with get_executor(workers=args.workers, max_batch=1) as executor:
+            start = time.perf_counter()
+            single = executor.run(jobs)
+            single_seconds = time.perf_counter() - start
+        same = [
+            verdict(r.status, r.output, e, j.program.kind) for r, (j, e) in zip(single, items, strict=True)
+        ]
+        print(
+            f"atest executor forking once per execution: {single_seconds:.2f}s = "
+            f"{len(jobs) / single_seconds:.0f}/s; verdicts identical: {same == runs[0]}",
+            file=sys.stderr,
+        )
+        figures.update(
+            fork_per_execution_per_second=round(len(jobs) / single_seconds, 1),
+            fork_per_execution_agrees=same == runs[0],
+        )
     if not args.skip_naive:
         start = time.perf_counter()
         naive = run_naive(jobs, args.workers)

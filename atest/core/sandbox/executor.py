@@ -11,7 +11,7 @@ from typing import Literal
 
 from atest.core.errors import ExternalError, InputError
 from atest.core.sandbox.cache import DiskCache, MemoryCache, job_key
-from atest.core.sandbox.forkserver import WorkerPool
+from atest.core.sandbox.forkserver import MAX_BATCH, WorkerPool
 from atest.core.sandbox.types import Execution, Job
 
 log = logging.getLogger("atest.sandbox")
@@ -25,17 +25,27 @@ class ForkServerExecutor:
     """Runs batches of jobs on pre-started workers, deduplicated and cached.
 
     Identical (program, input, limits) jobs in a batch run once; results are remembered for
-    the life of the executor (bounded LRU) and, with `cache_dir`, on disk across runs.
+    the life of the executor (bounded LRU) and, with `cache_dir`, on disk across runs. Up to
+    `max_batch` inputs of one program share a forked child (each in a fresh module, and in a
+    fresh fork after any input that changes the process); `max_batch=1` forks per execution.
     """
 
-    def __init__(self, workers: int, isolation: Isolation = "auto", cache_dir: str | Path | None = None):
+    def __init__(
+        self,
+        workers: int,
+        isolation: Isolation = "auto",
+        cache_dir: str | Path | None = None,
+        max_batch: int = MAX_BATCH,
+    ):
         if isolation not in ISOLATIONS:
             raise InputError(
                 f"unknown sandbox isolation {isolation!r}", f"use one of {', '.join(ISOLATIONS)}"
             )
         if workers < 1:
             raise InputError(f"sandbox workers must be at least 1, got {workers}")
-        self._pool = WorkerPool(workers, "none" if isolation == "none" else "namespace")
+        if max_batch < 1:
+            raise InputError(f"sandbox batch size must be at least 1, got {max_batch}")
+        self._pool = WorkerPool(workers, "none" if isolation == "none" else "namespace", max_batch)
         self.isolation = isolation
         self.layers = self._pool.layers
         self.executed = 0
@@ -92,11 +102,14 @@ class ForkServerExecutor:
 
 @contextmanager
 def get_executor(
-    isolation: Isolation | None = None, workers: int | None = None, cache_dir: str | Path | None = None
+    isolation: Isolation | None = None,
+    workers: int | None = None,
+    cache_dir: str | Path | None = None,
+    max_batch: int = MAX_BATCH,
 ) -> Iterator[ForkServerExecutor]:
     """The executor every command uses; isolation defaults to $ATEST_SANDBOX (`atest --sandbox`), else auto."""
     chosen = isolation or os.environ.get(SANDBOX_ENV) or "auto"
-    executor = ForkServerExecutor(workers or os.cpu_count() or 1, chosen, cache_dir)  # type: ignore[arg-type]
+    executor = ForkServerExecutor(workers or os.cpu_count() or 1, chosen, cache_dir, max_batch)  # type: ignore[arg-type]
     try:
         yield executor
     finally:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import select
 import shutil
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from atest.core.errors import ExternalError
@@ -29,11 +31,13 @@ from atest.core.sandbox.types import Execution, Job, Status
 log = logging.getLogger("atest.sandbox")
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
-HEADER = struct.Struct("<ddqq")  # must match zygote.HEADER
+HEADER = struct.Struct("<ddqqq")  # must match zygote.HEADER
 UID_BASE = 100_000
 TMPFS_MB = 256
 START_TIMEOUT = 60.0
 RESPONSE_GRACE = 10.0
+FORK_ALLOWANCE = 0.5  # seconds per input on top of its wall limit, before a worker counts as hung
+MAX_BATCH = 64  # inputs of one program per forked child, at most
 WORKER_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 
@@ -144,25 +148,28 @@ class Worker:
             remaining -= len(chunk)
         return b"".join(chunks)
 
-    def execute(self, job: Job) -> dict:
+    def execute(self, jobs: Sequence[Job]) -> list[dict]:
+        """Run one program (and one set of limits) on each job's input, in order."""
+        program, limits = jobs[0].program, jobs[0].limits
         payload = {
-            "source": job.program.source,
-            "kind": job.program.kind,
-            "fn_name": job.program.fn_name,
-            "input": job.input,
+            "source": program.source,
+            "kind": program.kind,
+            "fn_name": program.fn_name,
+            "inputs": [_stdin(job.input) if program.kind == "stdio" else job.input for job in jobs],
         }
-        stdin = job.input if job.program.kind == "stdio" and isinstance(job.input, str) else ""
-        if stdin and not stdin.endswith("\n"):
-            stdin += "\n"
         self._write(self.job_name, json.dumps(payload).encode("utf-8", "surrogatepass"))
-        self._write(self.job_name + ".in", stdin.encode("utf-8", "surrogateescape"))
-        limits = job.limits
-        header = HEADER.pack(limits.cpu_seconds, limits.wall_limit, limits.memory_mb, limits.output_bytes)
+        header = HEADER.pack(
+            limits.cpu_seconds, limits.wall_limit, limits.memory_mb, limits.output_bytes, len(jobs)
+        )
         try:
             os.write(self._req_w, header)
         except BrokenPipeError as exc:
             raise WorkerFailure(f"worker {self.index} is gone") from exc
-        return self._receive(limits.wall_limit + RESPONSE_GRACE)
+        timeout = len(jobs) * (limits.wall_limit + FORK_ALLOWANCE) + RESPONSE_GRACE
+        count = int.from_bytes(self._read(8, timeout), "little")
+        if count != len(jobs):
+            raise WorkerFailure(f"worker {self.index} answered {count} results for {len(jobs)} inputs")
+        return [_decode(self._read(int.from_bytes(self._read(8, timeout), "little"), timeout)) for _ in jobs]
 
     def _write(self, name: str, data: bytes) -> None:
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600, dir_fd=self.job_root_fd)
@@ -193,6 +200,22 @@ class Worker:
             self._proc = None
 
 
+def _stdin(value) -> str:
+    """A stdio input as given, with a final newline added only when it lacks one."""
+    text = value if isinstance(value, str) else ""
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def _decode(record: bytes) -> dict:
+    """One result record; a program can reach its report channel, so never trust the shape."""
+    try:
+        message = json.loads(record)
+        Status(message["status"])
+        return message
+    except (ValueError, TypeError, KeyError):
+        return {"status": "runtime_error", "output": None, "stderr_tail": "sandbox: malformed result record"}
+
+
 def to_execution(job: Job, message: dict) -> Execution:
     status = Status(message["status"])
     output = message["output"]
@@ -217,10 +240,27 @@ def to_execution(job: Job, message: dict) -> Execution:
     )
 
 
+def batches(jobs: Sequence[Job], workers: int, max_batch: int) -> list[list[int]]:
+    """Split job indices into runs of one program with one set of limits, largest first.
+
+    A batch runs in one forked child (a fresh one after any input that leaves the process
+    changed), so grouping saves a fork per input; batches stay small enough that every
+    worker gets several.
+    """
+    groups: dict[tuple, list[int]] = {}
+    for i, job in enumerate(jobs):
+        groups.setdefault((job.program, job.limits), []).append(i)
+    size = max(1, min(max_batch, math.ceil(len(jobs) / (4 * workers))))
+    chunks = [members[s : s + size] for members in groups.values() for s in range(0, len(members), size)]
+    chunks.sort(key=len, reverse=True)
+    return chunks
+
+
 class WorkerPool:
     """`workers` zygotes; runs a list of jobs across them, one thread per worker."""
 
-    def __init__(self, workers: int, isolation: str):
+    def __init__(self, workers: int, isolation: str, max_batch: int = MAX_BATCH):
+        self.max_batch = max_batch
         self.job_root = _job_root()
         self.job_root_fd = os.open(self.job_root, os.O_RDONLY | os.O_DIRECTORY)
         self.workers: list[Worker] = []
@@ -241,43 +281,51 @@ class WorkerPool:
 
     def run(self, jobs: Sequence[Job]) -> list[Execution]:
         results: list[Execution | None] = [None] * len(jobs)
-        if len(jobs) == 1 or len(self.workers) == 1:
-            for i, job in enumerate(jobs):
-                results[i] = self._run_one(self.workers[0], job)
-            return results  # type: ignore[return-value]
+        chunks = batches(jobs, len(self.workers), self.max_batch)
         lock = threading.Lock()
-        pending = iter(range(len(jobs)))
+        pending = iter(chunks)
         errors: list[BaseException] = []
 
         def loop(worker: Worker) -> None:
             try:
                 while True:
                     with lock:
-                        i = next(pending, None)
-                    if i is None:
+                        chunk = next(pending, None)
+                    if chunk is None:
                         return
-                    results[i] = self._run_one(worker, jobs[i])
+                    batch = [jobs[i] for i in chunk]
+                    for i, execution in zip(chunk, self._run_batch(worker, batch), strict=True):
+                        results[i] = execution
             except BaseException as exc:
                 errors.append(exc)
 
-        threads = [threading.Thread(target=loop, args=(w,), daemon=True) for w in self.workers[: len(jobs)]]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        if len(chunks) == 1 or len(self.workers) == 1:
+            loop(self.workers[0])
+        else:
+            threads = [
+                threading.Thread(target=loop, args=(w,), daemon=True) for w in self.workers[: len(chunks)]
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
         if errors:
             raise errors[0]
         return results  # type: ignore[return-value]
 
-    def _run_one(self, worker: Worker, job: Job) -> Execution:
+    def _run_batch(self, worker: Worker, batch: list[Job]) -> list[Execution]:
         for attempt in range(2):
             try:
-                return to_execution(job, worker.execute(job))
+                messages = worker.execute(batch)
+                return [to_execution(job, message) for job, message in zip(batch, messages, strict=True)]
             except WorkerFailure as exc:
                 log.warning("sandbox worker %d failed (%s); restarting it", worker.index, exc)
                 worker.restart()
                 if attempt == 1:
-                    return Execution(Status.RUNTIME_ERROR, None, stderr_tail=f"sandbox worker failed: {exc}")
+                    failed = Execution(
+                        Status.RUNTIME_ERROR, None, stderr_tail=f"sandbox worker failed: {exc}"
+                    )
+                    return [replace(failed) for _ in batch]
         raise AssertionError("unreachable")
 
     def close(self) -> None:

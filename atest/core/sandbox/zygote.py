@@ -1,25 +1,39 @@
-"""The sandbox worker: a small, pre-started interpreter that forks once per execution.
+"""The sandbox worker: a small, pre-started interpreter that forks a child per batch of inputs.
 
 Run as a script (`python -I zygote.py CONFIG_JSON`), never imported by atest: it must stay
 small (RLIMIT_AS is applied to its forks) and hold nothing but its own code. Protocol, over
 two pipes from the supervisor:
 
-* request: a 32-byte header `<ddqq` (cpu_seconds, wall_seconds, memory_mb, output_bytes);
-  the job itself (source, kind, fn_name, input) waits in a file of the supervisor's private
-  job directory, which only the forked child reads, so the zygote never holds a program's
-  code or any expected output;
-* response: an 8-byte length then a JSON object (status, output text, stderr tail, exit
-  code, cpu/wall time, peak memory).
+* request: a 40-byte header `<ddqqq` (cpu_seconds, wall_seconds, memory_mb, output_bytes,
+  input count); the job itself (source, kind, fn_name, the inputs) waits in a file of the
+  supervisor's private job directory, which only the forked child reads, so the worker never
+  holds a program's code or any expected output;
+* response: an 8-byte record count, then per input an 8-byte length and a JSON object
+  (status, output text, stderr tail, exit code, cpu/wall time, peak memory).
+
+One child runs the inputs of one program in turn, each in a fresh `__main__` namespace
+with its own stdin, and runs the interpreter's shutdown steps (non-daemon threads, atexit,
+flushes) after each, as a process of its own would. It reports every finished input over a
+private pipe (`RECORD`: length, the child's CPU so far), so the worker enforces the CPU and
+wall limits per input and knows which input a dying child was on. Forking pays for itself
+only while no input can see its predecessors: before each next input the child restores
+what a program may change in place (recursion limit, sys.path, cwd, umask, ...) and checks
+what it cannot undo (threads, timers, child processes, open files, patched builtins or sys,
+environment, lowered limits, a large heap); if anything is left, it exits with
+`FRESH_PROCESS` and the worker forks a new child for the rest. A child killed mid-input ends
+that input's verdict; the inputs after it run in a new child.
 
 Isolation set up once at start (mode "namespace"): new mount, network, IPC and UTS
 namespaces (plus a user namespace when not root), a fresh root holding only read-only binds
 of the system and Python directories, an empty /tmp, and a few device nodes. Each child then
 gets its own process group and work directory, resource limits, a clean environment,
 no-new-privileges, and (as root) a uid of its own, so it cannot read host files, reach the
-network, signal the worker, or outlive its execution: the worker is a child subreaper and
-kills every descendant left when the program ends.
+network, signal the worker, or outlive its batch: the worker is a child subreaper and kills
+every descendant left when the child ends.
 """
 
+import _thread
+import atexit
 import builtins
 import contextlib
 import ctypes
@@ -37,8 +51,10 @@ import sys
 import time
 import traceback
 
-HEADER = struct.Struct("<ddqq")
+HEADER = struct.Struct("<ddqqq")
 LENGTH = struct.Struct("<Q")
+RECORD = struct.Struct("<Qd")  # one input's result: JSON length, the child's CPU seconds so far
+FRESH_PROCESS = 75  # a child's exit code: run the next input in a new fork
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -60,6 +76,14 @@ SYSCALLS = {"x86_64": {"pivot_root": 155, "capset": 126}, "aarch64": {"pivot_roo
 PRIVATE = "/.atest"  # root-only: the child's stdin/stdout/stderr/result files
 WORKDIR = "/tmp/w"
 STDERR_TAIL = 2000
+RLIMITS = (
+    resource.RLIMIT_CPU,
+    resource.RLIMIT_AS,
+    resource.RLIMIT_STACK,
+    resource.RLIMIT_FSIZE,
+    resource.RLIMIT_NOFILE,
+    resource.RLIMIT_NPROC,
+)
 PROGRAM_NPROC = 64
 PROGRAM_NOFILE = 64
 PROGRAM_ENV = {
@@ -170,22 +194,119 @@ def _call_entry(namespace: dict, fn_name: str, args):
     return target(*args)
 
 
-def _run_program(job: dict, result_fd: int, program_builtins: dict) -> int:
-    """Execute the program in this (already limited) process; returns its exit code."""
-    sys.stdin = open(0, encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
-    sys.stdout = open(1, "w", encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)  # noqa: SIM115
-    sys.argv = ["main.py"]
-    namespace = {"__name__": "__main__", "__builtins__": program_builtins, "__file__": "main.py"}
-    code = 0
+class _Baseline:
+    """A clean child's process-wide state, taken before its first input.
+
+    After each input the child either restores a setting (cheap, always the same) or, when a
+    program left something it cannot undo (a live thread or process, an open file, a patched
+    builtin, a grown heap), exits so that the next input runs in a fresh fork.
+    """
+
+    def __init__(self, workdir: str, memory_bytes: int):
+        self.workdir = workdir
+        self.memory_bytes = memory_bytes
+        self.builtins = dict(builtins.__dict__)
+        self.sys_names = set(sys.__dict__)
+        self.environ = dict(os.environ)
+        self.path = list(sys.path)
+        self.rlimits = [resource.getrlimit(r) for r in RLIMITS]
+        self.recursion = sys.getrecursionlimit()
+        self.int_digits = sys.get_int_max_str_digits()
+        self.gc_threshold = gc.get_threshold()
+        probe = os.dup(0)
+        os.close(probe)
+        self.free_fd = probe
+
+    def restore(self) -> None:
+        sys.setrecursionlimit(self.recursion)
+        sys.set_int_max_str_digits(self.int_digits)
+        sys.settrace(None)
+        sys.setprofile(None)
+        sys.path[:] = self.path
+        gc.enable()
+        gc.set_threshold(*self.gc_threshold)
+        threading = sys.modules.get("threading")
+        if threading is not None:
+            threading.stack_size(0)
+        os.umask(0o077)
+        os.chdir(self.workdir)
+
+    def pristine(self) -> bool:
+        if _thread._count() or signal.alarm(0) or not _no_children():
+            return False
+        probe = os.dup(0)
+        os.close(probe)
+        return (
+            probe == self.free_fd
+            and builtins.__dict__ == self.builtins
+            and sys.__dict__.keys() == self.sys_names
+            and dict(os.environ) == self.environ
+            and not os.listdir(self.workdir)
+            and resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 < self.memory_bytes // 4
+            and [resource.getrlimit(r) for r in RLIMITS] == self.rlimits
+        )
+
+
+def _no_children() -> bool:
+    """Reap finished descendants (the child is their subreaper); False if any still runs."""
     try:
-        source = job["source"]
-        linecache.cache["main.py"] = (len(source), None, source.splitlines(True), "main.py")
-        compiled = compile(source, "main.py", "exec")
-        exec(compiled, namespace)
+        while True:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                return False
+    except ChildProcessError:
+        return True
+
+
+def _open_streams(fds: dict, stdin: bytes) -> None:
+    """Give the next input the process a fresh interpreter would have: its stdin, empty outputs."""
+    os.ftruncate(fds["stdin"], 0)
+    os.pwrite(fds["stdin"], stdin, 0)
+    os.lseek(fds["stdin"], 0, os.SEEK_SET)
+    for target, name in enumerate(("stdin", "out", "err")):
+        os.dup2(fds[name], target)
+    for fd in (1, 2):
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+    sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
+    sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
+    sys.stderr = sys.__stderr__ = open(  # noqa: SIM115
+        2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1
+    )
+
+
+def _finish_program(namespace: dict) -> int:
+    """What interpreter shutdown does after the main module: join threads, run atexit, clear
+    the module (finalizers may still write), flush the standard streams."""
+    code = 0
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join()
+    if atexit._ncallbacks():
+        atexit._run_exitfuncs()
+        atexit._clear()
+    namespace.clear()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except ValueError:
+            pass  # the program closed it, which flushed it
+        except OSError:
+            code = 1
+    return code
+
+
+def _run_input(job: dict, value, namespace: dict, compiled: list) -> tuple[int, str | None, bool]:
+    """Execute the program on one input in this process: (exit code, returned JSON, MemoryError)."""
+    code, returned, out_of_memory = 0, None, False
+    try:
+        if not compiled:
+            compiled.append(compile(job["source"], "main.py", "exec"))
+        exec(compiled[0], namespace)
         if job["kind"] == "functional":
-            value = _call_entry(namespace, job["fn_name"], job["input"])
-            os.write(result_fd, b"R" + _to_json(value).encode("utf-8", "surrogatepass"))
+            returned = _to_json(_call_entry(namespace, job["fn_name"], value))
     except SystemExit as stop:
         if stop.code is None:
             code = 0
@@ -195,19 +316,69 @@ def _run_program(job: dict, result_fd: int, program_builtins: dict) -> int:
             print(stop.code, file=sys.stderr)
             code = 1
     except MemoryError:
-        os.write(result_fd, b"M")
-        code = 1
+        out_of_memory, code = True, 1
     except BaseException as exc:
         traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
         code = 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except ValueError:
-            pass  # the program closed it, which flushed it
-        except OSError:
-            code = code or 1
-    return code
+    return code, returned, out_of_memory
+
+
+def _input_record(job: dict, index: int, fds: dict, program_builtins: dict, compiled: list, limits) -> bytes:
+    cpu, _wall, _memory, cap = limits
+    value = job["inputs"][index]
+    stdin = value.encode("utf-8", "surrogateescape") if job["kind"] == "stdio" else b""
+    _open_streams(fds, stdin)
+    sys.argv = ["main.py"]
+    module = type(sys)("__main__")
+    module.__dict__.update(__builtins__=dict(program_builtins), __file__="main.py")
+    sys.modules["__main__"] = module
+    cpu_start, wall_start = time.process_time(), time.monotonic()
+    code, returned, out_of_memory = _run_input(job, value, module.__dict__, compiled)
+    code = _finish_program(module.__dict__) or code
+    cpu_used, wall_used = time.process_time() - cpu_start, time.monotonic() - wall_start
+    out_size = os.fstat(fds["out"]).st_size
+    if cpu_used > cpu:
+        status = "time_limit"
+    elif out_size > cap:
+        status = "output_limit"
+    elif out_of_memory:
+        status = "memory_limit"
+    else:
+        status = "ok" if code == 0 else "runtime_error"
+    output = None
+    if status == "ok":
+        output = (
+            returned
+            if returned is not None
+            else os.pread(fds["out"], cap, 0).decode("utf-8", "surrogateescape")
+        )
+    record = {
+        "status": status,
+        "output": output,
+        "returned": returned is not None,
+        "stderr_tail": _read_tail(fds["err"], STDERR_TAIL).decode("utf-8", "replace"),
+        "exit_code": code,
+        "cpu_time": cpu_used,
+        "wall_time": wall_used,
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    return json.dumps(record).encode()
+
+
+def _run_inputs(job: dict, first: int, fds: dict, program_builtins: dict, limits, baseline: _Baseline) -> int:
+    """Run inputs from `first` on, one record each; returns the child's exit code."""
+    source = job["source"]
+    linecache.cache["main.py"] = (len(source), None, source.splitlines(True), "main.py")
+    compiled: list = []
+    count = len(job["inputs"])
+    for index in range(first, count):
+        data = _input_record(job, index, fds, program_builtins, compiled, limits)
+        _write_all(fds["report"], RECORD.pack(len(data), time.process_time()) + data)
+        if index + 1 < count:
+            if not baseline.pristine():
+                return FRESH_PROCESS
+            baseline.restore()
+    return 0
 
 
 def _limit_worker(limit_nproc: bool) -> None:
@@ -222,8 +393,9 @@ def _limit_worker(limit_nproc: bool) -> None:
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
 
 
-def _limit_child(cpu: float, memory_mb: int, output_bytes: int) -> None:
-    cpu_hard = math.ceil(cpu) + 1
+def _limit_child(cpu_total: float, memory_mb: int, output_bytes: int) -> None:
+    """Process-wide limits; CPU is the whole batch's budget (the worker times each input)."""
+    cpu_hard = math.ceil(cpu_total) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_hard, cpu_hard + 1))
     memory = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
@@ -249,14 +421,19 @@ def _read_job(name: str, dir_fd: int) -> bytes:
         os.close(fd)
 
 
-def _child(state: dict, limits: tuple) -> None:
-    """The forked child: read its job, confine itself, run the program, never return."""
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _child(state: dict, limits: tuple, first: int, report: int) -> None:
+    """The forked child: read its job, confine itself, run inputs from `first`, never return."""
     code = 1
     try:
         cpu, _wall, memory_mb, output_bytes = limits
         os.setsid()
         job = json.loads(_read_job(state["job_name"], state["job_dir"]))
-        stdin_fd = os.open(state["job_name"] + ".in", os.O_RDONLY, dir_fd=state["job_dir"])
         for fd in (state["job_dir"], state["req"], state["resp"], state["proc"]):
             if fd is not None:
                 os.close(fd)
@@ -269,28 +446,30 @@ def _child(state: dict, limits: tuple) -> None:
         uid = state["uid"]
         if uid is not None:
             os.chown(workdir, uid, uid)
-        for target, fd in enumerate((stdin_fd, state["out"], state["err"])):
-            os.dup2(fd, target)
-            os.close(fd)
+        fds = {"stdin": os.memfd_create("stdin"), "out": state["out"], "err": state["err"], "report": report}
         os.umask(0o077)
         os.chdir(workdir)
-        _limit_child(cpu, memory_mb, output_bytes)
+        _limit_child(cpu * (len(job["inputs"]) - first), memory_mb, output_bytes)
+        _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         if uid is not None:
             os.setgroups([])
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
         elif state["drop_caps"]:
             _drop_capabilities()
-        code = _run_program(job, state["res"], state["builtins"])
+        if atexit._ncallbacks():
+            atexit._clear()
+        baseline = _Baseline(workdir, memory_mb * 1024 * 1024)
+        code = _run_inputs(job, first, fds, state["builtins"], limits, baseline)
     except BaseException:
         try:
             traceback.print_exc()
         finally:
-            code = 1
+            code = FRESH_PROCESS  # the worker forks again; with no record yet, the input failed
     os._exit(code)
 
 
-# ---------------------------------------------------------------- supervision of one run
+# ---------------------------------------------------------------- supervision of one batch
 
 
 def _cpu_seconds(proc_fd, pid: int) -> float:
@@ -346,24 +525,73 @@ def _kill_leftovers(pgid: int, proc_fd) -> None:
         time.sleep(0.0005)
 
 
-def _wait(pid: int, cpu: float, wall: float, proc_fd) -> tuple[int, object, str | None, float]:
-    """Wait for the child; kill its group on a CPU or wall limit. Returns (status, rusage, reason, wall)."""
-    start = time.monotonic()
+class _Watch:
+    """The worker's view of one child: the records it has sent and when its current input began."""
+
+    def __init__(self, expected: int, cap: int):
+        self.expected = expected
+        self.max_record = 4 * cap + STDERR_TAIL * 8 + 4096
+        self.buffer = bytearray()
+        self.records: list[bytes] = []
+        self.started = time.monotonic()
+        self.cpu_base = 0.0
+        self.corrupt = False
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= RECORD.size and not self.corrupt:
+            size, cpu_total = RECORD.unpack_from(self.buffer)
+            if size > self.max_record or len(self.records) >= self.expected:
+                self.corrupt = True
+                return
+            end = RECORD.size + size
+            if len(self.buffer) < end:
+                return
+            self.records.append(bytes(self.buffer[RECORD.size : end]))
+            del self.buffer[:end]
+            self.started = time.monotonic()
+            self.cpu_base = cpu_total
+
+
+def _drain(fd: int, watch: _Watch) -> None:
+    os.set_blocking(fd, False)
+    with contextlib.suppress(BlockingIOError):
+        while data := os.read(fd, 1 << 20):
+            watch.feed(data)
+
+
+def _watch_child(pid: int, report: int, limits: tuple, proc_fd, watch: _Watch):
+    """Collect the child's records; kill it when the input it is on passes a CPU or wall limit."""
+    cpu, wall, _memory, _cap = limits
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
+    poller.register(report, select.POLLIN)
     reason = None
     try:
         while True:
-            elapsed = time.monotonic() - start
+            elapsed = time.monotonic() - watch.started
             if elapsed >= wall:
                 reason = "wall"
                 break
-            step = cpu - elapsed if elapsed < cpu else 0.02
-            if poller.poll(max(1, int(min(step, wall - elapsed) * 1000))):
-                break
-            if elapsed >= cpu and _cpu_seconds(proc_fd, pid) > cpu:
+            if elapsed >= cpu and _cpu_seconds(proc_fd, pid) - watch.cpu_base > cpu:
                 reason = "cpu"
+                break
+            step = cpu - elapsed if elapsed < cpu else 0.02
+            events = poller.poll(max(1, int(min(step, wall - elapsed) * 1000)))
+            exited = False
+            for fd, _event in events:
+                if fd == pidfd:
+                    exited = True
+                elif data := os.read(report, 1 << 20):
+                    watch.feed(data)
+                else:
+                    poller.unregister(report)
+            if watch.corrupt:
+                reason = "corrupt"
+                break
+            if exited:
+                _drain(report, watch)
                 break
         if reason:
             for kill in (os.killpg, os.kill):
@@ -372,7 +600,7 @@ def _wait(pid: int, cpu: float, wall: float, proc_fd) -> tuple[int, object, str 
         _, status, usage = os.wait4(pid, 0)
     finally:
         os.close(pidfd)
-    return status, usage, reason, time.monotonic() - start
+    return status, usage, reason, time.monotonic() - watch.started
 
 
 def _read_tail(fd: int, limit: int) -> bytes:
@@ -387,16 +615,14 @@ def _rewind(*fds: int) -> None:
         os.lseek(fd, 0, os.SEEK_SET)
 
 
-def _classify(exit_status: int, reason, cpu_used: float, cpu: float, out_size: int, cap: int, res: bytes):
+def _classify(exit_status: int, reason, cpu_used: float, cpu: float, out_size: int, cap: int):
     signum = os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else None
     code = os.WEXITSTATUS(exit_status) if os.WIFEXITED(exit_status) else None
-    if reason or signum == signal.SIGXCPU or cpu_used > cpu:
+    if reason in ("cpu", "wall") or signum == signal.SIGXCPU or cpu_used > cpu:
         return "time_limit", code
     if out_size > cap or signum == signal.SIGXFSZ:
         return "output_limit", code
-    if res.startswith(b"M"):
-        return "memory_limit", code
-    if signum is not None or code != 0:
+    if reason or signum is not None or code != 0:
         return "runtime_error", -signum if signum is not None else code
     return "ok", code
 
@@ -426,38 +652,62 @@ def _remove_tree(path: str) -> None:
         os.rmdir(path)
 
 
-def _execute(state: dict, limits: tuple) -> dict:
-    cpu, wall, _memory, cap = limits
-    out, err, res_fd = state["out"], state["err"], state["res"]
-    _rewind(out, err, res_fd)
-    pid = os.fork()
-    if pid == 0:
-        _child(state, limits)
-    exit_status, usage, reason, wall_used = _wait(pid, cpu, wall, state["proc"])
-    _kill_leftovers(pid, state["proc"])
+def _ended_mid_input(
+    state: dict, limits: tuple, exit_status: int, usage, reason, wall_used: float, watch
+) -> bytes:
+    """The record of the input a child was running when it died, was killed, or exited."""
+    cpu, _wall, _memory, cap = limits
+    out = state["out"]
     out_size = os.fstat(out).st_size
-    res = os.pread(res_fd, cap + 2, 0) if out_size <= cap else b""
-    cpu_used = usage.ru_utime + usage.ru_stime
-    status, code = _classify(exit_status, reason, cpu_used, cpu, out_size, cap, res)
-    output = None
-    returned = res.startswith(b"R")
-    if status == "ok":
-        if returned:
-            output = res[1:].decode("utf-8", "surrogateescape")
-        else:
-            output = os.pread(out, cap, 0).decode("utf-8", "surrogateescape")
-    stderr = _read_tail(err, STDERR_TAIL).decode("utf-8", "replace")
-    _remove_tree(state["workdir"])
-    return {
+    cpu_used = max(0.0, usage.ru_utime + usage.ru_stime - watch.cpu_base)
+    status, code = _classify(exit_status, reason, cpu_used, cpu, out_size, cap)
+    stderr = _read_tail(state["err"], STDERR_TAIL).decode("utf-8", "replace")
+    if reason == "corrupt":
+        stderr = (stderr + "\nthe program wrote to the sandbox's report channel").strip()
+    record = {
         "status": status,
-        "output": output,
-        "returned": returned,
+        "output": os.pread(out, cap, 0).decode("utf-8", "surrogateescape") if status == "ok" else None,
+        "returned": False,
         "stderr_tail": stderr,
         "exit_code": code,
         "cpu_time": cpu_used,
         "wall_time": wall_used,
         "peak_memory_mb": usage.ru_maxrss / 1024,
     }
+    return json.dumps(record).encode()
+
+
+def _run_child(state: dict, limits: tuple, first: int, count: int) -> list[bytes]:
+    """Fork one child for inputs `first`.. and return its records (the last may be its death)."""
+    _rewind(state["out"], state["err"])
+    report_r, report_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(report_r)
+        _child(state, limits, first, report_w)
+    os.close(report_w)
+    watch = _Watch(count - first, limits[3])
+    try:
+        exit_status, usage, reason, wall_used = _watch_child(pid, report_r, limits, state["proc"], watch)
+    finally:
+        os.close(report_r)
+    _kill_leftovers(pid, state["proc"])
+    records = watch.records
+    code = os.WEXITSTATUS(exit_status) if os.WIFEXITED(exit_status) else None
+    finished = len(records) == count - first and code == 0
+    moved_on = bool(records) and code == FRESH_PROCESS
+    if reason or not (finished or moved_on):
+        records.append(_ended_mid_input(state, limits, exit_status, usage, reason, wall_used, watch))
+    return records
+
+
+def _execute(state: dict, limits: tuple, count: int) -> list[bytes]:
+    """Run the job's `count` inputs, forking again after any input that ends its child."""
+    results: list[bytes] = []
+    while len(results) < count:
+        results += _run_child(state, limits, len(results), count)
+    _remove_tree(state["workdir"])
+    return results
 
 
 # ---------------------------------------------------------------- isolation set-up
@@ -563,7 +813,7 @@ def _setup(config: dict) -> tuple[dict, list[str], str | None]:
     else:
         state["drop_caps"] = True
         layers.append("no capabilities")
-    for name in ("out", "err", "res"):
+    for name in ("out", "err"):
         state[name] = os.open(
             os.path.join(state["private"], name), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600
         )
@@ -587,9 +837,27 @@ def _read_exact(fd: int, n: int) -> bytes:
 
 def _send(fd: int, message: dict) -> None:
     data = json.dumps(message).encode()
-    view = memoryview(LENGTH.pack(len(data)) + data)
-    while view:
-        view = view[os.write(fd, view) :]
+    _write_all(fd, LENGTH.pack(len(data)) + data)
+
+
+def _send_records(fd: int, records: list[bytes]) -> None:
+    parts = [LENGTH.pack(len(records))]
+    for record in records:
+        parts += [LENGTH.pack(len(record)), record]
+    _write_all(fd, b"".join(parts))
+
+
+def _worker_error(exc: Exception) -> bytes:
+    record = {
+        "status": "runtime_error",
+        "output": None,
+        "stderr_tail": f"sandbox worker error: {exc}",
+        "exit_code": None,
+        "cpu_time": 0.0,
+        "wall_time": 0.0,
+        "peak_memory_mb": 0.0,
+    }
+    return json.dumps(record).encode()
 
 
 def main() -> None:
@@ -602,19 +870,12 @@ def main() -> None:
         header = _read_exact(state["req"], HEADER.size)
         if not header:
             return
+        cpu, wall, memory_mb, output_bytes, count = HEADER.unpack(header)
         try:
-            result = _execute(state, HEADER.unpack(header))
+            records = _execute(state, (cpu, wall, memory_mb, output_bytes), count)
         except Exception as exc:
-            result = {
-                "status": "runtime_error",
-                "output": None,
-                "stderr_tail": f"sandbox worker error: {exc}",
-                "exit_code": None,
-                "cpu_time": 0.0,
-                "wall_time": 0.0,
-                "peak_memory_mb": 0.0,
-            }
-        _send(state["resp"], result)
+            records = [_worker_error(exc)] * count
+        _send_records(state["resp"], records)
 
 
 if __name__ == "__main__":
