@@ -121,7 +121,9 @@ def test_utrl_reward_matches_the_formula_by_hand(executor):
     assert c["discrimination"] == pytest.approx(6 / 8)
     assert c["validity"] == pytest.approx(3 / 12)  # denominator max(12, 4)
     assert score == pytest.approx(0.1 * 1 + 0.85 * 0.75 + 0.05 * 0.25)  # = 0.75
-    assert len(executor.calls) == 1  # one sandbox call for the whole batch
+    # gold on the 4 distinct inputs; then the 8 opponents on the first valid test ("1 2": sub
+    # and mul fail); then the 6 others on the next two valid tests, which decide every one
+    assert executor.calls == [4, 8, 6 * 2]
 
 
 def test_utrl_reward_where_we_differ_from_the_reference_code(executor):
@@ -180,13 +182,14 @@ def test_a_task_without_gold_is_an_input_error(executor):
         score_utrl_tests(executor, [UtrlTestItem(no_gold, RESPONSE, [])], UtrlTestConfig())
 
 
-def test_a_whole_batch_is_one_sandbox_call_with_each_pair_once(executor):
+def test_a_whole_batch_runs_each_pair_once_and_opponents_stop_at_a_failure(executor):
     group = [UtrlTestItem(SUM, RESPONSE, list(OPPONENTS.values())) for _ in range(8)]
     results = score_utrl_tests(executor, group, UtrlTestConfig(), limits=LIMITS)
     assert [r.score for r in results] == [pytest.approx(0.75)] * 8
-    # 4 distinct inputs x 8 distinct programs (gold + 8 opponents, one of them gold's own
-    # source), once for the 8 identical responses
-    assert executor.calls == [4 * 8]
+    # 8 identical responses cost what one does (see the test above): gold on 4 inputs, then
+    # rounds of 1 and 2 valid tests per opponent still undetected; a single call running
+    # every opponent on every input would have been 4 x 8 = 32 jobs
+    assert executor.calls == [4, 8, 12]
 
 
 # ---- UTRL test generator: reward hacking ------------------------------------------------

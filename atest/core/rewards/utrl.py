@@ -19,7 +19,7 @@ from typing import Any
 
 from atest.core.parsing import code_well_formed, extract_code, parse_tests
 from atest.core.rewards.common import Batch, RewardResult, gold_program, passes, program, runnable
-from atest.core.sandbox import Executor, Limits, input_key
+from atest.core.sandbox import Executor, Limits, Program, input_key
 from atest.core.tasks import Task
 
 
@@ -47,24 +47,32 @@ class _TestPlan:
     tests: list[dict[str, Any]]
     well_formed: bool
     gold_slots: list[int | None]  # None: not run (input over the size cap)
-    opponent_slots: list[dict[int, int]]  # per opponent: test index -> slot, for runnable tests
+    opponents: list[Program]
     correct_slots: list[list[int]]  # per opponent, its slots on the gold tests (when excluding)
+    valid: list[int] = field(default_factory=list)  # indices of the tests gold passes
+    targets: list[int] = field(default_factory=list)  # the opponents that count
+    detected: int = 0
 
 
 def score_utrl_tests(
     executor: Executor, items: Sequence[UtrlTestItem], config: UtrlTestConfig, *, limits: Limits | None = None
 ) -> list[RewardResult]:
-    """The discrimination reward of every response, from one batched sandbox call.
+    """The discrimination reward of every response, from a few batched sandbox calls.
 
-    Gold and every opponent run on every distinct generated input of the batch (and, with
-    exclude_correct_opponents, the opponents on the gold tests) together; validity is decided
-    afterwards. Running opponents on tests that turn out invalid costs some executions, but
-    waiting for gold first would put two rounds of the slowest program on the critical path.
+    First gold runs on every distinct generated input of the batch (with
+    exclude_correct_opponents, the opponents run on the gold tests in the same call); then the
+    opponents run on valid tests only, in rounds of 1, 2, 4, ... tests, and each stops at its
+    first failed test: the reward only needs to know whether it fails one.
     """
-    batch = Batch(limits or Limits())
+    limits = limits or Limits()
+    batch = Batch(limits)
     plans = [_plan(item, batch, config) for item in items]
     batch.run(executor)
-    return [_score_tests(plan, batch, config) for plan in plans]
+    for plan in plans:
+        plan.valid = _valid_tests(plan, batch)
+        plan.targets = _targets(plan, batch)
+    _count_detected(executor, plans, limits)
+    return [_score_tests(plan, config) for plan in plans]
 
 
 def _plan(item: UtrlTestItem, batch: Batch, config: UtrlTestConfig) -> _TestPlan:
@@ -72,17 +80,21 @@ def _plan(item: UtrlTestItem, batch: Batch, config: UtrlTestConfig) -> _TestPlan
     parsed = parse_tests(item.response, task.kind, template="utrl-test")
     tests = parsed.tests
     gold = gold_program(task)
-    ok = [runnable(t, task.kind) for t in tests]
-    gold_slots = [batch.add(gold, t["input"]) if r else None for t, r in zip(tests, ok, strict=True)]
+    gold_slots = [batch.add(gold, t["input"]) if runnable(t, task.kind) else None for t in tests]
     opponents = [program(task, code) for code in item.opponents]
-    opponent_slots = [
-        {j: batch.add(p, t["input"]) for j, (t, r) in enumerate(zip(tests, ok, strict=True)) if r}
-        for p in opponents
-    ]
     correct_slots: list[list[int]] = []
     if config.exclude_correct_opponents and task.gold_tests and tests:
         correct_slots = [[batch.add(p, t["input"]) for t in task.gold_tests] for p in opponents]
-    return _TestPlan(item, tests, parsed.well_formed, gold_slots, opponent_slots, correct_slots)
+    return _TestPlan(item, tests, parsed.well_formed, gold_slots, opponents, correct_slots)
+
+
+def _valid_tests(plan: _TestPlan, batch: Batch) -> list[int]:
+    kind = plan.item.task.kind
+    return [
+        i
+        for i, (t, slot) in enumerate(zip(plan.tests, plan.gold_slots, strict=True))
+        if slot is not None and passes(batch[slot], kind, t["output"])
+    ]
 
 
 def _targets(plan: _TestPlan, batch: Batch) -> list[int]:
@@ -99,21 +111,35 @@ def _targets(plan: _TestPlan, batch: Batch) -> list[int]:
     ]
 
 
-def _score_tests(plan: _TestPlan, batch: Batch, config: UtrlTestConfig) -> RewardResult:
-    kind = plan.item.task.kind
-    valid = [
-        i
-        for i, (t, slot) in enumerate(zip(plan.tests, plan.gold_slots, strict=True))
-        if slot is not None and passes(batch[slot], kind, t["output"])
-    ]
-    targets = _targets(plan, batch)
-    detected = 0
-    for i in targets:
-        slots = plan.opponent_slots[i]
-        if any(not passes(batch[slots[j]], kind, plan.tests[j]["output"]) for j in valid):
-            detected += 1
-    n_tests, n_valid, n_targets = len(plan.tests), len(valid), len(targets)
-    discrimination = detected / n_targets if n_targets else 0.0
+def _count_detected(executor: Executor, plans: list[_TestPlan], limits: Limits) -> None:
+    """Set each plan's number of target opponents that fail at least one of its valid tests."""
+    pending = [(plan, plan.opponents[i], list(plan.valid)) for plan in plans for i in plan.targets]
+    pending = [entry for entry in pending if entry[2]]
+    size = 1
+    while pending:
+        batch = Batch(limits)
+        work = []
+        for plan, opponent, queue in pending:
+            chunk, queue[:] = queue[:size], queue[size:]
+            work.append(
+                (plan, opponent, queue, chunk, [batch.add(opponent, plan.tests[j]["input"]) for j in chunk])
+            )
+        batch.run(executor)
+        pending = []
+        for plan, opponent, queue, chunk, slots in work:
+            kind = plan.item.task.kind
+            if any(
+                not passes(batch[s], kind, plan.tests[j]["output"]) for s, j in zip(slots, chunk, strict=True)
+            ):
+                plan.detected += 1
+            elif queue:
+                pending.append((plan, opponent, queue))
+        size *= 2
+
+
+def _score_tests(plan: _TestPlan, config: UtrlTestConfig) -> RewardResult:
+    n_tests, n_valid, n_targets = len(plan.tests), len(plan.valid), len(plan.targets)
+    discrimination = plan.detected / n_targets if n_targets else 0.0
     validity = min(1.0, n_valid / max(config.min_tests, n_tests, 1))
     fmt = 1.0 if plan.well_formed and n_tests else 0.0
     score = (
@@ -133,7 +159,7 @@ def _score_tests(plan: _TestPlan, batch: Batch, config: UtrlTestConfig) -> Rewar
             "n_valid": float(n_valid),
             "opponents": float(n_targets),
             "opponents_excluded": float(len(plan.item.opponents) - n_targets),
-            "detected": float(detected),
+            "detected": float(plan.detected),
         },
     )
 
