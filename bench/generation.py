@@ -150,9 +150,10 @@ def run_cli(tasks_file: Path, out: Path, args: argparse.Namespace) -> dict[str, 
         command += ["--batch-size", str(args.batch_size)]
     if args.base_url:
         command += ["--base-url", args.base_url]
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)} if args.threads else None
+    if args.threads:
+        command += ["--threads", str(args.threads)]
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     process_s = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"atest gen-tests exited {done.returncode}: {done.stderr.strip()[-400:]}")
@@ -202,6 +203,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if min(args.tasks, args.repeat, args.max_new_tokens, args.threads or 1) < 1:
         parser.error("--tasks, --repeat, --max-new-tokens and --threads must be at least 1")
+    if args.threads and args.backend != "hf":
+        parser.error("--threads only applies to --backend hf")
     if args.backend == "openai" and not args.base_url:
         parser.error("--backend openai needs --base-url (a local OpenAI-compatible server)")
     return args
@@ -211,9 +214,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     load_before = os.getloadavg()
     if args.threads:
-        import torch
+        from atest.core.generation.hf import set_threads
 
-        torch.set_num_threads(args.threads)
+        set_threads(args.threads)
     tasks_file = args.tasks_file or sample_path()
     tasks, problems = read_tasks(tasks_file)
     if problems:

@@ -85,7 +85,9 @@ def test_gen_tests_with_the_hf_backend_writes_one_row_per_task(tmp_path, tiny_mo
     tasks_file, out = tmp_path / "tasks.jsonl", tmp_path / "tests.jsonl"
     make_tasks(tasks_file)
     args = ["gen-tests", "--tasks", str(tasks_file), "--model", str(tiny_model_dir), "--out", str(out)]
-    proc = run_cli(*args, "--max-new-tokens", "8", "--n", "2", "--temperature", "1", "--json")
+    proc = run_cli(
+        *args, "--max-new-tokens", "8", "--n", "2", "--temperature", "1", "--threads", "1", "--json"
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     rows = rows_of(out)
@@ -110,6 +112,12 @@ def test_gen_tests_with_the_hf_backend_writes_one_row_per_task(tmp_path, tiny_mo
     assert other.returncode == 2 and "max_new_tokens" in other.stderr
     forced = run_cli(*args, "--max-new-tokens", "4", "--force", "--json")
     assert forced.returncode == 0 and json.loads(forced.stdout)["n_written"] == 3
+    kept = rows_of(out)
+    served = run_cli(
+        *args, "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1", "--threads", "1", "--force"
+    )
+    assert served.returncode == 2 and "--threads only applies to --backend hf" in served.stderr
+    assert rows_of(out) == kept, "a refused run must not touch --out, even with --force"
 
 
 def test_gen_tests_parses_served_responses_into_tests(tmp_path, scripted_server):

@@ -27,7 +27,9 @@ from atest.commands.gen_tests import (
     SeedOpt,
     TasksOpt,
     ThinkingOpt,
+    ThreadsOpt,
     TopPOpt,
+    apply_threads,
     progress_bar,
 )
 
@@ -60,6 +62,7 @@ def register(app: typer.Typer) -> None:
         api_key_env: KeyEnvOpt = "OPENAI_API_KEY",
         max_retries: RetriesOpt = 6,
         thinking: ThinkingOpt = False,
+        threads: ThreadsOpt = None,
         resume: ResumeOpt = False,
         force: ForceOpt = False,
         json_out: JsonOpt = False,
@@ -83,6 +86,7 @@ def register(app: typer.Typer) -> None:
             max_retries,
         )
         choice.check()
+        apply_threads(threads, backend)
         key = name or choice.model_id
         params = SamplingParams(temperature, top_p, max_new_tokens, n, seed)
         task_list, problems = read_tasks(tasks)

@@ -60,6 +60,14 @@ RetriesOpt = Annotated[
     ),
 ]
 KeyEnvOpt = Annotated[str, typer.Option("--api-key-env", help="Environment variable holding the API key.")]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        help="hf: torch CPU threads (default: torch's, one per core; fewer are faster on a busy machine).",
+    ),
+]
 ThinkingOpt = Annotated[
     bool, typer.Option("--thinking/--no-thinking", help="Ask thinking models to think first.")
 ]
@@ -68,6 +76,18 @@ ResumeOpt = Annotated[
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing --out.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def apply_threads(threads: int | None, backend: str) -> None:
+    """`--threads` sets the thread count of the in-process backend; the others run elsewhere."""
+    if threads is None:
+        return
+    from atest.core.errors import InputError
+    from atest.core.generation.hf import set_threads
+
+    if backend != "hf":
+        raise InputError("--threads only applies to --backend hf", "drop --threads")
+    set_threads(threads)
 
 
 @contextlib.contextmanager
@@ -133,6 +153,7 @@ def register(app: typer.Typer) -> None:
         api_key_env: KeyEnvOpt = "OPENAI_API_KEY",
         max_retries: RetriesOpt = 6,
         thinking: ThinkingOpt = False,
+        threads: ThreadsOpt = None,
         resume: ResumeOpt = False,
         force: ForceOpt = False,
         json_out: JsonOpt = False,
@@ -159,6 +180,7 @@ def register(app: typer.Typer) -> None:
             max_retries,
         )
         choice.check()
+        apply_threads(threads, backend)
         params = SamplingParams(temperature, top_p, max_new_tokens, n, seed)
         task_list, problems = read_tasks(tasks)
         for problem in problems[:5]:

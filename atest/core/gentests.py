@@ -313,12 +313,12 @@ class BackendChoice:
     @property
     def prompts_per_call(self) -> int:
         """Prompts handed to the backend at once: also the most an interrupt can lose."""
-        default = {"hf": 8, "openai": 32, "vllm": 512}[self.backend]
+        default = {"hf": 32, "openai": 32, "vllm": 512}[self.backend]
         return self.batch_size or default
 
     def options(self) -> dict[str, Any]:
         if self.backend == "hf":
-            return {"batch_size": self.batch_size or 8, "thinking": self.thinking}
+            return {"batch_size": self.prompts_per_call, "thinking": self.thinking}
         if self.backend == "openai":
             opts: dict[str, Any] = {
                 "api_key_env": self.api_key_env,

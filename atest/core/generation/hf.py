@@ -17,6 +17,16 @@ def pick_device(device: str | None) -> str:
     return device
 
 
+def set_threads(threads: int) -> None:
+    """Torch's CPU threads for this process. Torch uses one per core; on a machine whose cores are
+    busy with other jobs, fewer threads than cores run much faster (they stop waiting on each other)."""
+    import torch
+
+    if threads < 1:
+        raise InputError(f"threads {threads} must be at least 1")
+    torch.set_num_threads(threads)
+
+
 def render_chat(tokenizer: Any, messages: Messages, *, thinking: bool | None = None) -> str:
     """The prompt text a chat model expects. `enable_thinking` is passed only to templates that read
     it (Qwen3 style); a model without a chat template gets the message contents one after another."""
@@ -30,8 +40,9 @@ def render_chat(tokenizer: Any, messages: Messages, *, thinking: bool | None = N
 
 
 class HFGenerator:
-    """Batched `model.generate` with left padding. Rows of one call are sorted by prompt length so
-    that a batch pads little; results come back in prompt order."""
+    """Batched decoding on a transformers model (see `decode.Decoder` for why not `model.generate`).
+    Prompts are sorted by length so that a batch pads little; results come back in prompt order.
+    `batch_size` bounds the rows (prompts times `n`) decoded together."""
 
     def __init__(
         self,
@@ -40,16 +51,20 @@ class HFGenerator:
         adapter: str | None = None,
         device: str | None = None,
         dtype: str | None = None,
-        batch_size: int = 8,
+        batch_size: int = 32,
         thinking: bool | None = None,
+        threads: int | None = None,
     ):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from atest.core.generation.decode import Decoder
         from atest.core.models import resolve_model
 
         if batch_size < 1:
             raise InputError(f"batch size {batch_size} must be at least 1")
+        if threads is not None:
+            set_threads(threads)
         self.model_id = model
         self.batch_size = batch_size
         self.thinking = thinking
@@ -68,54 +83,34 @@ class HFGenerator:
         if adapter:
             net = _with_adapter(net, adapter)
         self.model = net.to(self.device).eval()
-        self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.stop_ids = _stop_ids(self.model, self.tokenizer)
+        self.decoder = Decoder(self.model, self.stop_ids)
 
     def generate(self, prompts: list[Messages], params: SamplingParams) -> list[list[Completion]]:
         import torch
 
         texts = [render_chat(self.tokenizer, m, thinking=self.thinking) for m in prompts]
         encoded = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-        rows = [(i, ids) for i, ids in enumerate(encoded) for _ in range(params.n)]
-        order = sorted(range(len(rows)), key=lambda r: -len(rows[r][1]))
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        # The n rows of a prompt share its prefill, so they stay in one call.
+        per_call = max(1, self.batch_size // params.n)
         results: list[list[Completion]] = [[] for _ in prompts]
-        slots: list[Completion | None] = [None] * len(rows)
         if params.seed is not None:
             torch.manual_seed(params.seed)
-        config = self._generation_config(params)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            for r, completion in zip(batch, self._run([rows[r][1] for r in batch], config), strict=True):
-                slots[r] = completion
-        for (i, _), completion in zip(rows, slots, strict=True):
-            assert completion is not None
-            results[i].append(completion)
+        for start in range(0, len(order), per_call):
+            batch = order[start : start + per_call]
+            tokens = self.decoder.run(
+                [encoded[i] for i in batch],
+                params.n,
+                max_new_tokens=params.max_new_tokens,
+                temperature=params.temperature,
+                top_p=params.top_p,
+            )
+            for i, rows in zip(batch, tokens, strict=True):
+                results[i] = [self._completion(row) for row in rows]
         return results
-
-    def _generation_config(self, params: SamplingParams) -> Any:
-        from transformers import GenerationConfig
-
-        sampling = {} if params.greedy else {"temperature": params.temperature, "top_p": params.top_p}
-        return GenerationConfig(
-            max_new_tokens=params.max_new_tokens,
-            do_sample=not params.greedy,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=sorted(self.stop_ids),
-            **sampling,
-        )
-
-    def _run(self, batch: list[list[int]], config: Any) -> list[Completion]:
-        import torch
-
-        width = max(len(ids) for ids in batch)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=self.device)
-        mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=self.device)
-        with torch.inference_mode():
-            out = self.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
-        return [self._completion(row.tolist()) for row in out[:, width:]]
 
     def _completion(self, new_ids: list[int]) -> Completion:
         stop_at = next((k for k, tok in enumerate(new_ids) if tok in self.stop_ids), None)

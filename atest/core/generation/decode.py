@@ -1,0 +1,202 @@
+"""A decoding loop for the hf backend that wastes no work on a CPU.
+
+`model.generate` on a left-padded batch spends most of a CPU run on work that changes no token:
+the prompts are prefilled padded to the longest one (with a mask that slows attention), rows that
+have finished keep being decoded until the last row stops, and the default cache appends every
+step with `torch.cat`, copying the whole cache each time. This loop runs the same model forward
+passes without that waste:
+
+- each distinct prompt is prefilled alone, unpadded (one prefill serves all `n` samples of it);
+- the rows then decode together, left-padded, in a key/value buffer written in place;
+- rows that have finished are dropped from the batch as it goes.
+
+Token choice is the same as `generate`'s: argmax for greedy decoding; otherwise transformers'
+temperature and top-p warpers and a multinomial draw from torch's seeded generator. Logits can
+differ from a padded batch in the last float bits, so greedy texts can differ where two tokens
+are nearly tied, exactly as they do between batch compositions of `generate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
+
+from atest.core.errors import InputError
+
+GROW_STEP = 128  # decoding positions added to the key/value buffer at a time
+COMPACT_SHARE = 8  # drop finished rows once they are 1/COMPACT_SHARE of the batch
+
+
+class BufferLayer(DynamicLayer):
+    """One layer's keys and values as views of a preallocated buffer, appended to in place (the
+    default layer concatenates, copying its whole cache at every decoding step)."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
+        super().__init__()
+        self.key_buffer, self.value_buffer, self.length = keys, values, length
+        self.device = keys.device
+        self.is_initialized = True
+        self._expose()
+
+    def _expose(self) -> None:
+        self.keys = self.key_buffer[:, :, : self.length]
+        self.values = self.value_buffer[:, :, : self.length]
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        end = self.length + key_states.shape[-2]
+        if end > self.key_buffer.shape[-2]:
+            raise RuntimeError("the key/value buffer is full; resize it before decoding further")
+        self.key_buffer[:, :, self.length : end] = key_states
+        self.value_buffer[:, :, self.length : end] = value_states
+        self.length = end
+        self._expose()
+        return self.keys, self.values
+
+    def resize(self, rows: torch.Tensor, capacity: int) -> None:
+        """Keep only `rows` (batch indices) in a buffer of `capacity` positions."""
+        shape = (len(rows), self.key_buffer.shape[1], capacity, self.key_buffer.shape[3])
+        keys = self.key_buffer.new_zeros(shape)
+        values = self.value_buffer.new_zeros(shape)
+        keys[:, :, : self.length] = self.key_buffer[rows, :, : self.length]
+        values[:, :, : self.length] = self.value_buffer[rows, :, : self.length]
+        self.key_buffer, self.value_buffer = keys, values
+        self._expose()
+
+
+@dataclass
+class Row:
+    """One sequence being decoded: its prompt's index and the tokens chosen so far."""
+
+    prompt: int
+    tokens: list[int]
+
+
+class Decoder:
+    """Greedy or sampled decoding of many prompts on one loaded causal LM."""
+
+    def __init__(self, model: Any, stop_ids: set[int]):
+        self.model = model
+        self.stop_ids = stop_ids
+        self.device = next(model.parameters()).device
+
+    def run(
+        self, prompts: list[list[int]], n: int, *, max_new_tokens: int, temperature: float, top_p: float
+    ) -> list[list[list[int]]]:
+        """The new tokens of `n` rows per prompt (a row ends with its stop token, or after
+        `max_new_tokens`); rows of one prompt are consecutive in the result."""
+        warpers = LogitsProcessorList()
+        if temperature > 0:
+            warpers.append(TemperatureLogitsWarper(temperature))
+            if top_p < 1:
+                warpers.append(TopPLogitsWarper(top_p))
+        with torch.inference_mode():
+            layers, logits = self._prefill(prompts, n)
+            rows = [Row(p, []) for p in range(len(prompts)) for _ in range(n)]
+            self._decode(
+                rows, layers, logits, [len(prompts[r.prompt]) for r in rows], max_new_tokens, warpers
+            )
+        out: list[list[list[int]]] = [[] for _ in prompts]
+        for row in rows:
+            out[row.prompt].append(row.tokens)
+        return out
+
+    def _prefill(self, prompts: list[list[int]], n: int) -> tuple[list[BufferLayer], torch.Tensor]:
+        """Run each prompt alone and lay its keys and values out left-padded, `n` rows per prompt;
+        also returns the logits of every row's last prompt token."""
+        width = max(len(p) for p in prompts)
+        capacity = width + GROW_STEP
+        layers: list[BufferLayer] = []
+        last_logits = []
+        for i, ids in enumerate(prompts):
+            cache = DynamicCache(config=self.model.config)
+            out = self.model(
+                input_ids=torch.tensor([ids], device=self.device),
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            last_logits.append(out.logits[0, -1].float().expand(n, -1))
+            for j, layer in enumerate(cache.layers):
+                if type(layer) is not DynamicLayer:
+                    raise InputError(
+                        f"the hf backend decodes full-attention models only; layer {j} keeps a "
+                        f"{type(layer).__name__} cache (sliding-window or linear attention)",
+                        "use --backend vllm or an OpenAI-compatible server for this model",
+                    )
+                if i == 0:
+                    shape = (len(prompts) * n, layer.keys.shape[1], capacity, layer.keys.shape[3])
+                    layers.append(
+                        BufferLayer(layer.keys.new_zeros(shape), layer.values.new_zeros(shape), width)
+                    )
+                start = width - len(ids)
+                layers[j].key_buffer[i * n : (i + 1) * n, :, start:width] = layer.keys[0]
+                layers[j].value_buffer[i * n : (i + 1) * n, :, start:width] = layer.values[0]
+        return layers, torch.cat(last_logits)
+
+    def _decode(
+        self,
+        rows: list[Row],
+        layers: list[BufferLayer],
+        logits: torch.Tensor,
+        positions: list[int],
+        max_new_tokens: int,
+        warpers: LogitsProcessorList,
+    ) -> None:
+        """Choose tokens for `rows` until each stops. A finished row stays in the batch (its tokens
+        ignored) until finished rows make up 1/COMPACT_SHARE of it or the buffer must grow; then the
+        buffer is copied without them, so the copies stay rare."""
+        width = layers[0].length
+        capacity = layers[0].key_buffer.shape[-2]
+        mask = torch.zeros((len(rows), capacity), dtype=torch.long, device=self.device)
+        for b, pos in enumerate(positions):
+            mask[b, width - pos : width] = 1
+        active = list(range(len(rows)))  # batch position -> index into rows
+        done = [False] * len(rows)
+        position = torch.tensor(positions, device=self.device)
+        cache = Cache(layers=list(layers))
+        while True:
+            chosen = self._choose(logits, warpers).tolist()
+            for b, r in enumerate(active):
+                if not done[b]:
+                    rows[r].tokens.append(chosen[b])
+                    done[b] = chosen[b] in self.stop_ids or len(rows[r].tokens) >= max_new_tokens
+            n_done = sum(done)
+            if n_done == len(active):
+                return
+            length = layers[0].length
+            full = length == capacity
+            if full or n_done * COMPACT_SHARE >= len(active):
+                keep = [b for b in range(len(active)) if not done[b]]
+                index = torch.tensor(keep, device=self.device)
+                capacity += GROW_STEP if full else 0
+                for layer in layers:
+                    layer.resize(index, capacity)
+                grown = mask.new_zeros((len(keep), capacity))
+                grown[:, :length] = mask[index, :length]
+                mask, position = grown, position[index]
+                chosen = [chosen[b] for b in keep]
+                active = [active[b] for b in keep]
+                done = [False] * len(keep)
+            mask[:, length] = 1
+            out = self.model(
+                input_ids=torch.tensor(chosen, device=self.device)[:, None],
+                attention_mask=mask[:, : length + 1],
+                position_ids=position[:, None],
+                cache=cache,
+                use_cache=True,
+            )
+            position = position + 1
+            logits = out.logits[:, -1].float()
+
+    @staticmethod
+    def _choose(logits: torch.Tensor, warpers: LogitsProcessorList) -> torch.Tensor:
+        if not warpers:
+            return logits.argmax(dim=-1)
+        scores = warpers(None, logits)
+        return torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)[:, 0]

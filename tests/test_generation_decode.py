@@ -1,0 +1,100 @@
+"""The hf backend's decoding loop against transformers' own `generate`, on a real (tiny) model.
+
+The loop prefills prompts one by one, decodes them together in an in-place key/value buffer and
+drops rows as they stop; each of those must leave every row's greedy tokens what `generate` gives
+for that prompt alone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from atest.core.errors import InputError
+from atest.core.generation import decode, make_generator
+from atest.core.generation.decode import Decoder
+
+QUESTIONS = [
+    "Write a test.",
+    "Problem: print the sum of two integers read from standard input. Write three unit tests for it.",
+    "Sort a list.",
+    "Given n and a list of n integers, print the largest gap between two consecutive sorted values.",
+]
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_model_dir):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    # As built, the tiny model answers every prompt with one repeated token; larger random weights
+    # give answers that differ by prompt and by step, so a misplaced key or position would show.
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() == 2:
+                param.normal_(0, 0.3)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prompts = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": q}], add_generation_prompt=True, tokenize=False
+        )
+        for q in QUESTIONS
+    ]
+    ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    assert len({len(i) for i in ids}) == len(ids), "prompts of different lengths exercise the padding"
+    return model, ids
+
+
+def reference(model, ids: list[int], max_new_tokens: int, stop: set[int]) -> list[int]:
+    """`generate` on one unpadded prompt: greedy tokens up to and including the first stop token."""
+    with torch.no_grad():
+        out = model.generate(
+            torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=sorted(stop),
+            pad_token_id=sorted(stop)[0],
+        )
+    new = out[0, len(ids) :].tolist()
+    cut = next((k for k, tok in enumerate(new) if tok in stop), None)
+    return new if cut is None else new[: cut + 1]
+
+
+def test_greedy_rows_match_generate_one_prompt_at_a_time(lm, monkeypatch):
+    model, ids = lm
+    # A small buffer step and eager compaction make the run grow the buffer and drop rows often.
+    monkeypatch.setattr(decode, "GROW_STEP", 3)
+    monkeypatch.setattr(decode, "COMPACT_SHARE", 1)
+    free = reference(model, ids[0], 12, {0})
+    # Stop on a token the first prompt emits early, so rows end at different steps.
+    stop = {free[1]}
+    expected = [reference(model, i, 12, stop) for i in ids]
+    assert len({len(e) for e in expected}) > 1, "rows should finish at different steps"
+    got = Decoder(model, stop).run(ids, 1, max_new_tokens=12, temperature=0.0, top_p=1.0)
+    assert [rows[0] for rows in got] == expected
+
+
+def test_samples_share_a_prefill_and_are_reproducible(lm):
+    model, ids = lm
+    decoder = Decoder(model, {0})
+    torch.manual_seed(3)
+    first = decoder.run(ids[:2], 3, max_new_tokens=6, temperature=1.0, top_p=0.9)
+    torch.manual_seed(3)
+    assert decoder.run(ids[:2], 3, max_new_tokens=6, temperature=1.0, top_p=0.9) == first
+    assert [len(rows) for rows in first] == [3, 3]
+    assert all(1 <= len(row) <= 6 for rows in first for row in rows)
+    assert len({tuple(row) for rows in first for row in rows}) > 1, "samples should differ"
+    greedy = decoder.run(ids[:2], 2, max_new_tokens=6, temperature=0.0, top_p=1.0)
+    assert all(rows[0] == rows[1] for rows in greedy)
+
+
+def test_threads_option_sets_torch_threads(tiny_model_dir):
+    before = torch.get_num_threads()
+    try:
+        generator = make_generator("hf", str(tiny_model_dir), threads=1)
+        generator.close()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(InputError, match="threads 0"):
+        make_generator("hf", str(tiny_model_dir), threads=0)
