@@ -11,8 +11,9 @@ within a group (the problem's samples), and about 15% of their outputs are wrong
 make gold crash (inputs outside the constraints), a few responses are malformed, one repeats a
 test and one has no test at all.
 
-(a) ours: `score_utrl_tests` on the whole batch through `get_executor()` (one deduplicated
-    sandbox call, fork-server workers, a fresh executor so nothing is cached).
+(a) ours: `score_utrl_tests` on the whole batch through `get_executor()` (fork-server workers,
+    a fresh executor so nothing is cached): one deduplicated call runs gold on every input,
+    then rounds of calls run the opponents on valid tests until each one's first failure.
 (b) reference: each response after the other, each (program, test) pair its own
     `subprocess.run([python, file])` with a timeout; gold on every test, then every opponent
     on every valid test, as the papers' code runs them (no fork server, no batching, no cache).

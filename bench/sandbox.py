@@ -3,8 +3,9 @@
 Workload: realistic stdio programs and functional calls (accepted, wrong, crashing, and a
 few looping ones), each run (a) through atest's fork-server executor and (b) the way the
 reference code does it: one `subprocess.run([python3, file])` per execution with a wall
-timeout, threads for parallelism. Verdicts must agree. The floor is bare
-fork()+_exit()+wait() from small processes, one per worker, on this machine.
+timeout, threads for parallelism; and, as an ablation, (c) the executor forking once per
+execution (`max_batch=1`) instead of once per batch of inputs. Verdicts must agree. The
+floor is bare fork()+_exit()+wait() from small processes, one per worker, on this machine.
 
     .venv/bin/python bench/sandbox.py                 # full workload
     .venv/bin/python bench/sandbox.py --repeat 5 --load   # flake check under a 2-core load
