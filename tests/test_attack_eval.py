@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import evalcases
 import pytest
+from atest_cli import run_cli
 
 from atest.core.metrics.attack import AttackUnit, attack_report
 
@@ -54,16 +53,6 @@ def test_attack_needs_io_accuracy():
 
 
 # ---- end to end through the sandbox, on the hand-built fixture in evalcases.py ----
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "atest", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def attack_cli(tmp_path, rows, *extra):

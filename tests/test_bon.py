@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import evalcases
 import pytest
+from atest_cli import run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -99,16 +98,6 @@ def test_expected_rule_does_not_depend_on_candidate_order(pairs, rnd):
 
 
 # ---- end to end through the sandbox, on the hand-built fixture in evalcases.py ----
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "atest", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from atest_cli import run_cli
 
 MISSION_COMMANDS = ["prepare", "train", "merge-lora", "gen-tests", "bon", "fidelity", "attack-eval", "filter"]
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "atest", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def test_help_lists_every_mission_command_with_a_description():

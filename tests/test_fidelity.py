@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import evalcases
 import pytest
+from atest_cli import run_cli
 
 from atest.core.metrics.fidelity import TaskScoreVectors, fidelity_report, task_spearman
 
@@ -57,16 +56,6 @@ def test_all_constant_has_no_excluding_figure():
 
 
 # ---- end to end through the sandbox, on the hand-built fixture in evalcases.py ----
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "atest", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def test_cli_fidelity_by_hand(tmp_path):

@@ -10,20 +10,11 @@ from pathlib import Path
 
 import evalcases
 import pytest
+from atest_cli import run_cli
 
 from atest.core.metrics.scoring import CandidateCounts
 from atest.core.selection import below_threshold, default_tests_path, select_best
 from atest.core.tasks import task_from_dict
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "atest", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def test_select_best_breaks_ties_by_model_order_then_index():

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
+import atest_cli
 import pytest
 
 from atest.core.generation import Completion
@@ -50,15 +50,8 @@ def make_tasks(path: Path, count: int = 3, buggy: bool = True) -> list[Task]:
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OPENAI_API_KEY": "unused"}
-    return subprocess.run(
-        [sys.executable, "-m", "atest", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
+    """The command with a placeholder API key, as a user of a local OpenAI-compatible server has."""
+    return atest_cli.run_cli(*args, timeout=timeout, env={**os.environ, "OPENAI_API_KEY": "unused"})
 
 
 def rows_of(path: Path) -> list[dict]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from atest_cli import run_cli
 
 
 def make_adapter(base_dir, out_dir):
@@ -22,12 +21,6 @@ def make_adapter(base_dir, out_dir):
     AutoTokenizer.from_pretrained(base_dir).save_pretrained(out_dir)
 
 
-def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "atest", "merge-lora", *args], capture_output=True, text=True, timeout=300
-    )
-
-
 @pytest.mark.slow
 def test_merged_model_matches_base_plus_adapter_and_refuses_overwrite(tmp_path, tiny_model_dir):
     import torch
@@ -37,7 +30,9 @@ def test_merged_model_matches_base_plus_adapter_and_refuses_overwrite(tmp_path, 
     adapter = tmp_path / "adapter"
     make_adapter(tiny_model_dir, adapter)
     out = tmp_path / "merged"
-    proc = run_cli("--base", str(tiny_model_dir), "--adapter", str(adapter), "--out", str(out), "--json")
+    proc = run_cli(
+        "merge-lora", "--base", str(tiny_model_dir), "--adapter", str(adapter), "--out", str(out), "--json"
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["out"] == str(out)
     assert not (out / "adapter_config.json").exists()
@@ -59,16 +54,20 @@ def test_merged_model_matches_base_plus_adapter_and_refuses_overwrite(tmp_path, 
         kwargs = {"max_new_tokens": 12, "do_sample": False, "pad_token_id": tokenizer.pad_token_id}
         assert merged.generate(**inputs, **kwargs).tolist() == reference.generate(**inputs, **kwargs).tolist()
 
-    again = run_cli("--base", str(tiny_model_dir), "--adapter", str(adapter), "--out", str(out))
+    again = run_cli("merge-lora", "--base", str(tiny_model_dir), "--adapter", str(adapter), "--out", str(out))
     assert again.returncode == 2 and "--force" in again.stderr
-    forced = run_cli("--base", str(tiny_model_dir), "--adapter", str(adapter), "--out", str(out), "--force")
+    forced = run_cli(
+        "merge-lora", "--base", str(tiny_model_dir), "--adapter", str(adapter), "--out", str(out), "--force"
+    )
     assert forced.returncode == 0, forced.stderr
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
 
 
 def test_bad_adapter_folder_is_a_one_line_error(tmp_path):
     (tmp_path / "empty").mkdir()
-    proc = run_cli("--base", "x", "--adapter", str(tmp_path / "empty"), "--out", str(tmp_path / "o"))
+    proc = run_cli(
+        "merge-lora", "--base", "x", "--adapter", str(tmp_path / "empty"), "--out", str(tmp_path / "o")
+    )
     assert proc.returncode == 2
     assert "adapter_config.json" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()

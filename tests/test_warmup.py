@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from atest_cli import run_cli
 
 from atest.core.errors import InputError
 from atest.core.parsing import parse_tests
@@ -84,9 +83,7 @@ def test_warmup_trains_saves_and_the_loss_falls(tiny_model_dir, tasks, tmp_path)
 def test_cli_refuses_to_overwrite(tmp_path):
     out = tmp_path / "exists"
     out.mkdir()
-    proc = subprocess.run(
-        [sys.executable, "-m", "atest", "warmup", "--tasks", str(SMOKE_TASKS), "--model", "tiny-random",
-         "--out", str(out), "--json"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    proc = run_cli(
+        "warmup", "--tasks", str(SMOKE_TASKS), "--model", "tiny-random", "--out", str(out), "--json"
+    )
     assert proc.returncode == 2 and proc.stdout == "" and "--force" in proc.stderr

@@ -50,6 +50,10 @@ ModelsOpt = Annotated[
         "--solution-model", help="Solution model(s) whose candidates to use (repeatable; default: all)."
     ),
 ]
+DropInvalidOpt = Annotated[
+    bool,
+    typer.Option("--drop-invalid", help="Ignore generated tests whose output the gold does not produce."),
+]
 
 
 def limits_from_options(cpu_seconds: float | None, memory_mb: int | None) -> Limits:

@@ -12,6 +12,7 @@ from atest.commands._common import console, emit_json, handle_errors
 from atest.commands._evaluation import (
     CacheOpt,
     CpuOpt,
+    DropInvalidOpt,
     JsonOpt,
     MemoryOpt,
     ModelsOpt,
@@ -57,12 +58,7 @@ def register(app: typer.Typer) -> None:
                 "--tie", help="Tie rule: expected (exact mean over ties), first (CURE), last (UTRL)."
             ),
         ] = "expected",
-        drop_invalid: Annotated[
-            bool,
-            typer.Option(
-                "--drop-invalid", help="Ignore generated tests whose output the gold does not produce."
-            ),
-        ] = False,
+        drop_invalid: DropInvalidOpt = False,
         plot: Annotated[
             Path | None, typer.Option("--plot", help="Save the accuracy-vs-N curve as a PNG.")
         ] = None,

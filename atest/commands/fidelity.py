@@ -11,6 +11,7 @@ from atest.commands._common import console, emit_json, handle_errors
 from atest.commands._evaluation import (
     CacheOpt,
     CpuOpt,
+    DropInvalidOpt,
     JsonOpt,
     MemoryOpt,
     ModelsOpt,
@@ -37,12 +38,7 @@ def register(app: typer.Typer) -> None:
         n: Annotated[
             int | None, typer.Option("--n", min=1, help="Use the first N candidates per model.")
         ] = None,
-        drop_invalid: Annotated[
-            bool,
-            typer.Option(
-                "--drop-invalid", help="Ignore generated tests whose output the gold does not produce."
-            ),
-        ] = False,
+        drop_invalid: DropInvalidOpt = False,
         out: Annotated[
             Path | None, typer.Option("--out", help="Write per-task correlations as JSON lines.")
         ] = None,
