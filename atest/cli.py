@@ -22,7 +22,7 @@ from atest.commands import (
     train,
     warmup,
 )
-from atest.core.sandbox.executor import ISOLATIONS, SANDBOX_ENV
+from atest.core.sandbox.executor import BATCH_ENV, ISOLATIONS, SANDBOX_ENV
 
 app = typer.Typer(
     name="atest",
@@ -69,6 +69,14 @@ def _root(
         help="Sandbox isolation for every program run: auto (namespaces when the kernel allows, "
         "else limits only, with a warning), namespace (required), none (trusted debugging only).",
     ),
+    sandbox_batch: int = typer.Option(
+        None,
+        "--sandbox-batch",
+        envvar=BATCH_ENV,
+        min=1,
+        help="Inputs of one program that may share a forked child, each in a fresh namespace "
+        "(default 64); 1 forks once per execution.",
+    ),
 ) -> None:
     """Train and evaluate LLMs that write unit tests."""
     if sandbox is not None:
@@ -76,6 +84,8 @@ def _root(
             typer.echo(f"error: --sandbox {sandbox!r}: use one of {', '.join(ISOLATIONS)}", err=True)
             raise typer.Exit(2)
         os.environ[SANDBOX_ENV] = sandbox
+    if sandbox_batch is not None:
+        os.environ[BATCH_ENV] = str(sandbox_batch)
 
 
 def main() -> None:

@@ -389,6 +389,19 @@ def test_unknown_isolation_is_a_clear_error():
         pass
 
 
+def test_batch_size_comes_from_the_environment(monkeypatch):
+    from atest.core.errors import InputError
+
+    source = "import os\ninput()\nprint(os.getpid())\n"
+    monkeypatch.setenv("ATEST_SANDBOX_BATCH", "1")
+    with get_executor(workers=1) as one_each:
+        pids = [r.output for r in one_each.run(numbered(source, 6))]
+    assert len(set(pids)) == 6
+    monkeypatch.setenv("ATEST_SANDBOX_BATCH", "six")
+    with pytest.raises(InputError, match="ATEST_SANDBOX_BATCH"), get_executor(workers=1):
+        pass
+
+
 def test_cli_sandbox_option_selects_isolation():
     import subprocess
     import sys
@@ -404,3 +417,7 @@ def test_cli_sandbox_option_selects_isolation():
     assert "isolation is off" in ok.stderr
     bad = subprocess.run([*base, "--sandbox", "docker", "bon", "--help"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--sandbox 'docker'" in bad.stderr
+    no_batch = subprocess.run(
+        [*base, "--sandbox-batch", "0", "bon", "--help"], capture_output=True, text=True
+    )
+    assert no_batch.returncode == 2 and "--sandbox-batch" in no_batch.stderr

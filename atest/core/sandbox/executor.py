@@ -19,6 +19,7 @@ log = logging.getLogger("atest.sandbox")
 Isolation = Literal["auto", "namespace", "none"]
 ISOLATIONS = ("auto", "namespace", "none")
 SANDBOX_ENV = "ATEST_SANDBOX"
+BATCH_ENV = "ATEST_SANDBOX_BATCH"
 
 
 class ForkServerExecutor:
@@ -100,16 +101,33 @@ class ForkServerExecutor:
             self._disk = None
 
 
+def _batch_from_env() -> int:
+    value = os.environ.get(BATCH_ENV)
+    if value is None:
+        return MAX_BATCH
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(
+            f"${BATCH_ENV}={value!r} is not a whole number", "set it to 1 (a fork per execution) or more"
+        ) from None
+
+
 @contextmanager
 def get_executor(
     isolation: Isolation | None = None,
     workers: int | None = None,
     cache_dir: str | Path | None = None,
-    max_batch: int = MAX_BATCH,
+    max_batch: int | None = None,
 ) -> Iterator[ForkServerExecutor]:
-    """The executor every command uses; isolation defaults to $ATEST_SANDBOX (`atest --sandbox`), else auto."""
+    """The executor every command uses.
+
+    Isolation defaults to $ATEST_SANDBOX (`atest --sandbox`), else auto; the batch size to
+    $ATEST_SANDBOX_BATCH (`atest --sandbox-batch`), else `MAX_BATCH`.
+    """
     chosen = isolation or os.environ.get(SANDBOX_ENV) or "auto"
-    executor = ForkServerExecutor(workers or os.cpu_count() or 1, chosen, cache_dir, max_batch)  # type: ignore[arg-type]
+    batch = max_batch if max_batch is not None else _batch_from_env()
+    executor = ForkServerExecutor(workers or os.cpu_count() or 1, chosen, cache_dir, batch)  # type: ignore[arg-type]
     try:
         yield executor
     finally:

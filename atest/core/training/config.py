@@ -169,6 +169,8 @@ class AtgenSection(_Strict):
 class SandboxSection(_Strict):
     isolation: Literal["auto", "namespace", "none"] = "auto"
     workers: int | None = Field(None, ge=1)
+    # Inputs of one program that may share a forked child (None: $ATEST_SANDBOX_BATCH, else 64).
+    batch: int | None = Field(None, ge=1)
     cpu_seconds: float = Field(2.0, gt=0)
     memory_mb: int = Field(1024, ge=64)
 
