@@ -11,6 +11,7 @@ groups, programs run in the sandbox and GRPO has a gradient.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -106,9 +107,15 @@ def primed_model(tiny_model_dir, tmp_path_factory, task_file) -> Path:
     return out
 
 
-def train_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def train_cli(
+    *args: str, timeout: int = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "atest", "train", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "atest", "train", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
 
 
@@ -167,11 +174,15 @@ def test_utrl_smoke_runs_every_phase_and_saves_both_roles(tmp_path, primed_model
 @pytest.mark.parametrize("mode", ["atgen-static", "atgen-unconditional", "atgen-adaptive"])
 def test_atgen_smoke_runs_and_saves_merged_model_and_adapter(tmp_path, primed_model, task_file, mode):
     out = tmp_path / "run"
+    # One mode also checks that the global sandbox settings reach training's executor.
+    settings = {"ATEST_SANDBOX": "none", "ATEST_SANDBOX_BATCH": "1"} if mode == "atgen-static" else {}
     proc = train_cli(
         "--mode", mode, "--preset", "cpu-smoke", "--tasks", str(task_file), "--out", str(out), "--json",
         "--set", f"test_model.path={primed_model}", "--set", f"atgen.adversary.model={primed_model}",
+        env={**os.environ, **settings},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert ("isolation is off" in proc.stderr) == bool(settings)
     summary = json.loads(proc.stdout)
     assert summary["rewards"]["atgen/train"]["steps"] == 3
     rows = read_metrics(out)
