@@ -31,7 +31,7 @@ whole gain lands in the first steps (at 1e-3 it did, inside the first fifth).
 
 Its last line is one JSON object: reward_first / reward_last (means over the first and last
 fifth of the steps), noise (step-to-step standard deviation: std of successive differences
-/ sqrt 2), the same three figures for the format component (format_first, format_last,
+/ sqrt 2; null below 3 steps), the same three figures for the format component (format_first, format_last,
 format_noise), the baseline's figures when run, the time per step and the wall time.
 """
 
@@ -215,10 +215,11 @@ def run_once(
     return rows
 
 
-def figures(rewards: list[float]) -> dict[str, float]:
+def figures(rewards: list[float]) -> dict[str, float | None]:
     fifth = max(1, len(rewards) // 5)
     diffs = [b - a for a, b in itertools.pairwise(rewards)]
-    noise = statistics.stdev(diffs) / math.sqrt(2) if len(diffs) >= 2 else float("nan")
+    # None (JSON null, not NaN) when a run is too short to have a noise figure
+    noise = statistics.stdev(diffs) / math.sqrt(2) if len(diffs) >= 2 else None
     return {
         "reward_first": statistics.fmean(rewards[:fifth]),
         "reward_last": statistics.fmean(rewards[-fifth:]),
@@ -226,7 +227,7 @@ def figures(rewards: list[float]) -> dict[str, float]:
     }
 
 
-def summary(rows: list[dict], mode: str) -> dict[str, float]:
+def summary(rows: list[dict], mode: str) -> dict[str, float | None]:
     """The reward's figures, its increase, and the same for the format component (the one a
     warm-started small model improves first)."""
     out = figures([r["reward"] for r in rows])
@@ -313,7 +314,7 @@ def main() -> None:
     result["seconds_per_step"] = statistics.fmean(per_step) if per_step else None
     result["reward_fraction_of_step"] = statistics.fmean(reward_share) if reward_share else None
     result["seconds"] = round(time.perf_counter() - start, 1)
-    print(json.dumps(result))
+    print(json.dumps(result, allow_nan=False))
 
 
 if __name__ == "__main__":

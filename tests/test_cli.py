@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from atest_cli import run_cli
 
@@ -36,3 +38,15 @@ def test_unknown_command_is_a_usage_error():
     proc = run_cli("no-such-command")
     assert proc.returncode == 2
     assert proc.stdout == ""
+
+
+def test_json_output_is_strict_json(capsys):
+    from atest.commands._common import emit_json
+
+    def reject(name: str) -> None:
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    emit_json({"rho": float("nan"), "curve": [1.0, float("inf"), (2, float("-inf"))], "n": 3})
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert json.loads(out, parse_constant=reject) == {"rho": None, "curve": [1.0, None, [2, None]], "n": 3}

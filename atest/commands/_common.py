@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -19,9 +20,21 @@ console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def strict_json(obj: Any) -> Any:
+    """The value with NaN and infinities as null: Python writes them as bare `NaN`, which
+    strict parsers (jq, JavaScript, most other languages) reject, and a metric can be NaN."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {key: strict_json(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict_json(value) for value in obj]
+    return obj
+
+
 def emit_json(obj: Any) -> None:
     """Print exactly one JSON object on stdout."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.write(json.dumps(strict_json(obj), ensure_ascii=False, default=str, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 
