@@ -5,7 +5,8 @@ time limit per test, so running every mutant on every test would waste most of t
 time. Instead all programs of a whole task set advance together through test stages
 (the first test, the next three, the next twelve, then the rest): after each stage only
 the programs that passed everything so far go on. Each stage is one `executor.run`
-call, so the executor can keep every core busy and its cache serves repeated work.
+call, so the executor can keep every core busy and its cache serves repeated work; units
+that share a (program, input) pair in a stage submit it once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from atest.core.sandbox import Execution, Executor, Job, Limits, Program, Verdict, judge
+from atest.core.sandbox import Execution, Executor, Job, Limits, Program, Verdict, input_key, judge
 
 Progress = Callable[[int, int], None]
 STAGE_ENDS: tuple[int, ...] = (1, 4, 16)
@@ -58,22 +59,26 @@ def first_failures(
     stage = 0
     while alive:
         jobs: list[Job] = []
-        owners: list[tuple[int, int]] = []
+        slots: dict[tuple, int] = {}
+        owners: list[tuple[int, int, int]] = []
         for i in alive:
             start, end = plans[i][stage]
             unit = units[i]
             for t in range(start, end):
-                jobs.append(Job(unit.program, unit.tests[t]["input"], unit.limits))
-                owners.append((i, t))
+                value = unit.tests[t]["input"]
+                slot = slots.setdefault((unit.program.key, input_key(value), unit.limits), len(jobs))
+                if slot == len(jobs):
+                    jobs.append(Job(unit.program, value, unit.limits))
+                owners.append((i, t, slot))
         executions = executor.run(jobs)
-        for (i, t), execution in zip(owners, executions, strict=True):
+        for i, t, slot in owners:
             earlier = results[i]
             if earlier is not None and earlier.test_index < t:
                 continue
-            verdict = judge(execution, units[i].tests[t]["output"], units[i].program.kind)
+            verdict = judge(executions[slot], units[i].tests[t]["output"], units[i].program.kind)
             if verdict is not Verdict.ACCEPTED:
                 results[i] = Failure(t, verdict)
-        done += len(jobs)
+        done += len(owners)
         still: list[int] = []
         for i in alive:
             if results[i] is None and stage + 1 < len(plans[i]):

@@ -17,10 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from atest.core.mutation.running import Unit, first_failures
 from atest.core.parsing import code_well_formed, extract_code, parse_tests
 from atest.core.rewards.common import Batch, RewardResult, gold_program, passes, program, runnable
 from atest.core.sandbox import Executor, Limits, Program, input_key
 from atest.core.tasks import Task
+
+DOUBLING = tuple(2**k - 1 for k in range(1, 21))  # test rounds of 1, 2, 4, ... (up to a million tests)
 
 
 @dataclass(frozen=True)
@@ -113,28 +116,15 @@ def _targets(plan: _TestPlan, batch: Batch) -> list[int]:
 
 def _count_detected(executor: Executor, plans: list[_TestPlan], limits: Limits) -> None:
     """Set each plan's number of target opponents that fail at least one of its valid tests."""
-    pending = [(plan, plan.opponents[i], list(plan.valid)) for plan in plans for i in plan.targets]
-    pending = [entry for entry in pending if entry[2]]
-    size = 1
-    while pending:
-        batch = Batch(limits)
-        work = []
-        for plan, opponent, queue in pending:
-            chunk, queue[:] = queue[:size], queue[size:]
-            work.append(
-                (plan, opponent, queue, chunk, [batch.add(opponent, plan.tests[j]["input"]) for j in chunk])
-            )
-        batch.run(executor)
-        pending = []
-        for plan, opponent, queue, chunk, slots in work:
-            kind = plan.item.task.kind
-            if any(
-                not passes(batch[s], kind, plan.tests[j]["output"]) for s, j in zip(slots, chunk, strict=True)
-            ):
-                plan.detected += 1
-            elif queue:
-                pending.append((plan, opponent, queue))
-        size *= 2
+    owners = [plan for plan in plans for _ in plan.targets]
+    units = [
+        Unit(plan.opponents[i], [plan.tests[j] for j in plan.valid], limits)
+        for plan in plans
+        for i in plan.targets
+    ]
+    for plan, failure in zip(owners, first_failures(executor, units, stage_ends=DOUBLING), strict=True):
+        if failure is not None:
+            plan.detected += 1
 
 
 def _score_tests(plan: _TestPlan, config: UtrlTestConfig) -> RewardResult:
