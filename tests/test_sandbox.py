@@ -6,6 +6,7 @@ and leave the executor working at normal speed.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import uuid
@@ -241,6 +242,23 @@ def test_forging_the_report_channel_only_hurts_the_forger(executor):
     )
     results = executor.run(numbered(forger + "print(input())\n", 10))
     assert {r.status for r in results} == {Status.RUNTIME_ERROR}
+    # a well-framed record of the wrong shape in place of the real one, which is never sent
+    shapes = [
+        {"status": "ok"},
+        {"status": "ok", "output": 1},
+        {"status": "ok", "output": "", "cpu_time": "y"},
+    ]
+    framed = (
+        "import os, struct\ndata = {!r}.encode()\n"
+        "for fd in range(3, 64):\n"
+        "    try: os.write(fd, struct.pack('<Qd', len(data), 0.0) + data)\n"
+        "    except OSError: pass\n"
+        "os._exit(0)\n"
+    )
+    forged = executor.run([stdio(framed.format(json.dumps(shape)), "1\n") for shape in shapes])
+    assert [(r.status, r.stderr_tail) for r in forged] == [
+        (Status.RUNTIME_ERROR, "sandbox: malformed result record")
+    ] * len(shapes)
     assert [r.output for r in executor.run(numbered("print(input())", 10))] == [f"{i}\n" for i in range(10)]
 
 

@@ -206,14 +206,30 @@ def _stdin(value) -> str:
     return text if not text or text.endswith("\n") else text + "\n"
 
 
+NUMBER = (int, float)
+RECORD_FIELDS = {  # field -> the types a real record gives it ("output" is required)
+    "output": (str, type(None)),
+    "returned": (bool,),
+    "stderr_tail": (str,),
+    "exit_code": (int, type(None)),
+    "cpu_time": NUMBER,
+    "wall_time": NUMBER,
+    "peak_memory_mb": NUMBER,
+}
+
+
 def _decode(record: bytes) -> dict:
     """One result record; a program can reach its report channel, so never trust the shape."""
     try:
         message = json.loads(record)
         Status(message["status"])
-        return message
+        if "output" in message and all(
+            isinstance(message[name], types) for name, types in RECORD_FIELDS.items() if name in message
+        ):
+            return message
     except (ValueError, TypeError, KeyError):
-        return {"status": "runtime_error", "output": None, "stderr_tail": "sandbox: malformed result record"}
+        pass
+    return {"status": "runtime_error", "output": None, "stderr_tail": "sandbox: malformed result record"}
 
 
 def to_execution(job: Job, message: dict) -> Execution:
