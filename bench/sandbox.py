@@ -145,6 +145,21 @@ def burn() -> None:
         pass
 
 
+def run_ours(
+    jobs: list[Job], items: list[tuple[Job, object]], workers: int, max_batch: int
+) -> tuple[float, list[str], float]:
+    """One timed executor run: its seconds, its verdicts, and the workers' resident memory (MB)."""
+    with get_executor(workers=workers, max_batch=max_batch) as executor:
+        start = time.perf_counter()
+        results = executor.run(jobs)
+        seconds = time.perf_counter() - start
+        worker_rss = sum(rss_mb(w.pid) for w in executor._pool.workers)
+    verdicts = [
+        verdict(r.status, r.output, e, j.program.kind) for r, (j, e) in zip(results, items, strict=True)
+    ]
+    return seconds, verdicts, worker_rss
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stdio", type=int, default=2000)
@@ -173,17 +188,9 @@ def main() -> None:
     runs, seconds = [], []
     try:
         for _ in range(args.repeat):
-            with get_executor(workers=args.workers, max_batch=args.max_batch) as executor:
-                start = time.perf_counter()
-                results = executor.run(jobs)
-                seconds.append(time.perf_counter() - start)
-                worker_rss = sum(rss_mb(w.pid) for w in executor._pool.workers)
-            runs.append(
-                [
-                    verdict(r.status, r.output, e, j.program.kind)
-                    for r, (j, e) in zip(results, items, strict=True)
-                ]
-            )
+            elapsed, verdicts, worker_rss = run_ours(jobs, items, args.workers, args.max_batch)
+            seconds.append(elapsed)
+            runs.append(verdicts)
     finally:
         for p in loaders:
             p.terminate()
@@ -209,13 +216,7 @@ def main() -> None:
         "under_load": args.load,
     }
     if not args.skip_per_execution:
-        with get_executor(workers=args.workers, max_batch=1) as executor:
-            start = time.perf_counter()
-            single = executor.run(jobs)
-            single_seconds = time.perf_counter() - start
-        same = [
-            verdict(r.status, r.output, e, j.program.kind) for r, (j, e) in zip(single, items, strict=True)
-        ]
+        single_seconds, same, _ = run_ours(jobs, items, args.workers, 1)
         print(
             f"atest executor forking once per execution: {single_seconds:.2f}s = "
             f"{len(jobs) / single_seconds:.0f}/s; verdicts identical: {same == runs[0]}",
