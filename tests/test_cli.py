@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from atest_cli import run_cli
@@ -27,11 +28,35 @@ def test_version():
     assert proc.stdout.strip() == f"atest {__version__}"
 
 
-@pytest.mark.parametrize("name", MISSION_COMMANDS)
-def test_each_command_has_help(name):
+def _registered_options() -> dict[str, list[str]]:
+    """Every registered command with the flags it declares (hidden ones left out)."""
+    import typer
+
+    from atest.cli import app
+
+    group = typer.main.get_command(app)
+    return {
+        name: [
+            max(param.opts, key=len)
+            for param in command.params
+            if param.param_type_name == "option" and not param.hidden
+        ]
+        for name, command in group.commands.items()
+    }
+
+
+def test_every_mission_command_is_registered():
+    assert set(MISSION_COMMANDS) <= set(_registered_options())
+
+
+@pytest.mark.parametrize("name", sorted(_registered_options()))
+def test_each_command_help_names_its_own_options(name):
     proc = run_cli(name, "--help")
     assert proc.returncode == 0, proc.stderr
-    assert "--" in proc.stdout
+    assert re.search(rf"^Usage: .*atest {name} ", proc.stdout, re.M), proc.stdout[:200]
+    flags = set(re.findall(r"--[a-z][a-z0-9-]*", proc.stdout))
+    missing = [opt for opt in _registered_options()[name] if opt not in flags]
+    assert not missing, f"atest {name} --help does not show {missing}"
 
 
 def test_unknown_command_is_a_usage_error():
