@@ -153,7 +153,7 @@ def run_ours(
         start = time.perf_counter()
         results = executor.run(jobs)
         seconds = time.perf_counter() - start
-        worker_rss = sum(rss_mb(w.pid) for w in executor._pool.workers)
+        worker_rss = sum(rss_mb(w.pid) for w in executor.provider.pool.workers)
     verdicts = [
         verdict(r.status, r.output, e, j.program.kind) for r, (j, e) in zip(results, items, strict=True)
     ]
