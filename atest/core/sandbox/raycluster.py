@@ -35,6 +35,7 @@ CHUNKS_PER_NODE = 4  # a call's jobs make about this many chunks per node
 NODE_ATTEMPTS = 3  # nodes a chunk may be lost on before its jobs are faults
 START_TIMEOUT = 120.0  # seconds for a node's actor and its workers to start
 LOCAL_OBJECT_STORE_MB = 200  # the runtime atest starts itself only moves jobs and results
+_session = {"users": 0, "owned": False}  # Ray connects a process once; executors in it share that
 
 
 class NodeSandbox:
@@ -47,7 +48,7 @@ class NodeSandbox:
         return {
             "layers": self.provider.layers,
             "workers": len(self.provider.pool.workers),
-            "pid": os.getpid(),
+            "worker_pids": [w.pid for w in self.provider.pool.workers],
         }
 
     def run(self, jobs: list[Job]) -> list[Execution | Fault]:
@@ -107,10 +108,13 @@ class RayProvider:
         self.isolation = isolation
         self.max_batch = max_batch
         self.workers_per_node = workers_per_node
-        self._owns_connection = not ray.is_initialized()
-        self.started_runtime = self._owns_connection and not address
-        if self._owns_connection:
+        self.started_runtime = False
+        if not ray.is_initialized():
             self._connect(address)
+            _session["owned"] = True
+            self.started_runtime = not address
+        _session["users"] += 1
+        self._connected = True
         self._actors: dict[str, Any] = {}  # node id -> actor handle
         self._lost: set[str] = set()
         self.layers: list[str] = []
@@ -148,6 +152,13 @@ class RayProvider:
     @property
     def nodes(self) -> list[str]:
         return list(self._actors)
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """Each node's sandbox: its isolation layers, worker count and worker process ids."""
+        ray = self._ray
+        return dict(
+            zip(self._actors, ray.get([a.describe.remote() for a in self._actors.values()]), strict=True)
+        )
 
     def _refresh(self) -> None:
         """Start an actor on every alive node with CPUs that has none (and was never lost)."""
@@ -258,5 +269,9 @@ class RayProvider:
             for actor in actors:
                 ray.kill(actor)
         self._actors = {}
-        if self._owns_connection and ray.is_initialized():
-            ray.shutdown()
+        if getattr(self, "_connected", False):
+            self._connected = False
+            _session["users"] -= 1
+            if _session["users"] == 0 and _session["owned"] and ray.is_initialized():
+                _session["owned"] = False
+                ray.shutdown()
