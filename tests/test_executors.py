@@ -137,3 +137,14 @@ def test_cli_executor_option():
     assert runs["local"] == runs["subprocess"]
     bad = subprocess.run([*base, "--executor", "docker", "bon", "--help"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--executor 'docker'" in bad.stderr
+
+
+def test_training_config_names_the_executor():
+    from pydantic import ValidationError
+
+    from atest.core.training.config import SandboxSection
+
+    assert SandboxSection(executor="ray").executor == "ray"
+    assert SandboxSection().executor is None  # $ATEST_EXECUTOR, else local
+    with pytest.raises(ValidationError):
+        SandboxSection(executor="docker")
