@@ -148,3 +148,13 @@ def test_training_config_names_the_executor():
     assert SandboxSection().executor is None  # $ATEST_EXECUTOR, else local
     with pytest.raises(ValidationError):
         SandboxSection(executor="docker")
+
+
+def test_ray_addresses_nothing_answers_at_fail_fast():
+    for address in ("127.0.0.1:9", "ray://127.0.0.1:9"):
+        with (
+            pytest.raises(ExternalError, match="nothing answers") as failure,
+            get_executor(executor="ray", ray_address=address),
+        ):
+            pass
+        assert failure.value.exit_code == 3

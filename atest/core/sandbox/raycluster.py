@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -33,7 +34,8 @@ log = logging.getLogger("atest.sandbox")
 IN_FLIGHT = 2  # chunks queued on one node: one running, one ready to start
 CHUNKS_PER_NODE = 4  # a call's jobs make about this many chunks per node
 NODE_ATTEMPTS = 3  # nodes a chunk may be lost on before its jobs are faults
-START_TIMEOUT = 120.0  # seconds for a node's actor and its workers to start
+START_TIMEOUT = 120.0
+PROBE_TIMEOUT = 10.0  # seconds to reach the address given before handing it to Ray  # seconds for a node's actor and its workers to start
 LOCAL_OBJECT_STORE_MB = 200  # the runtime atest starts itself only moves jobs and results
 _session = {"users": 0, "owned": False}  # Ray connects a process once; executors in it share that
 
@@ -67,6 +69,21 @@ def import_ray():
             "pip install 'atest[ray]' (the README's test command installs it)",
         ) from None
     return ray
+
+
+def _probe(address: str) -> None:
+    """Fail fast on an address nothing listens at (Ray itself retries for minutes)."""
+    target = address.removeprefix("ray://")
+    host, _, port = target.rpartition(":")
+    if address == "auto" or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT).close()
+    except OSError as exc:
+        raise ExternalError(
+            f"nothing answers at --ray-address {address}: {exc}",
+            "start the cluster (`ray start --head`) or fix the address (auto, HOST:PORT, ray://HOST:10001)",
+        ) from None
 
 
 def plan(jobs: Sequence[Job], nodes: int) -> list[list[int]]:
@@ -131,6 +148,8 @@ class RayProvider:
 
     def _connect(self, address: str | None) -> None:
         ray = self._ray
+        if address:
+            _probe(address)
         try:
             if address:
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
@@ -142,12 +161,23 @@ class RayProvider:
                     logging_level=logging.WARNING,
                     log_to_driver=False,
                 )
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = f"the Ray cluster at {address}" if address else "a local Ray runtime"
-            raise ExternalError(
-                f"could not connect to {where}: {exc}",
-                "check --ray-address (auto, HOST:PORT or ray://HOST:10001) and `ray status`",
-            ) from exc
+        except ValueError as exc:
+            if "ray[client]" in str(exc):
+                raise InputError(
+                    f"--ray-address {address} needs Ray Client, which is not installed",
+                    "pip install 'ray[client]', or run on a cluster node with --ray-address auto",
+                ) from exc
+            raise self._unreachable(address, exc) from exc
+        except (ConnectionError, RuntimeError) as exc:
+            raise self._unreachable(address, exc) from exc
+
+    @staticmethod
+    def _unreachable(address: str | None, exc: Exception) -> ExternalError:
+        where = f"the Ray cluster at {address}" if address else "a local Ray runtime"
+        return ExternalError(
+            f"could not connect to {where}: {exc}",
+            "check --ray-address (auto, HOST:PORT or ray://HOST:10001) and `ray status`",
+        )
 
     @property
     def nodes(self) -> list[str]:
