@@ -234,6 +234,15 @@ class RayProvider:
     def run(self, jobs: Sequence[Job]) -> list[Execution | Fault]:
         if not jobs:
             return []
+        try:
+            return self._run(jobs)
+        except (self._ray.exceptions.RayError, ConnectionError) as exc:  # the head or the driver's link
+            raise ExternalError(
+                f"lost the Ray cluster: {type(exc).__name__}: {exc}",
+                "check `ray status` on the head node; finished results are cached with --cache-dir",
+            ) from exc
+
+    def _run(self, jobs: Sequence[Job]) -> list[Execution | Fault]:
         ray = self._ray
         self._refresh()
         chunks = plan(jobs, len(self._actors))
