@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 from sandbox_corpus import CORPUS, outcomes, stdio
@@ -158,3 +159,32 @@ def test_ray_addresses_nothing_answers_at_fail_fast():
         ):
             pass
         assert failure.value.exit_code == 3
+
+
+def test_a_batch_that_fails_its_worker_twice_is_rerun_input_by_input():
+    """Kill the worker under the first two runs of a batch: a trivial program then runs fine on
+    the restarted worker, so each input runs alone and gets its own verdict; nothing is a fault."""
+    jobs = [stdio("import time\ntime.sleep(0.3)\nprint(int(input()) * 2)", f"{i}\n") for i in range(3)]
+    with get_executor(workers=1) as ex:
+        kills: list[int] = []
+        stop = threading.Event()
+
+        def killer():
+            while not stop.is_set() and len(kills) < 2:
+                pid = ex.provider.pool.workers[0].pid
+                children = Path(f"/proc/{pid}/task/{pid}/children")
+                with contextlib.suppress(OSError):
+                    if pid and children.read_text().split():
+                        os.kill(pid, signal.SIGKILL)
+                        kills.append(pid)
+                stop.wait(0.01)
+
+        thread = threading.Thread(target=killer, daemon=True)
+        thread.start()
+        try:
+            results = ex.run(jobs)
+        finally:
+            stop.set()
+            thread.join()
+    assert len(kills) == 2 and len(set(kills)) == 2  # two different (restarted) workers
+    assert [r.output for r in results] == ["0\n", "2\n", "4\n"] and ex.faults == 0
