@@ -229,6 +229,11 @@ class RayProvider:
                 continue
             self._actors[node_id] = started[node_id]
             self.layers = self.layers or info["layers"]
+            if self.isolation != "none" and not info["layers"]:
+                log.warning(
+                    "sandbox (ray): node %s has no namespaces; its programs run with resource limits only",
+                    node_id,
+                )
             log.info("sandbox (ray): node %s runs %d workers", node_id, info["workers"])
 
     def run(self, jobs: Sequence[Job]) -> list[Execution | Fault]:
