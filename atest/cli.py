@@ -22,7 +22,14 @@ from atest.commands import (
     train,
     warmup,
 )
-from atest.core.sandbox.executor import BATCH_ENV, ISOLATIONS, SANDBOX_ENV
+from atest.core.sandbox.executor import (
+    BATCH_ENV,
+    EXECUTOR_ENV,
+    ISOLATIONS,
+    PROVIDERS,
+    RAY_ADDRESS_ENV,
+    SANDBOX_ENV,
+)
 
 app = typer.Typer(
     name="atest",
@@ -77,6 +84,20 @@ def _root(
         help="Inputs of one program that may share a forked child, each in a fresh namespace "
         "(default 64); 1 forks once per execution.",
     ),
+    executor: str = typer.Option(
+        None,
+        "--executor",
+        envvar=EXECUTOR_ENV,
+        help="Where programs run: local (this machine's fork server, default), subprocess (one "
+        "process per run, no namespaces: the reference), ray (every node of a Ray cluster).",
+    ),
+    ray_address: str = typer.Option(
+        None,
+        "--ray-address",
+        envvar=RAY_ADDRESS_ENV,
+        help="Ray cluster for --executor ray: auto, HOST:PORT or ray://HOST:10001 "
+        "(default: start a local Ray runtime for the command).",
+    ),
 ) -> None:
     """Train and evaluate LLMs that write unit tests."""
     if sandbox is not None:
@@ -86,6 +107,13 @@ def _root(
         os.environ[SANDBOX_ENV] = sandbox
     if sandbox_batch is not None:
         os.environ[BATCH_ENV] = str(sandbox_batch)
+    if executor is not None:
+        if executor not in PROVIDERS:
+            typer.echo(f"error: --executor {executor!r}: use one of {', '.join(PROVIDERS)}", err=True)
+            raise typer.Exit(2)
+        os.environ[EXECUTOR_ENV] = executor
+    if ray_address is not None:
+        os.environ[RAY_ADDRESS_ENV] = ray_address
 
 
 def main() -> None:

@@ -7,9 +7,9 @@ shared, so the load average is printed next to every time, and the CPU seconds s
 process and its sandbox workers) are printed as a load-independent figure.
 
 Baseline: the same classification on the first `--naive-tasks` tasks, once with a fresh atest
-executor and once with the naive runner the reference code uses: one `subprocess.run([python,
-file])` per execution, a thread per worker, a wall-clock timeout of the same limits' watchdog
-(2 x CPU limit + 1 s). The naive harness gets the same names the sandbox prelude provides.
+executor and once with the runner the reference code uses, atest's `subprocess` provider: one
+fresh interpreter per execution, a thread per worker, a wall-clock timeout of the same limits'
+watchdog (2 x CPU limit + 1 s), and the sandbox's own harness (prelude, call convention).
 Outcomes of the two runs are compared mutant by mutant.
 
     .venv/bin/python bench/mutants.py                  # all tasks, k=20, naive baseline on 6 tasks
@@ -24,19 +24,15 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from atest.core.loaders import load_source
 from atest.core.mutation import generate_mutants
 from atest.core.mutation.classify import ClassifyOptions, Outcome, TaskMutants, classify_tasks
-from atest.core.sandbox import Execution, Job, Status, get_executor
+from atest.core.sandbox import get_executor
 from atest.core.tasks import Task
 
 LEETCODE = (
@@ -46,82 +42,6 @@ LEETCODE = (
     / "leetcode"
     / "LeetCodeDataset-v0.3.1-test.jsonl.gz"
 )
-
-# The sandbox prelude's names, as a header: star imports, then builtins restored over them
-# (`operator.pow` and `math.pow` must not shadow `pow`).
-NAIVE_HEADER = """\
-from typing import *
-from collections import *
-from itertools import *
-from functools import *
-from heapq import *
-from bisect import *
-from string import *
-from operator import *
-from math import *
-from builtins import *
-import bisect, collections, copy, datetime, functools, heapq, itertools, json, math, operator
-import os, random, re, string, sys, typing
-inf = math.inf
-try:
-    from sortedcontainers import SortedDict, SortedList, SortedSet
-except ImportError:
-    pass
-"""
-NAIVE_CALL = """
-import io as __io, json as __json, sys as __sys
-__args = __json.loads(__sys.stdin.read())
-__real, __sys.stdout = __sys.stdout, __io.StringIO()
-__fn = getattr(Solution(), {fn!r}) if "Solution" in globals() and hasattr(Solution, {fn!r}) else globals()[{fn!r}]
-__value = __fn(**__args) if isinstance(__args, dict) else __fn(*__args)
-__sys.stdout = __real
-print(__json.dumps(__value, default=lambda o: sorted(o) if isinstance(o, (set, frozenset)) else list(o)))
-"""
-
-
-class NaiveExecutor:
-    """One fresh interpreter per execution, as the reference code runs programs."""
-
-    def __init__(self, workers: int):
-        self.workers = workers
-        self.executed = 0
-        self._dir = tempfile.TemporaryDirectory()
-
-    def _one(self, job: Job) -> Execution:
-        program = job.program
-        with tempfile.NamedTemporaryFile("w", suffix=".py", dir=self._dir.name, delete=False) as f:
-            f.write(NAIVE_HEADER + program.source)
-            if program.kind == "functional":
-                f.write(NAIVE_CALL.format(fn=program.fn_name))
-        stdin = job.input if program.kind == "stdio" else json.dumps(job.input)
-        try:
-            proc = subprocess.run(
-                [sys.executable, f.name],
-                input=stdin,
-                capture_output=True,
-                text=True,
-                timeout=job.limits.wall_limit,
-            )
-        except subprocess.TimeoutExpired:
-            return Execution(Status.TIME_LIMIT, None)
-        finally:
-            os.unlink(f.name)
-        if proc.returncode != 0:
-            return Execution(Status.RUNTIME_ERROR, None, proc.stderr[-500:], proc.returncode)
-        if program.kind == "stdio":
-            return Execution(Status.OK, proc.stdout, exit_code=0)
-        try:
-            return Execution(Status.OK, json.loads(proc.stdout), exit_code=0)
-        except json.JSONDecodeError:
-            return Execution(Status.RUNTIME_ERROR, None, proc.stdout[-500:], 0)
-
-    def run(self, jobs: Sequence[Job]) -> list[Execution]:
-        self.executed += len(jobs)
-        with ThreadPoolExecutor(self.workers) as pool:
-            return list(pool.map(self._one, jobs))
-
-    def close(self) -> None:
-        self._dir.cleanup()
 
 
 def load_avg() -> str:
@@ -214,13 +134,10 @@ def main() -> None:
     if not args.skip_naive:
         subset = tasks[: args.naive_tasks]
         ours, ours_s, _ = classify_ours(subset, opts, args.workers)
-        naive = NaiveExecutor(args.workers)
-        try:
+        with get_executor(workers=args.workers, executor="subprocess") as naive:
             start = time.perf_counter()
             theirs = classify_tasks(subset, naive, opts)
             naive_s = time.perf_counter() - start
-        finally:
-            naive.close()
         pairs = [
             (a.outcome, b.outcome)
             for x, y in zip(ours, theirs, strict=True)

@@ -14,8 +14,9 @@ test and one has no test at all.
 (a) ours: `score_utrl_tests` on the whole batch through `get_executor()` (fork-server workers,
     a fresh executor so nothing is cached): one deduplicated call runs gold on every input,
     then rounds of calls run the opponents on valid tests until each one's first failure.
-(b) reference: each response after the other, each (program, test) pair its own
-    `subprocess.run([python, file])` with a timeout; gold on every test, then every opponent
+(b) reference: each response after the other, each (program, test) pair its own fresh
+    interpreter (atest's `subprocess` provider, the one reference runner of every bench);
+    gold on every test, then every opponent
     on every valid test, as the papers' code runs them (no fork server, no batching, no cache).
     `--reference-workers N` runs the pairs of one response on N threads and
     `--reference-early-stop` stops an opponent at its first failed valid test: both make the
@@ -28,9 +29,9 @@ to our rule: a crash or time-out counts as failing a test; zero parsed tests sco
 are parsed by our `utrl-test` parser for both (so duplicate inputs are dropped the same way;
 the workload's one duplicate is an exact copy, which the papers' code drops too); outputs are
 compared with the sandbox's `outputs_match`; functional tasks, which the papers' code dropped,
-run in the reference through a small JSON harness. Left out of the workload: inputs over the
-size cap and `exclude_correct_opponents` (off). Time limits: ours is CPU time, the reference's
-a wall-clock timeout of the same length; every program here ends far below it or never.
+run in the reference through the sandbox's own harness. Left out of the workload: inputs over
+the size cap and `exclude_correct_opponents` (off). Time limits: CPU time for both (the
+reference's wall watchdog is 2 x CPU + 1 s); every program here ends far below it or never.
 
     .venv/bin/python bench/reward.py            # full batch: 64 responses x 12 tests x 8 opponents
     .venv/bin/python bench/reward.py --quick    # 16 responses
@@ -45,9 +46,7 @@ import json
 import os
 import random
 import resource
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -58,7 +57,8 @@ from typing import Any
 from atest.core.parsing import parse_tests
 from atest.core.prompts import render_test
 from atest.core.rewards import RewardResult, UtrlTestConfig, UtrlTestItem, score_utrl_tests
-from atest.core.sandbox import Job, Limits, Program, Status, get_executor, outputs_match
+from atest.core.sandbox import Fault, Job, Limits, Program, Status, get_executor, outputs_match
+from atest.core.sandbox.oneshot import SubprocessProvider
 from atest.core.tasks import Task
 
 READ_ARRAY = "n = int(input())\na = list(map(int, input().split()))\n"
@@ -449,15 +449,6 @@ REASONS = [
     "A case where ties or repeated values matter.",
 ]
 
-FUNCTIONAL_HARNESS = """{source}
-
-import json as _json, sys as _sys
-_args = _json.loads(_sys.stdin.read())
-_cls = globals().get("Solution")
-_f = getattr(_cls(), {fn!r}) if isinstance(_cls, type) and hasattr(_cls, {fn!r}) else globals()[{fn!r}]
-_sys.stdout.write(_json.dumps(_f(**_args) if isinstance(_args, dict) else _f(*_args)))
-"""
-
 
 def _corrupt(value: Any, kind: str, rng: random.Random) -> Any:
     """A plausible wrong expected output (a model's arithmetic slip)."""
@@ -548,45 +539,28 @@ def cpu_seconds_used() -> float:
 # ---- the reference: one subprocess per (program, test) pair, one response after the other ----
 
 
-def reference_run(source: str, task: Task, value: Any, timeout: float, workdir: str) -> tuple[bool, Any]:
-    """(ended normally, output) for one program on one input, as the papers' code runs it."""
-    with tempfile.NamedTemporaryFile("w", suffix=".py", dir=workdir, delete=False) as f:
-        if task.kind == "stdio":
-            f.write(source)
-            stdin = value
-        else:
-            f.write(FUNCTIONAL_HARNESS.format(source=source, fn=task.fn_name))
-            stdin = json.dumps(value)
-    try:
-        proc = subprocess.run(
-            [sys.executable, f.name], input=stdin, capture_output=True, text=True, timeout=timeout
-        )
-    except subprocess.TimeoutExpired:
-        return False, None
-    finally:
-        os.unlink(f.name)
-    if proc.returncode != 0:
-        return False, None
-    if task.kind == "functional":
-        try:
-            return True, json.loads(proc.stdout)
-        except ValueError:
-            return False, None
-    return True, proc.stdout
+def reference_run(
+    provider: SubprocessProvider, source: str, task: Task, value: Any, limits: Limits
+) -> tuple[bool, Any]:
+    """(ended normally, output) for one program on one input: a fresh interpreter, as the papers' code runs it."""
+    [result] = provider.run([Job(Program(source, task.kind, task.fn_name), value, limits)])
+    if isinstance(result, Fault):
+        raise RuntimeError(f"the reference runner failed: {result.cause}")
+    return result.status is Status.OK, result.output
 
 
 @dataclass
 class Reference:
-    timeout: float
+    provider: SubprocessProvider
+    limits: Limits
     early_stop: bool
-    workdir: str
     executions: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def passes(self, source: str, task: Task, test: dict[str, Any]) -> bool:
         with self._lock:
             self.executions += 1
-        ok, out = reference_run(source, task, test["input"], self.timeout, self.workdir)
+        ok, out = reference_run(self.provider, source, task, test["input"], self.limits)
         return ok and outputs_match(task.kind, test["output"], out)
 
     def fails_some(self, source: str, task: Task, tests: list[dict[str, Any]]) -> bool:
@@ -671,8 +645,9 @@ def main() -> None:
     )
 
     cpu_start = cpu_seconds_used()
-    with tempfile.TemporaryDirectory() as workdir, ThreadPoolExecutor(args.reference_workers) as pool:
-        reference = Reference(args.cpu_seconds, args.reference_early_stop, workdir)
+    provider = SubprocessProvider(1)
+    with ThreadPoolExecutor(args.reference_workers) as pool:
+        reference = Reference(provider, limits, args.reference_early_stop)
         start = time.perf_counter()
         theirs = []
         for k, item in enumerate(items):
@@ -683,6 +658,7 @@ def main() -> None:
                     file=sys.stderr,
                 )
         ref_seconds = time.perf_counter() - start
+    provider.close()
     ref_cpu = cpu_seconds_used() - cpu_start
     print(
         f"reference: {ref_seconds:.2f}s, {reference.executions} executions, {ref_cpu:.1f} CPU seconds",

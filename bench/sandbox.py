@@ -1,14 +1,18 @@
-"""Sandbox throughput against the papers' naive runner, and against the bare fork floor.
+"""Sandbox throughput against the papers' naive runner, the bare fork floor, and through Ray.
 
 Workload: realistic stdio programs and functional calls (accepted, wrong, crashing, and a
-few looping ones), each run (a) through atest's fork-server executor and (b) the way the
-reference code does it: one `subprocess.run([python3, file])` per execution with a wall
-timeout, threads for parallelism; and, as an ablation, (c) the executor forking once per
-execution (`max_batch=1`) instead of once per batch of inputs. Verdicts must agree. The
-floor is bare fork()+_exit()+wait() from small processes, one per worker, on this machine.
+few looping ones), each run (a) through atest's fork-server executor (the `local`
+provider) and (b) the way the reference code does it, through the `subprocess` provider:
+one fresh interpreter per execution with a wall timeout, threads for parallelism; and, as
+an ablation, (c) the executor forking once per execution (`max_batch=1`) instead of once
+per batch of inputs. Verdicts must agree. The floor is bare fork()+_exit()+wait() from
+small processes, one per worker, on this machine. With `--executor ray` the workload also
+runs through the `ray` provider (a local Ray runtime, or `--ray-address`), against local;
+`--ray-nodes` then measures a real cluster of one, then two, 1-CPU nodes on this machine.
 
     .venv/bin/python bench/sandbox.py                 # full workload
     .venv/bin/python bench/sandbox.py --repeat 5 --load   # flake check under a 2-core load
+    .venv/bin/python bench/sandbox.py --executor ray --ray-nodes --skip-naive --skip-per-execution
 
 The last line printed is one JSON object with the headline figures.
 """
@@ -22,9 +26,8 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from atest.core.sandbox import Job, Limits, Program, Status, get_executor, outputs_match
@@ -56,12 +59,6 @@ FUNCTIONAL_PROGRAMS = {
 }
 LOOP = "while True:\n    pass\n"
 
-NAIVE_HARNESS = (
-    "import json, sys\n{source}\n"
-    "args = json.loads(sys.stdin.read())\n"
-    "print(json.dumps(Solution().{fn}(*args)))\n"
-)
-
 
 def workload(n_stdio: int, n_functional: int, seed: int = 0) -> list[tuple[Job, object]]:
     rng = random.Random(seed)
@@ -89,40 +86,6 @@ def verdict(status: Status, output, expected, kind: str) -> str:
     return "accepted" if outputs_match(kind, expected, output) else "wrong_answer"
 
 
-def naive_one(job: Job, workdir: str) -> tuple[Status, object]:
-    """One execution the way the reference code runs it."""
-    program = job.program
-    with tempfile.NamedTemporaryFile("w", suffix=".py", dir=workdir, delete=False) as f:
-        if program.kind == "stdio":
-            f.write(program.source)
-            stdin = job.input
-        else:
-            f.write(NAIVE_HARNESS.format(source=program.source, fn=program.fn_name))
-            stdin = json.dumps(job.input)
-    try:
-        proc = subprocess.run(
-            [sys.executable, f.name],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=job.limits.wall_limit,
-        )
-    except subprocess.TimeoutExpired:
-        return Status.TIME_LIMIT, None
-    finally:
-        os.unlink(f.name)
-    if proc.returncode != 0:
-        return Status.RUNTIME_ERROR, None
-    if program.kind == "functional":
-        return Status.OK, json.loads(proc.stdout)
-    return Status.OK, proc.stdout
-
-
-def run_naive(jobs: list[Job], workers: int) -> list[tuple[Status, object]]:
-    with tempfile.TemporaryDirectory() as workdir, ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda job: naive_one(job, workdir), jobs))
-
-
 def fork_floor(workers: int, n: int = 3000) -> float:
     """Executions per second if each worker did nothing but fork, exit and wait."""
     code = f"import os\nfor _ in range({n}):\n    pid = os.fork()\n    if pid == 0: os._exit(0)\n    os.waitpid(pid, 0)\n"
@@ -145,19 +108,82 @@ def burn() -> None:
         pass
 
 
+@dataclass
+class Run:
+    seconds: float
+    verdicts: list[str]
+    worker_rss_mb: float  # the local provider's workers only
+    driver_cpu: float  # CPU seconds of this process (supervisor threads, Ray driver) during the run
+
+
 def run_ours(
-    jobs: list[Job], items: list[tuple[Job, object]], workers: int, max_batch: int
-) -> tuple[float, list[str], float]:
-    """One timed executor run: its seconds, its verdicts, and the workers' resident memory (MB)."""
-    with get_executor(workers=workers, max_batch=max_batch) as executor:
-        start = time.perf_counter()
-        results = executor.run(jobs)
-        seconds = time.perf_counter() - start
-        worker_rss = sum(rss_mb(w.pid) for w in executor._pool.workers)
+    jobs: list[Job],
+    items: list[tuple[Job, object]],
+    workers: int | None,
+    max_batch: int = MAX_BATCH,
+    executor: str = "local",
+    ray_address: str | None = None,
+) -> Run:
+    """One timed run on a fresh executor (nothing cached) of the given provider."""
+    with get_executor(workers=workers, max_batch=max_batch, executor=executor, ray_address=ray_address) as ex:
+        cpu, start = time.process_time(), time.perf_counter()
+        results = ex.run(jobs)
+        seconds, driver_cpu = time.perf_counter() - start, time.process_time() - cpu
+        pool = getattr(ex.provider, "pool", None)
+        worker_rss = sum(rss_mb(w.pid) for w in pool.workers) if pool else 0.0
     verdicts = [
         verdict(r.status, r.output, e, j.program.kind) for r, (j, e) in zip(results, items, strict=True)
     ]
-    return seconds, verdicts, worker_rss
+    return Run(seconds, verdicts, worker_rss, driver_cpu)
+
+
+def ray_figures(jobs: list[Job], items: list[tuple[Job, object]], local: Run, args) -> dict[str, object]:
+    """Ray against local on this machine, and how Ray's throughput grows with nodes."""
+    ray_run = run_ours(jobs, items, None, args.max_batch, "ray", args.ray_address)
+    rate, local_rate = len(jobs) / ray_run.seconds, len(jobs) / local.seconds
+    print(
+        f"ray executor ({args.ray_address or 'local runtime'}): {ray_run.seconds:.2f}s = {rate:.0f}/s, "
+        f"{rate / local_rate:.2f} of local; driver CPU {1000 * ray_run.driver_cpu / len(jobs):.3f} ms "
+        f"per execution; verdicts agree: {ray_run.verdicts == local.verdicts}",
+        file=sys.stderr,
+    )
+    figures: dict[str, object] = {
+        "ray_per_second": round(rate, 1),
+        "ray_vs_local": round(rate / local_rate, 3),
+        "ray_verdicts_agree": ray_run.verdicts == local.verdicts,
+        "ray_driver_cpu_ms_per_execution": round(1000 * ray_run.driver_cpu / len(jobs), 4),
+        "ray_driver_bound_per_second": round(len(jobs) / max(ray_run.driver_cpu, 1e-9)),
+    }
+    if args.ray_nodes:
+        figures.update(node_growth(jobs, items, local, args))
+    return figures
+
+
+def node_growth(jobs: list[Job], items: list[tuple[Job, object]], local: Run, args) -> dict[str, object]:
+    """Throughput on a real 1-node and then 2-node cluster of 1-CPU nodes on this machine."""
+    from atest.core.sandbox.raylocal import LocalCluster
+
+    cluster = LocalCluster()
+    rates = []
+    try:
+        address = cluster.start(cpus=1)
+        for nodes in (1, 2):
+            if nodes == 2:
+                cluster.add_node(cpus=1)
+            run = run_ours(jobs, items, None, args.max_batch, "ray", address)
+            rates.append(len(jobs) / run.seconds)
+            print(
+                f"ray, {nodes} node(s) of 1 CPU: {run.seconds:.2f}s = {rates[-1]:.0f}/s; "
+                f"verdicts agree: {run.verdicts == local.verdicts}",
+                file=sys.stderr,
+            )
+    finally:
+        cluster.stop()
+    return {
+        "ray_1_node_per_second": round(rates[0], 1),
+        "ray_2_nodes_per_second": round(rates[1], 1),
+        "ray_node_growth": round(rates[1] / rates[0], 3),
+    }
 
 
 def main() -> None:
@@ -167,14 +193,28 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--repeat", type=int, default=1, help="runs of our executor (verdicts must match)")
     parser.add_argument("--load", action="store_true", help="keep every core busy with another process")
-    parser.add_argument("--skip-naive", action="store_true")
+    parser.add_argument("--skip-naive", action="store_true", help="skip the subprocess reference")
     parser.add_argument(
         "--max-batch", type=int, default=MAX_BATCH, help="inputs of one program per forked child"
     )
     parser.add_argument(
         "--skip-per-execution", action="store_true", help="skip the ablation that forks once per execution"
     )
+    parser.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="ray: also run through Ray, against local",
+    )
+    parser.add_argument("--ray-address", default=None, help="an existing cluster (default: a local runtime)")
+    parser.add_argument(
+        "--ray-nodes",
+        action="store_true",
+        help="also measure a real 1-node, then 2-node cluster (1 CPU each)",
+    )
     args = parser.parse_args()
+    if args.ray_nodes:  # the bench's clusters run without token auth; Ray keeps one auth mode per process
+        os.environ["RAY_AUTH_MODE"] = "disabled"
 
     items = workload(args.stdio, args.functional)
     jobs = [job for job, _ in items]
@@ -185,24 +225,24 @@ def main() -> None:
     )
     for p in loaders:
         p.start()
-    runs, seconds = [], []
+    runs: list[Run] = []
     try:
         for _ in range(args.repeat):
-            elapsed, verdicts, worker_rss = run_ours(jobs, items, args.workers, args.max_batch)
-            seconds.append(elapsed)
-            runs.append(verdicts)
+            runs.append(run_ours(jobs, items, args.workers, args.max_batch))
     finally:
         for p in loaders:
             p.terminate()
-    ours_rate = len(jobs) / min(seconds)
-    flake_free = all(run == runs[0] for run in runs)
+    best = min(runs, key=lambda run: run.seconds)
+    ours_rate = len(jobs) / best.seconds
+    flake_free = all(run.verdicts == runs[0].verdicts for run in runs)
     print(
-        f"atest executor: {len(jobs)} executions, best of {args.repeat}: {min(seconds):.2f}s "
-        f"= {ours_rate:.0f}/s; worker RSS {worker_rss:.0f} MB; identical verdicts over runs: {flake_free}",
+        f"atest executor: {len(jobs)} executions, best of {args.repeat}: {best.seconds:.2f}s "
+        f"= {ours_rate:.0f}/s; worker RSS {best.worker_rss_mb:.0f} MB; identical verdicts over runs: "
+        f"{flake_free}",
         file=sys.stderr,
     )
     counts: dict[str, int] = {}
-    for v in runs[0]:
+    for v in runs[0].verdicts:
         counts[v] = counts.get(v, 0) + 1
     print(f"verdicts: {counts}", file=sys.stderr)
 
@@ -210,33 +250,31 @@ def main() -> None:
         "executions": len(jobs),
         "workers": args.workers,
         "ours_per_second": round(ours_rate, 1),
-        "worker_rss_mb": round(worker_rss, 1),
+        "worker_rss_mb": round(best.worker_rss_mb, 1),
+        "driver_cpu_ms_per_execution": round(1000 * best.driver_cpu / len(jobs), 4),
         "flake_free": flake_free,
         "repeats": args.repeat,
         "under_load": args.load,
     }
     if not args.skip_per_execution:
-        single_seconds, same, _ = run_ours(jobs, items, args.workers, 1)
+        single = run_ours(jobs, items, args.workers, 1)
+        same = single.verdicts == runs[0].verdicts
         print(
-            f"atest executor forking once per execution: {single_seconds:.2f}s = "
-            f"{len(jobs) / single_seconds:.0f}/s; verdicts identical: {same == runs[0]}",
+            f"atest executor forking once per execution: {single.seconds:.2f}s = "
+            f"{len(jobs) / single.seconds:.0f}/s; verdicts identical: {same}",
             file=sys.stderr,
         )
         figures.update(
-            fork_per_execution_per_second=round(len(jobs) / single_seconds, 1),
-            fork_per_execution_agrees=same == runs[0],
+            fork_per_execution_per_second=round(len(jobs) / single.seconds, 1),
+            fork_per_execution_agrees=same,
         )
     if not args.skip_naive:
-        start = time.perf_counter()
-        naive = run_naive(jobs, args.workers)
-        naive_seconds = time.perf_counter() - start
-        naive_verdicts = [
-            verdict(s, o, e, j.program.kind) for (s, o), (j, e) in zip(naive, items, strict=True)
-        ]
-        agree = naive_verdicts == runs[0]
-        naive_rate = len(jobs) / naive_seconds
+        naive = run_ours(jobs, items, args.workers, executor="subprocess")
+        agree = naive.verdicts == runs[0].verdicts
+        naive_rate = len(jobs) / naive.seconds
         print(
-            f"naive subprocess.run: {naive_seconds:.2f}s = {naive_rate:.1f}/s; verdicts agree: {agree}",
+            f"subprocess provider (one interpreter per run, the reference): {naive.seconds:.2f}s = "
+            f"{naive_rate:.1f}/s; verdicts agree: {agree}",
             file=sys.stderr,
         )
         figures.update(
@@ -244,6 +282,8 @@ def main() -> None:
             ratio_vs_naive=round(ours_rate / naive_rate, 1),
             verdicts_agree=agree,
         )
+    if args.executor == "ray":
+        figures.update(ray_figures(jobs, items, best, args))
     floor = fork_floor(args.workers)
     print(f"bare fork+exit+wait floor: {floor:.0f}/s", file=sys.stderr)
     figures.update(fork_floor_per_second=round(floor, 1), fork_floor_fraction=round(ours_rate / floor, 3))

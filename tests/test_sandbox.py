@@ -30,7 +30,7 @@ def functional(source: str, fn_name: str, args, limits: Limits = FAST) -> Job:
 
 def sandbox_processes(executor) -> list[int]:
     """Processes running under one of this executor's sandbox uids, on the whole host."""
-    uids = {UID_BASE + worker.pid for worker in executor._pool.workers}
+    uids = {UID_BASE + worker.pid for worker in executor.provider.pool.workers}
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -209,6 +209,7 @@ def test_leftovers_send_the_next_input_to_a_fresh_child(executor):
     header = "import builtins, os, resource, signal, threading, time\n"
     for name, (observe, leak) in leaks.items():
         results = executor.run(numbered(f"{header}print({observe}, input())\n{leak}\n", 70))
+        assert results[0].output is not None, (name, results[0])
         first = results[0].output.split()[0]
         assert [r.output for r in results] == [f"{first} {i}\n" for i in range(70)], name
     assert sandbox_processes(executor) == []
@@ -388,7 +389,7 @@ class TestHostile:
         assert result.status is Status.TIME_LIMIT and result.wall_time < 3
 
     def test_a_dead_worker_is_restarted(self, executor):
-        os.kill(executor._pool.workers[0].pid, 9)
+        os.kill(executor.provider.pool.workers[0].pid, 9)
         results = executor.run([stdio(f"print({i})") for i in range(6)])
         assert [r.output for r in results] == [f"{i}\n" for i in range(6)]
 

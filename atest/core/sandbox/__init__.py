@@ -1,18 +1,32 @@
-"""Running untrusted programs: the executor contract, the fork-server sandbox, and the judge."""
+"""Running untrusted programs: the executor contract, its providers, and the judge."""
 
-from atest.core.sandbox.executor import ISOLATIONS, ForkServerExecutor, get_executor
+from atest.core.sandbox.executor import ISOLATIONS, PROVIDERS, CachedExecutor, get_executor
 from atest.core.sandbox.judge import DEFAULT_TOLERANCE, judge, limits_from_gold, outputs_match
-from atest.core.sandbox.types import Execution, Executor, Job, Limits, Program, Status, Verdict, input_key
+from atest.core.sandbox.types import (
+    Execution,
+    Executor,
+    Fault,
+    Job,
+    Limits,
+    Program,
+    Provider,
+    Status,
+    Verdict,
+    input_key,
+)
 
 __all__ = [
     "DEFAULT_TOLERANCE",
     "ISOLATIONS",
+    "PROVIDERS",
+    "CachedExecutor",
     "Execution",
     "Executor",
-    "ForkServerExecutor",
+    "Fault",
     "Job",
     "Limits",
     "Program",
+    "Provider",
     "Status",
     "Verdict",
     "get_executor",

@@ -1,4 +1,9 @@
-"""`get_executor`: the one entry point callers use to run untrusted programs."""
+"""`get_executor`: the one entry point callers use to run untrusted programs.
+
+It picks a provider (where programs run) and wraps it in `CachedExecutor`, which owns
+what must not depend on the provider: de-duplication, the memory and disk caches, and the
+rule that an infrastructure fault is retried, never cached, and finally fails the command.
+"""
 
 from __future__ import annotations
 
@@ -7,70 +12,41 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
 
 from atest.core.errors import ExternalError, InputError
 from atest.core.sandbox.cache import DiskCache, MemoryCache, job_key
-from atest.core.sandbox.forkserver import MAX_BATCH, WorkerPool
-from atest.core.sandbox.types import Execution, Job
+from atest.core.sandbox.forkserver import MAX_BATCH
+from atest.core.sandbox.local import ISOLATIONS, Isolation, LocalProvider, check_isolation
+from atest.core.sandbox.types import Execution, Fault, Job, Provider
 
 log = logging.getLogger("atest.sandbox")
 
-Isolation = Literal["auto", "namespace", "none"]
-ISOLATIONS = ("auto", "namespace", "none")
+__all__ = ["ISOLATIONS", "PROVIDERS", "CachedExecutor", "Isolation", "get_executor", "make_provider"]
+
 SANDBOX_ENV = "ATEST_SANDBOX"
 BATCH_ENV = "ATEST_SANDBOX_BATCH"
+EXECUTOR_ENV = "ATEST_EXECUTOR"
+RAY_ADDRESS_ENV = "ATEST_RAY_ADDRESS"
+PROVIDERS = ("local", "subprocess", "ray")
+FAULT_ATTEMPTS = 3  # runs of a job whose provider faulted, before the command fails
 
 
-class ForkServerExecutor:
-    """Runs batches of jobs on pre-started workers, deduplicated and cached.
+class CachedExecutor:
+    """Runs batches of jobs on a provider, deduplicated and cached, with faults retried.
 
     Identical (program, input, limits) jobs in a batch run once; results are remembered for
-    the life of the executor (bounded LRU) and, with `cache_dir`, on disk across runs. Up to
-    `max_batch` inputs of one program share a forked child (each in a fresh module, and in a
-    fresh fork after any input that changes the process); `max_batch=1` forks per execution.
+    the life of the executor (bounded LRU) and, with `cache_dir`, on disk across runs. A
+    `Fault` is retried up to `FAULT_ATTEMPTS` runs in all, is never stored, and when it
+    persists the call raises `ExternalError` (exit 3) naming the cause.
     """
 
-    def __init__(
-        self,
-        workers: int,
-        isolation: Isolation = "auto",
-        cache_dir: str | Path | None = None,
-        max_batch: int = MAX_BATCH,
-    ):
-        if isolation not in ISOLATIONS:
-            raise InputError(
-                f"unknown sandbox isolation {isolation!r}", f"use one of {', '.join(ISOLATIONS)}"
-            )
-        if workers < 1:
-            raise InputError(f"sandbox workers must be at least 1, got {workers}")
-        if max_batch < 1:
-            raise InputError(f"sandbox batch size must be at least 1, got {max_batch}")
-        self._pool = WorkerPool(workers, "none" if isolation == "none" else "namespace", max_batch)
-        self.isolation = isolation
-        self.layers = self._pool.layers
+    def __init__(self, provider: Provider, cache_dir: str | Path | None = None):
+        self.provider = provider
+        self.layers = provider.layers
         self.executed = 0
+        self.faults = 0
         self._memory = MemoryCache()
         self._disk = DiskCache(cache_dir) if cache_dir else None
-        self._report_isolation()
-
-    def _report_isolation(self) -> None:
-        failure = self._pool.failure
-        if self.isolation == "none":
-            log.warning("sandbox isolation is off (--sandbox none): only run code you trust")
-        elif failure:
-            if self.isolation == "namespace":
-                self.close()
-                raise ExternalError(
-                    f"sandbox namespaces are unavailable here ({failure})",
-                    "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1) "
-                    "or use --sandbox auto to run with resource limits only",
-                )
-            log.warning(
-                "sandbox: namespaces unavailable (%s); programs run with resource limits only, "
-                "without network, filesystem or uid isolation",
-                failure,
-            )
 
     def run(self, jobs: Sequence[Job]) -> list[Execution]:
         keys = [job_key(job) for job in jobs]
@@ -82,20 +58,50 @@ class ForkServerExecutor:
             for key, execution in self._disk.get_many(list(todo)).items():
                 self._memory.put(key, execution)
                 del todo[key]
-        if todo:
-            fresh = dict(zip(todo, self._pool.run(list(todo.values())), strict=True))
-            self.executed += len(fresh)
-            for key, execution in fresh.items():
-                self._memory.put(key, execution)
-            if self._disk is not None:
-                self._disk.put_many(fresh)
-            results = {**fresh}
-        else:
-            results = {}
-        return [results.get(key) or self._memory.get(key) for key in keys]  # type: ignore[misc]
+        fresh = self._run_fresh(todo) if todo else {}
+        return [fresh.get(key) or self._memory.get(key) for key in keys]  # type: ignore[misc]
+
+    def _run_fresh(self, todo: dict[str, Job]) -> dict[str, Execution]:
+        fresh: dict[str, Execution] = {}
+        for attempt in range(1, FAULT_ATTEMPTS + 1):
+            answers = self.provider.run(list(todo.values()))
+            done: dict[str, Execution] = {}
+            faults: list[Fault] = []
+            for key, answer in zip(list(todo), answers, strict=True):
+                if isinstance(answer, Fault):
+                    faults.append(answer)
+                else:
+                    done[key] = answer
+                    del todo[key]
+            self._store(done)
+            fresh.update(done)
+            if not faults:
+                return fresh
+            self.faults += len(faults)
+            log.warning(
+                "sandbox (%s): infrastructure fault on %d execution(s), attempt %d of %d: %s",
+                self.provider.name,
+                len(faults),
+                attempt,
+                FAULT_ATTEMPTS,
+                faults[0].cause,
+            )
+        raise ExternalError(
+            f"the {self.provider.name} sandbox failed on {len(todo)} execution(s) "
+            f"{FAULT_ATTEMPTS} times: {faults[0].cause}",
+            "no verdict was recorded for them; check the machine or cluster and rerun "
+            "(finished results are cached)",
+        )
+
+    def _store(self, fresh: dict[str, Execution]) -> None:
+        self.executed += len(fresh)
+        for key, execution in fresh.items():
+            self._memory.put(key, execution)
+        if fresh and self._disk is not None:
+            self._disk.put_many(fresh)
 
     def close(self) -> None:
-        self._pool.close()
+        self.provider.close()
         if self._disk is not None:
             self._disk.close()
             self._disk = None
@@ -113,22 +119,50 @@ def _batch_from_env() -> int:
         ) from None
 
 
+def make_provider(
+    name: str, isolation: str, workers: int | None, max_batch: int, ray_address: str | None
+) -> Provider:
+    """The named provider, started; `workers` is per machine (Ray: per node, default its CPUs)."""
+    check_isolation(isolation)
+    if name == "local":
+        return LocalProvider(workers or os.cpu_count() or 1, isolation, max_batch)  # type: ignore[arg-type]
+    if name == "subprocess":
+        from atest.core.sandbox.oneshot import SubprocessProvider
+
+        return SubprocessProvider(workers or os.cpu_count() or 1, isolation)
+    if name == "ray":
+        from atest.core.sandbox.raycluster import RayProvider
+
+        return RayProvider(ray_address, isolation, max_batch, workers)
+    raise InputError(f"unknown sandbox executor {name!r}", f"use one of {', '.join(PROVIDERS)}")
+
+
 @contextmanager
 def get_executor(
     isolation: Isolation | None = None,
     workers: int | None = None,
     cache_dir: str | Path | None = None,
     max_batch: int | None = None,
-) -> Iterator[ForkServerExecutor]:
+    executor: str | None = None,
+    ray_address: str | None = None,
+) -> Iterator[CachedExecutor]:
     """The executor every command uses.
 
-    Isolation defaults to $ATEST_SANDBOX (`atest --sandbox`), else auto; the batch size to
-    $ATEST_SANDBOX_BATCH (`atest --sandbox-batch`), else `MAX_BATCH`.
+    Each choice left as None comes from the environment the root options set: the provider
+    from $ATEST_EXECUTOR (`atest --executor`), else local; isolation from $ATEST_SANDBOX
+    (`--sandbox`), else auto; the batch size from $ATEST_SANDBOX_BATCH (`--sandbox-batch`),
+    else `MAX_BATCH`; the Ray address from $ATEST_RAY_ADDRESS (`--ray-address`), else a
+    Ray runtime started (and stopped) for this executor.
     """
-    chosen = isolation or os.environ.get(SANDBOX_ENV) or "auto"
-    batch = max_batch if max_batch is not None else _batch_from_env()
-    executor = ForkServerExecutor(workers or os.cpu_count() or 1, chosen, cache_dir, batch)  # type: ignore[arg-type]
+    provider = make_provider(
+        executor or os.environ.get(EXECUTOR_ENV) or "local",
+        isolation or os.environ.get(SANDBOX_ENV) or "auto",
+        workers,
+        max_batch if max_batch is not None else _batch_from_env(),
+        ray_address or os.environ.get(RAY_ADDRESS_ENV) or None,
+    )
+    wrapped = CachedExecutor(provider, cache_dir)
     try:
-        yield executor
+        yield wrapped
     finally:
-        executor.close()
+        wrapped.close()

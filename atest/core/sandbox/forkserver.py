@@ -22,16 +22,19 @@ import sys
 import tempfile
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from atest.core.errors import ExternalError
-from atest.core.sandbox.types import Execution, Job, Status
+from atest.core.sandbox import harness
+from atest.core.sandbox.records import decode, to_execution
+from atest.core.sandbox.types import Execution, Fault, Job, Limits, Program, Status
 
 log = logging.getLogger("atest.sandbox")
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
 HEADER = struct.Struct("<ddqqq")  # must match zygote.HEADER
+FAULT = 2**64 - 1  # must match zygote.FAULT
+CANARY = Job(Program("print(1)", "stdio"), "", Limits(cpu_seconds=1.0))
 UID_BASE = 100_000
 TMPFS_MB = 256
 START_TIMEOUT = 60.0
@@ -150,12 +153,16 @@ class Worker:
 
     def execute(self, jobs: Sequence[Job]) -> list[dict]:
         """Run one program (and one set of limits) on each job's input, in order."""
+        if self._proc is None:
+            raise WorkerFailure(f"worker {self.index} is not running")
         program, limits = jobs[0].program, jobs[0].limits
         payload = {
             "source": program.source,
             "kind": program.kind,
             "fn_name": program.fn_name,
-            "inputs": [_stdin(job.input) if program.kind == "stdio" else job.input for job in jobs],
+            "inputs": [
+                harness.stdin_text(job.input) if program.kind == "stdio" else job.input for job in jobs
+            ],
         }
         self._write(self.job_name, json.dumps(payload).encode("utf-8", "surrogatepass"))
         header = HEADER.pack(
@@ -167,9 +174,12 @@ class Worker:
             raise WorkerFailure(f"worker {self.index} is gone") from exc
         timeout = len(jobs) * (limits.wall_limit + FORK_ALLOWANCE) + RESPONSE_GRACE
         count = int.from_bytes(self._read(8, timeout), "little")
+        if count == FAULT:
+            message = self._read(int.from_bytes(self._read(8, timeout), "little"), timeout)
+            raise WorkerFailure(f"worker {self.index} failed: {message.decode(errors='replace')}")
         if count != len(jobs):
             raise WorkerFailure(f"worker {self.index} answered {count} results for {len(jobs)} inputs")
-        return [_decode(self._read(int.from_bytes(self._read(8, timeout), "little"), timeout)) for _ in jobs]
+        return [decode(self._read(int.from_bytes(self._read(8, timeout), "little"), timeout)) for _ in jobs]
 
     def _write(self, name: str, data: bytes) -> None:
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600, dir_fd=self.job_root_fd)
@@ -198,62 +208,6 @@ class Worker:
                     os.killpg(self._proc.pid, 9)
                 self._proc.wait()
             self._proc = None
-
-
-def _stdin(value) -> str:
-    """A stdio input as given, with a final newline added only when it lacks one."""
-    text = value if isinstance(value, str) else ""
-    return text if not text or text.endswith("\n") else text + "\n"
-
-
-NUMBER = (int, float)
-RECORD_FIELDS = {  # field -> the types a real record gives it ("output" is required)
-    "output": (str, type(None)),
-    "returned": (bool,),
-    "stderr_tail": (str,),
-    "exit_code": (int, type(None)),
-    "cpu_time": NUMBER,
-    "wall_time": NUMBER,
-    "peak_memory_mb": NUMBER,
-}
-
-
-def _decode(record: bytes) -> dict:
-    """One result record; a program can reach its report channel, so never trust the shape."""
-    try:
-        message = json.loads(record)
-        Status(message["status"])
-        if "output" in message and all(
-            isinstance(message[name], types) for name, types in RECORD_FIELDS.items() if name in message
-        ):
-            return message
-    except (ValueError, TypeError, KeyError):
-        pass
-    return {"status": "runtime_error", "output": None, "stderr_tail": "sandbox: malformed result record"}
-
-
-def to_execution(job: Job, message: dict) -> Execution:
-    status = Status(message["status"])
-    output = message["output"]
-    stderr = message.get("stderr_tail", "")
-    if status is Status.OK and job.program.kind == "functional":
-        if not message.get("returned"):
-            status, output = Status.RUNTIME_ERROR, None
-            stderr = (stderr + "\nthe program exited before the function returned").strip()
-        else:
-            try:
-                output = json.loads(output)
-            except (TypeError, ValueError):
-                status, output = Status.RUNTIME_ERROR, None
-    return Execution(
-        status=status,
-        output=output if status is Status.OK else None,
-        stderr_tail=stderr,
-        exit_code=message.get("exit_code"),
-        cpu_time=float(message.get("cpu_time", 0.0)),
-        wall_time=float(message.get("wall_time", 0.0)),
-        peak_memory_mb=float(message.get("peak_memory_mb", 0.0)),
-    )
 
 
 def batches(jobs: Sequence[Job], workers: int, max_batch: int) -> list[list[int]]:
@@ -295,8 +249,8 @@ class WorkerPool:
     def failure(self) -> str | None:
         return self.workers[0].failure if self.workers else None
 
-    def run(self, jobs: Sequence[Job]) -> list[Execution]:
-        results: list[Execution | None] = [None] * len(jobs)
+    def run(self, jobs: Sequence[Job]) -> list[Execution | Fault]:
+        results: list[Execution | Fault | None] = [None] * len(jobs)
         chunks = batches(jobs, len(self.workers), self.max_batch)
         lock = threading.Lock()
         pending = iter(chunks)
@@ -329,20 +283,56 @@ class WorkerPool:
             raise errors[0]
         return results  # type: ignore[return-value]
 
-    def _run_batch(self, worker: Worker, batch: list[Job]) -> list[Execution]:
-        for attempt in range(2):
+    def _run_batch(self, worker: Worker, batch: list[Job]) -> list[Execution | Fault]:
+        """Run a batch; a worker failure is retried once, then blamed on the program only if
+        a restarted worker runs a trivial program fine and that input fails it on its own."""
+        failure = None
+        for _attempt in range(2):
             try:
-                messages = worker.execute(batch)
-                return [to_execution(job, message) for job, message in zip(batch, messages, strict=True)]
+                return self._execute(worker, batch)
             except WorkerFailure as exc:
+                failure = exc
                 log.warning("sandbox worker %d failed (%s); restarting it", worker.index, exc)
-                worker.restart()
-                if attempt == 1:
-                    failed = Execution(
-                        Status.RUNTIME_ERROR, None, stderr_tail=f"sandbox worker failed: {exc}"
+                if not self._restart(worker):
+                    return [Fault(f"sandbox worker {worker.index} could not restart after: {exc}")] * len(
+                        batch
                     )
-                    return [replace(failed) for _ in batch]
-        raise AssertionError("unreachable")
+        if not self._healthy(worker):
+            return [Fault(f"sandbox worker {worker.index} fails even on a trivial program: {failure}")] * len(
+                batch
+            )
+        return [self._alone(worker, job) for job in batch]
+
+    def _execute(self, worker: Worker, batch: list[Job]) -> list[Execution | Fault]:
+        messages = worker.execute(batch)
+        return [to_execution(job, message) for job, message in zip(batch, messages, strict=True)]
+
+    def _alone(self, worker: Worker, job: Job) -> Execution | Fault:
+        try:
+            return self._execute(worker, [job])[0]
+        except WorkerFailure as exc:
+            if not self._restart(worker):
+                return Fault(f"sandbox worker {worker.index} could not restart after: {exc}")
+            return Execution(
+                Status.RUNTIME_ERROR, None, stderr_tail=f"the program made its sandbox worker fail: {exc}"
+            )
+
+    def _healthy(self, worker: Worker) -> bool:
+        try:
+            result = self._execute(worker, [CANARY])[0]
+        except WorkerFailure:
+            self._restart(worker)
+            return False
+        return isinstance(result, Execution) and result.output == "1\n"
+
+    @staticmethod
+    def _restart(worker: Worker) -> bool:
+        try:
+            worker.restart()
+        except ExternalError as exc:
+            log.warning("sandbox worker %d did not restart: %s", worker.index, exc)
+            return False
+        return True
 
     def close(self) -> None:
         for worker in self.workers:

@@ -91,9 +91,35 @@ class Execution:
     peak_memory_mb: float = 0.0
 
 
+@dataclass(frozen=True)
+class Fault:
+    """The infrastructure failed on a job (a worker or a node died, a fork was refused).
+
+    Never a verdict on the program: the executor retries it, never caches it, and fails
+    the command (exit 3) when it persists.
+    """
+
+    cause: str
+
+
 class Executor(Protocol):
     """Runs batches of untrusted programs; results come back in the order of `jobs`."""
 
     def run(self, jobs: Sequence[Job]) -> list[Execution]: ...
+
+    def close(self) -> None: ...
+
+
+class Provider(Protocol):
+    """Where programs run (this machine's fork server, one process per run, a Ray cluster).
+
+    `run` answers every job in order, with an `Execution` or a `Fault`; caching,
+    de-duplication and retries of faults belong to the executor wrapped around it.
+    """
+
+    name: str
+    layers: list[str]
+
+    def run(self, jobs: Sequence[Job]) -> list[Execution | Fault]: ...
 
     def close(self) -> None: ...

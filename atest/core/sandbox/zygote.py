@@ -9,7 +9,8 @@ two pipes from the supervisor:
   supervisor's private job directory, which only the forked child reads, so the worker never
   holds a program's code or any expected output;
 * response: an 8-byte record count, then per input an 8-byte length and a JSON object
-  (status, output text, stderr tail, exit code, cpu/wall time, peak memory).
+  (status, output text, stderr tail, exit code, cpu/wall time, peak memory); or, when the
+  worker itself failed, `FAULT` in place of the count and a length-prefixed message.
 
 One child runs the inputs of one program in turn, each in a fresh `__main__` namespace
 with its own stdin, and runs the interpreter's shutdown steps (non-daemon threads, atexit,
@@ -40,8 +41,6 @@ import ctypes
 import errno
 import gc
 import json
-import linecache
-import math
 import os
 import resource
 import select
@@ -55,6 +54,7 @@ HEADER = struct.Struct("<ddqqq")
 LENGTH = struct.Struct("<Q")
 RECORD = struct.Struct("<Qd")  # one input's result: JSON length, the child's CPU seconds so far
 FRESH_PROCESS = 75  # a child's exit code: run the next input in a new fork
+FAULT = 2**64 - 1  # in place of a record count: the worker failed, a message follows
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -75,7 +75,6 @@ SYSCALLS = {"x86_64": {"pivot_root": 155, "capset": 126}, "aarch64": {"pivot_roo
 
 PRIVATE = "/.atest"  # root-only: the child's stdin/stdout/stderr/result files
 WORKDIR = "/tmp/w"
-STDERR_TAIL = 2000
 RLIMITS = (
     resource.RLIMIT_CPU,
     resource.RLIMIT_AS,
@@ -99,6 +98,23 @@ PROGRAM_ENV = {
 _libc = ctypes.CDLL(None, use_errno=True)  # the interpreter is linked against libc
 
 
+def _load_harness():
+    """harness.py, read before the worker confines itself (atest's tree is not visible after).
+
+    Executed into a module of its own rather than imported: this directory never joins
+    sys.path, where its modules would shadow standard ones (`types`) for programs.
+    """
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness.py")
+    module = type(sys)("atest_harness")
+    with open(path, encoding="utf-8") as f:
+        exec(compile(f.read(), path, "exec"), module.__dict__)
+    return module
+
+
+harness = _load_harness()
+STDERR_TAIL = harness.STDERR_TAIL
+
+
 def _check(result: int, what: str) -> None:
     if result != 0:
         err = ctypes.get_errno()
@@ -119,79 +135,6 @@ def _syscall(name: str, *args) -> int:
 
 
 # ---------------------------------------------------------------- program namespace
-
-
-def _prelude() -> dict:
-    """Names competitive-programming solutions use without importing them (LeetCode style).
-
-    Star-imports would shadow builtins (`math.pow` over `pow`, breaking `pow(a, b, m)`), so
-    every builtin name is filtered out.
-    """
-    import bisect
-    import collections
-    import functools
-    import heapq
-    import itertools
-    import operator
-    import string
-    import typing
-
-    names: dict = {}
-    for module in (typing, collections, itertools, functools, heapq, bisect, string, operator, math):
-        public = getattr(module, "__all__", None) or [n for n in dir(module) if not n.startswith("_")]
-        for name in public:
-            if hasattr(module, name) and not hasattr(builtins, name):
-                names[name] = getattr(module, name)
-    for module in (bisect, collections, functools, heapq, itertools, math, operator, string, typing):
-        names[module.__name__] = module
-    for extra in ("re", "random", "sys", "os", "json", "copy", "datetime"):
-        names[extra] = __import__(extra)
-    names["inf"] = math.inf
-    try:
-        import sortedcontainers
-
-        for name in ("SortedList", "SortedDict", "SortedSet"):
-            names[name] = getattr(sortedcontainers, name)
-    except ImportError:
-        pass
-    return names
-
-
-def _program_builtins(prelude: dict) -> dict:
-    """The builtins programs see: Python's, plus prelude names that do not collide with them.
-
-    Built once in the worker; a program's globals start empty and fall back to this dict,
-    so no per-run copy of the prelude (which would copy-on-write its pages in every fork).
-    """
-    merged = dict(builtins.__dict__)
-    for name, value in prelude.items():
-        merged.setdefault(name, value)
-    return merged
-
-
-def _to_json(value) -> str:
-    def convert(obj):
-        if isinstance(obj, (set, frozenset)):
-            try:
-                return sorted(obj)
-            except TypeError:
-                return list(obj)
-        raise TypeError(f"return value of type {type(obj).__name__} is not JSON-serializable")
-
-    return json.dumps(value, default=convert)
-
-
-def _call_entry(namespace: dict, fn_name: str, args):
-    solution = namespace.get("Solution")
-    if isinstance(solution, type) and hasattr(solution, fn_name):
-        target = getattr(solution(), fn_name)
-    elif callable(namespace.get(fn_name)):
-        target = namespace[fn_name]
-    else:
-        raise NameError(f"no function or Solution method named {fn_name!r}")
-    if isinstance(args, dict):
-        return target(**args)
-    return target(*args)
 
 
 class _Baseline:
@@ -268,59 +211,7 @@ def _open_streams(fds: dict, stdin: bytes) -> None:
     for fd in (1, 2):
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-    sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
-    sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
-    sys.stderr = sys.__stderr__ = open(  # noqa: SIM115
-        2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1
-    )
-
-
-def _finish_program(namespace: dict) -> int:
-    """What interpreter shutdown does after the main module: join threads, run atexit, clear
-    the module (finalizers may still write), flush the standard streams."""
-    code = 0
-    threading = sys.modules.get("threading")
-    if threading is not None:
-        for thread in threading.enumerate():
-            if thread is not threading.current_thread() and not thread.daemon:
-                thread.join()
-    if atexit._ncallbacks():
-        atexit._run_exitfuncs()
-        atexit._clear()
-    namespace.clear()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except ValueError:
-            pass  # the program closed it, which flushed it
-        except OSError:
-            code = 1
-    return code
-
-
-def _run_input(job: dict, value, namespace: dict, compiled: list) -> tuple[int, str | None, bool]:
-    """Execute the program on one input in this process: (exit code, returned JSON, MemoryError)."""
-    code, returned, out_of_memory = 0, None, False
-    try:
-        if not compiled:
-            compiled.append(compile(job["source"], "main.py", "exec"))
-        exec(compiled[0], namespace)
-        if job["kind"] == "functional":
-            returned = _to_json(_call_entry(namespace, job["fn_name"], value))
-    except SystemExit as stop:
-        if stop.code is None:
-            code = 0
-        elif isinstance(stop.code, int):
-            code = stop.code & 0xFF
-        else:
-            print(stop.code, file=sys.stderr)
-            code = 1
-    except MemoryError:
-        out_of_memory, code = True, 1
-    except BaseException as exc:
-        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
-        code = 1
-    return code, returned, out_of_memory
+    harness.open_std_streams()
 
 
 def _input_record(job: dict, index: int, fds: dict, program_builtins: dict, compiled: list, limits) -> bytes:
@@ -328,23 +219,13 @@ def _input_record(job: dict, index: int, fds: dict, program_builtins: dict, comp
     value = job["inputs"][index]
     stdin = value.encode("utf-8", "surrogateescape") if job["kind"] == "stdio" else b""
     _open_streams(fds, stdin)
-    sys.argv = ["main.py"]
-    module = type(sys)("__main__")
-    module.__dict__.update(__builtins__=dict(program_builtins), __file__="main.py")
-    sys.modules["__main__"] = module
+    namespace = harness.fresh_main(program_builtins)
     cpu_start, wall_start = time.process_time(), time.monotonic()
-    code, returned, out_of_memory = _run_input(job, value, module.__dict__, compiled)
-    code = _finish_program(module.__dict__) or code
+    code, returned, out_of_memory = harness.run_program(job, value, namespace, compiled)
+    code = harness.finish_program(namespace) or code
     cpu_used, wall_used = time.process_time() - cpu_start, time.monotonic() - wall_start
     out_size = os.fstat(fds["out"]).st_size
-    if cpu_used > cpu:
-        status = "time_limit"
-    elif out_size > cap:
-        status = "output_limit"
-    elif out_of_memory:
-        status = "memory_limit"
-    else:
-        status = "ok" if code == 0 else "runtime_error"
+    status = harness.finished_status(cpu_used, cpu, out_size, cap, out_of_memory, code)
     output = None
     if status == "ok":
         output = (
@@ -352,23 +233,15 @@ def _input_record(job: dict, index: int, fds: dict, program_builtins: dict, comp
             if returned is not None
             else os.pread(fds["out"], cap, 0).decode("utf-8", "surrogateescape")
         )
-    record = {
-        "status": status,
-        "output": output,
-        "returned": returned is not None,
-        "stderr_tail": _read_tail(fds["err"], STDERR_TAIL).decode("utf-8", "replace"),
-        "exit_code": code,
-        "cpu_time": cpu_used,
-        "wall_time": wall_used,
-        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }
+    stderr = harness.read_tail(fds["err"], STDERR_TAIL).decode("utf-8", "replace")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    record = harness.record(status, output, returned is not None, stderr, code, cpu_used, wall_used, peak)
     return json.dumps(record).encode()
 
 
 def _run_inputs(job: dict, first: int, fds: dict, program_builtins: dict, limits, baseline: _Baseline) -> int:
     """Run inputs from `first` on, one record each; returns the child's exit code."""
-    source = job["source"]
-    linecache.cache["main.py"] = (len(source), None, source.splitlines(True), "main.py")
+    harness.remember_source(job["source"])
     compiled: list = []
     count = len(job["inputs"])
     for index in range(first, count):
@@ -391,17 +264,6 @@ def _limit_worker(limit_nproc: bool) -> None:
     if limit_nproc:
         resource.setrlimit(resource.RLIMIT_NPROC, (PROGRAM_NPROC, PROGRAM_NPROC))
     _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-
-
-def _limit_child(cpu_total: float, memory_mb: int, output_bytes: int) -> None:
-    """Process-wide limits; CPU is the whole batch's budget (the worker times each input)."""
-    cpu_hard = math.ceil(cpu_total) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_hard, cpu_hard + 1))
-    memory = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    stack = min(memory // 2, 512 * 1024 * 1024)
-    resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (output_bytes + 1, output_bytes + 1))
 
 
 def _drop_capabilities() -> None:
@@ -449,7 +311,7 @@ def _child(state: dict, limits: tuple, first: int, report: int) -> None:
         fds = {"stdin": os.memfd_create("stdin"), "out": state["out"], "err": state["err"], "report": report}
         os.umask(0o077)
         os.chdir(workdir)
-        _limit_child(cpu * (len(job["inputs"]) - first), memory_mb, output_bytes)
+        harness.limit_process(cpu * (len(job["inputs"]) - first), memory_mb, output_bytes)
         _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         if uid is not None:
             os.setgroups([])
@@ -603,28 +465,11 @@ def _watch_child(pid: int, report: int, limits: tuple, proc_fd, watch: _Watch):
     return status, usage, reason, time.monotonic() - watch.started
 
 
-def _read_tail(fd: int, limit: int) -> bytes:
-    size = os.fstat(fd).st_size
-    return os.pread(fd, limit, max(0, size - limit))
-
-
 def _rewind(*fds: int) -> None:
     """Empty the output files; the child shares their offsets, so rewind them too."""
     for fd in fds:
         os.ftruncate(fd, 0)
         os.lseek(fd, 0, os.SEEK_SET)
-
-
-def _classify(exit_status: int, reason, cpu_used: float, cpu: float, out_size: int, cap: int):
-    signum = os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else None
-    code = os.WEXITSTATUS(exit_status) if os.WIFEXITED(exit_status) else None
-    if reason in ("cpu", "wall") or signum == signal.SIGXCPU or cpu_used > cpu:
-        return "time_limit", code
-    if out_size > cap or signum == signal.SIGXFSZ:
-        return "output_limit", code
-    if reason or signum is not None or code != 0:
-        return "runtime_error", -signum if signum is not None else code
-    return "ok", code
 
 
 def _remove_tree(path: str) -> None:
@@ -660,20 +505,12 @@ def _ended_mid_input(
     out = state["out"]
     out_size = os.fstat(out).st_size
     cpu_used = max(0.0, usage.ru_utime + usage.ru_stime - watch.cpu_base)
-    status, code = _classify(exit_status, reason, cpu_used, cpu, out_size, cap)
-    stderr = _read_tail(state["err"], STDERR_TAIL).decode("utf-8", "replace")
+    status, code = harness.ended_status(exit_status, reason, cpu_used, cpu, out_size, cap)
+    stderr = harness.read_tail(state["err"], STDERR_TAIL).decode("utf-8", "replace")
     if reason == "corrupt":
         stderr = (stderr + "\nthe program wrote to the sandbox's report channel").strip()
-    record = {
-        "status": status,
-        "output": os.pread(out, cap, 0).decode("utf-8", "surrogateescape") if status == "ok" else None,
-        "returned": False,
-        "stderr_tail": stderr,
-        "exit_code": code,
-        "cpu_time": cpu_used,
-        "wall_time": wall_used,
-        "peak_memory_mb": usage.ru_maxrss / 1024,
-    }
+    output = os.pread(out, cap, 0).decode("utf-8", "surrogateescape") if status == "ok" else None
+    record = harness.record(status, output, False, stderr, code, cpu_used, wall_used, usage.ru_maxrss / 1024)
     return json.dumps(record).encode()
 
 
@@ -779,7 +616,7 @@ def _enter_namespaces(config: dict) -> list[str]:
 
 def _setup(config: dict) -> tuple[dict, list[str], str | None]:
     sys.path.extend(p for p in config["site_dirs"] if p not in sys.path)
-    program_builtins = _program_builtins(_prelude())
+    program_builtins = harness.program_builtins(harness.prelude())
     proc_fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
     host_root = os.geteuid() == 0  # inside a new user namespace everyone is uid 0
     state = {
@@ -847,17 +684,10 @@ def _send_records(fd: int, records: list[bytes]) -> None:
     _write_all(fd, b"".join(parts))
 
 
-def _worker_error(exc: Exception) -> bytes:
-    record = {
-        "status": "runtime_error",
-        "output": None,
-        "stderr_tail": f"sandbox worker error: {exc}",
-        "exit_code": None,
-        "cpu_time": 0.0,
-        "wall_time": 0.0,
-        "peak_memory_mb": 0.0,
-    }
-    return json.dumps(record).encode()
+def _send_fault(fd: int, exc: Exception) -> None:
+    """The worker itself failed (a fork refused, a full disk): no verdict, the supervisor retries."""
+    data = f"{type(exc).__name__}: {exc}".encode()
+    _write_all(fd, LENGTH.pack(FAULT) + LENGTH.pack(len(data)) + data)
 
 
 def main() -> None:
@@ -874,7 +704,8 @@ def main() -> None:
         try:
             records = _execute(state, (cpu, wall, memory_mb, output_bytes), count)
         except Exception as exc:
-            records = [_worker_error(exc)] * count
+            _send_fault(state["resp"], exc)
+            continue
         _send_records(state["resp"], records)
 
 

@@ -169,6 +169,7 @@ class AtgenSection(_Strict):
 class SandboxSection(_Strict):
     # None: $ATEST_SANDBOX (`atest --sandbox`), else auto, as for every other command.
     isolation: Literal["auto", "namespace", "none"] | None = None
+    executor: Literal["local", "subprocess", "ray"] | None = None  # None: $ATEST_EXECUTOR, else local
     workers: int | None = Field(None, ge=1)
     # Inputs of one program that may share a forked child (None: $ATEST_SANDBOX_BATCH, else 64).
     batch: int | None = Field(None, ge=1)

@@ -198,7 +198,7 @@ def execute(
     box = plan.config.sandbox
     with (
         run.metrics_writer() as writer,
-        get_executor(isolation=box.isolation, workers=box.workers, max_batch=box.batch) as executor,
+        get_executor(box.isolation, box.workers, max_batch=box.batch, executor=box.executor) as executor,
     ):
 
         def record(row: dict[str, Any]) -> None:

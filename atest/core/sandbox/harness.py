@@ -1,0 +1,293 @@
+"""What "run this program on this input" means, for every provider: one copy, standard library only.
+
+The fork server's worker (zygote.py, loaded by path before it confines itself) and the
+one-process-per-run provider (this file run as a script) both execute programs through
+these functions, and the caller's side settles their records with `settle`, so a verdict
+never depends on where a program ran: the prelude of names, the functional call
+convention, the JSON encoding of return values, the stdin newline rule, the exit-code and
+limit rules, and the "the function returned" check are defined here and nowhere else.
+
+As a script (`python -I -S harness.py JOB RESULT`), it runs one input of one program: the
+job file holds source, kind, fn_name, the input and the limits; stdin, stdout and stderr
+are already the program's; the result record (the same JSON the fork server sends) is
+written to RESULT.
+"""
+
+import atexit
+import builtins
+import json
+import linecache
+import math
+import os
+import resource
+import signal
+import sys
+import time
+import traceback
+
+STDERR_TAIL = 2000
+ONE_SHOT_NOFILE = 64
+
+
+def prelude() -> dict:
+    """Names competitive-programming solutions use without importing them (LeetCode style).
+
+    Star-imports would shadow builtins (`math.pow` over `pow`, breaking `pow(a, b, m)`), so
+    every builtin name is filtered out.
+    """
+    import bisect
+    import collections
+    import functools
+    import heapq
+    import itertools
+    import operator
+    import string
+    import typing
+
+    names: dict = {}
+    for module in (typing, collections, itertools, functools, heapq, bisect, string, operator, math):
+        public = getattr(module, "__all__", None) or [n for n in dir(module) if not n.startswith("_")]
+        for name in public:
+            if hasattr(module, name) and not hasattr(builtins, name):
+                names[name] = getattr(module, name)
+    for module in (bisect, collections, functools, heapq, itertools, math, operator, string, typing):
+        names[module.__name__] = module
+    for extra in ("re", "random", "sys", "os", "json", "copy", "datetime"):
+        names[extra] = __import__(extra)
+    names["inf"] = math.inf
+    try:
+        import sortedcontainers
+
+        for name in ("SortedList", "SortedDict", "SortedSet"):
+            names[name] = getattr(sortedcontainers, name)
+    except ImportError:
+        pass
+    return names
+
+
+def program_builtins(names: dict) -> dict:
+    """The builtins programs see: Python's, plus prelude names that do not collide with them.
+
+    Built once per worker; a program's globals start empty and fall back to this dict, so
+    no per-run copy of the prelude (which would copy-on-write its pages in every fork).
+    """
+    merged = dict(builtins.__dict__)
+    for name, value in names.items():
+        merged.setdefault(name, value)
+    return merged
+
+
+def stdin_text(value) -> str:
+    """A stdio input as given, with a final newline added only when it lacks one."""
+    text = value if isinstance(value, str) else ""
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def to_json(value) -> str:
+    def convert(obj):
+        if isinstance(obj, (set, frozenset)):
+            try:
+                return sorted(obj)
+            except TypeError:
+                return list(obj)
+        raise TypeError(f"return value of type {type(obj).__name__} is not JSON-serializable")
+
+    return json.dumps(value, default=convert)
+
+
+def call_entry(namespace: dict, fn_name: str, args):
+    """Call a `Solution` method or a top-level function with JSON arguments (list or object)."""
+    solution = namespace.get("Solution")
+    if isinstance(solution, type) and hasattr(solution, fn_name):
+        target = getattr(solution(), fn_name)
+    elif callable(namespace.get(fn_name)):
+        target = namespace[fn_name]
+    else:
+        raise NameError(f"no function or Solution method named {fn_name!r}")
+    if isinstance(args, dict):
+        return target(**args)
+    return target(*args)
+
+
+def open_std_streams() -> None:
+    """sys.stdin/stdout/stderr over fds 0-2, as a fresh interpreter opens them."""
+    sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
+    sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", errors="surrogateescape", closefd=False)  # noqa: SIM115
+    sys.stderr = sys.__stderr__ = open(  # noqa: SIM115
+        2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1
+    )
+
+
+def fresh_main(builtins_dict: dict) -> dict:
+    """A new `__main__` module, as a fresh interpreter would run the program in."""
+    sys.argv = ["main.py"]
+    module = type(sys)("__main__")
+    module.__dict__.update(__builtins__=dict(builtins_dict), __file__="main.py")
+    sys.modules["__main__"] = module
+    return module.__dict__
+
+
+def remember_source(source: str) -> None:
+    """Let tracebacks quote the program's lines."""
+    linecache.cache["main.py"] = (len(source), None, source.splitlines(True), "main.py")
+
+
+def run_program(job: dict, value, namespace: dict, compiled: list) -> tuple[int, str | None, bool]:
+    """Execute the program on one input in this process: (exit code, returned JSON, MemoryError)."""
+    code, returned, out_of_memory = 0, None, False
+    try:
+        if not compiled:
+            compiled.append(compile(job["source"], "main.py", "exec"))
+        exec(compiled[0], namespace)
+        if job["kind"] == "functional":
+            returned = to_json(call_entry(namespace, job["fn_name"], value))
+    except SystemExit as stop:
+        if stop.code is None:
+            code = 0
+        elif isinstance(stop.code, int):
+            code = stop.code & 0xFF
+        else:
+            print(stop.code, file=sys.stderr)
+            code = 1
+    except MemoryError:
+        out_of_memory, code = True, 1
+    except BaseException as exc:
+        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
+        code = 1
+    return code, returned, out_of_memory
+
+
+def finish_program(namespace: dict) -> int:
+    """What interpreter shutdown does after the main module: join threads, run atexit, clear
+    the module (finalizers may still write), flush the standard streams."""
+    code = 0
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join()
+    if atexit._ncallbacks():
+        atexit._run_exitfuncs()
+        atexit._clear()
+    namespace.clear()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except ValueError:
+            pass  # the program closed it, which flushed it
+        except OSError:
+            code = 1
+    return code
+
+
+def finished_status(
+    cpu_used: float, cpu: float, out_size: int, cap: int, out_of_memory: bool, code: int
+) -> str:
+    """The status of an input that ran to its end inside the harness."""
+    if cpu_used > cpu:
+        return "time_limit"
+    if out_size > cap:
+        return "output_limit"
+    if out_of_memory:
+        return "memory_limit"
+    return "ok" if code == 0 else "runtime_error"
+
+
+def ended_status(exit_status: int, reason, cpu_used: float, cpu: float, out_size: int, cap: int):
+    """(status, exit code) of a process that died, was killed (`reason`: cpu, wall, ...) or exited."""
+    signum = os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else None
+    code = os.WEXITSTATUS(exit_status) if os.WIFEXITED(exit_status) else None
+    if reason in ("cpu", "wall") or signum == signal.SIGXCPU or cpu_used > cpu:
+        return "time_limit", code
+    if out_size > cap or signum == signal.SIGXFSZ:
+        return "output_limit", code
+    if reason or signum is not None or code != 0:
+        return "runtime_error", -signum if signum is not None else code
+    return "ok", code
+
+
+def record(
+    status: str, output, returned: bool, stderr: str, code, cpu: float, wall: float, peak_mb: float
+) -> dict:
+    return {
+        "status": status,
+        "output": output,
+        "returned": returned,
+        "stderr_tail": stderr,
+        "exit_code": code,
+        "cpu_time": cpu,
+        "wall_time": wall,
+        "peak_memory_mb": peak_mb,
+    }
+
+
+def limit_process(cpu_total: float, memory_mb: int, output_bytes: int) -> None:
+    """Process-wide limits; CPU is the budget of every input this process runs (the caller
+    times each input against its own limit)."""
+    cpu_hard = math.ceil(cpu_total) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_hard, cpu_hard + 1))
+    memory = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    stack = min(memory // 2, 512 * 1024 * 1024)
+    resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (output_bytes + 1, output_bytes + 1))
+
+
+def read_tail(fd: int, limit: int) -> bytes:
+    size = os.fstat(fd).st_size
+    return os.pread(fd, limit, max(0, size - limit))
+
+
+def settle(kind: str, status: str, output, returned: bool, stderr: str) -> tuple[str, object, str]:
+    """The caller's side of a record: a functional call counts only if the function returned
+    a JSON value; (status, decoded output or None, stderr tail)."""
+    if status == "ok" and kind == "functional":
+        if not returned:
+            return (
+                "runtime_error",
+                None,
+                (stderr + "\nthe program exited before the function returned").strip(),
+            )
+        try:
+            return status, json.loads(output), stderr
+        except (TypeError, ValueError):
+            return "runtime_error", None, stderr
+    return status, output if status == "ok" else None, stderr
+
+
+def _run_once(job_path: str, result_path: str) -> int:
+    """One input of one program in this fresh process; the record goes to `result_path`."""
+    with open(job_path, encoding="utf-8", errors="surrogatepass") as f:
+        job = json.load(f)
+    os.unlink(job_path)
+    result = os.open(result_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    sys.path.extend(p for p in job["site_dirs"] if p not in sys.path)
+    open_std_streams()
+    builtins_dict = program_builtins(prelude())
+    remember_source(job["source"])
+    resource.setrlimit(resource.RLIMIT_NOFILE, (ONE_SHOT_NOFILE, ONE_SHOT_NOFILE))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    limit_process(job["cpu_seconds"], job["memory_mb"], job["output_bytes"])
+    namespace = fresh_main(builtins_dict)
+    cpu_start, wall_start = time.process_time(), time.monotonic()
+    code, returned, out_of_memory = run_program(job, job["input"], namespace, [])
+    code = finish_program(namespace) or code
+    cpu_used, wall_used = time.process_time() - cpu_start, time.monotonic() - wall_start
+    cap = job["output_bytes"]
+    out_size = os.fstat(1).st_size
+    status = finished_status(cpu_used, job["cpu_seconds"], out_size, cap, out_of_memory, code)
+    output = None
+    if status == "ok":
+        output = returned if returned is not None else os.pread(1, cap, 0).decode("utf-8", "surrogateescape")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    stderr = read_tail(2, STDERR_TAIL).decode("utf-8", "replace")
+    data = json.dumps(record(status, output, returned is not None, stderr, code, cpu_used, wall_used, peak))
+    view = memoryview(data.encode())
+    while view:
+        view = view[os.write(result, view) :]
+    os.close(result)
+    return code
+
+
+if __name__ == "__main__":
+    os._exit(_run_once(sys.argv[1], sys.argv[2]))
