@@ -3,9 +3,10 @@ code sampler that replaces caught bugs with harder ones between steps.
 
 The trainer reads each slot's buggy code at generation time (`AtgenHooks.refresh_inputs`),
 so the prompt and the reward's `buggy_code` column agree for the whole group and step.
-After each optimizer step a callback gathers what the reward function observed, lets the
-mode's rule pick slots (see `adversary.py`), asks the sampler for replacements and shares
-the new state with every process. The state is saved inside each checkpoint, so a resumed
+After each optimizer step a callback gathers what the reward functions of every process
+observed; the main process lets the mode's rule pick slots (see `adversary.py`), every
+process asks its sampler for replacements for its share of them, and the main process
+applies them and sends the new state to every process. The state is saved inside each checkpoint, so a resumed
 run shows the same bugs it would have shown without the interruption.
 """
 
