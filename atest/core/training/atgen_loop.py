@@ -6,8 +6,9 @@ so the prompt and the reward's `buggy_code` column agree for the whole group and
 After each optimizer step a callback gathers what the reward functions of every process
 observed; the main process lets the mode's rule pick slots (see `adversary.py`), every
 process asks its sampler for replacements for its share of them, and the main process
-applies them and sends the new state to every process. The state is saved inside each checkpoint, so a resumed
-run shows the same bugs it would have shown without the interruption.
+applies them and sends the new state to every process. The state is saved inside each
+checkpoint, so a resumed run shows the same bugs it would have shown without the
+interruption.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Phases that only generate (UTRL's opponent sampling and test generation) can take hours at
 paper scale, so their output is appended task by task and a restarted run skips tasks
-already written; on a launch of several processes each generates its share of the tasks. Generation goes through `atest.core.generation`, so any backend works:
-transformers in-process (CPU default), vLLM on a GPU, or an OpenAI-compatible server.
+already written; on a launch of several processes each generates its share of the tasks.
+Generation goes through `atest.core.generation`, so any backend works: transformers
+in-process (CPU default), vLLM on a GPU, or an OpenAI-compatible server.
 """
 
 from __future__ import annotations
