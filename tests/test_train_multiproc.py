@@ -205,7 +205,6 @@ def test_errors_on_two_processes_are_printed_once_and_stop_both(tmp_path):
         assert proc.returncode != 0
         errors = [line for line in worker_lines(proc.stderr) if line.startswith("error:")]
         assert len(errors) == 1 and needle in errors[0], proc.stderr[-3000:]
-        assert "exitcode  : 2" in proc.stderr  # the workers' own exit code, in torchrun's report
     assert not (tmp_path / "a").exists()
     assert sorted(p.name for p in used.iterdir()) == ["notes.txt"]
 
