@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,6 +11,7 @@ import typer
 from rich.table import Table
 
 from atest.commands._common import console, emit_json, handle_errors
+from atest.core.errors import AtestError
 
 MODE_HELP = "utrl | atgen-static | atgen-unconditional | atgen-adaptive (required unless --resume)."
 
@@ -52,9 +55,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from transformers.utils import logging as hf_logging
 
+        from atest.core.training import ranks
         from atest.core.training.runner import execute, plan_run
 
         hf_logging.disable_progress_bar()  # our one line per step replaces the save/load progress bars
+        if not ranks.is_main():
+            _quiet_worker()
 
         overrides = list(set_ or [])
         if tasks is not None:
@@ -63,9 +69,10 @@ def register(app: typer.Typer) -> None:
             overrides.append(f"atgen.adversary.retries={adversary_retries}")
         if start_adver_steps is not None:
             overrides.append(f"atgen.start_adver_steps={start_adver_steps}")
-        plan = plan_run(
-            out=out, mode=mode, preset=preset, config_file=config, overrides=overrides, resume=resume
-        )
+        with ranks.same_on_every_rank():
+            plan = plan_run(
+                out=out, mode=mode, preset=preset, config_file=config, overrides=overrides, resume=resume
+            )
         cfg = plan.config
         console.print(
             f"[bold]{cfg.mode}[/] on {len(plan.tasks)} task(s), "
@@ -74,11 +81,12 @@ def register(app: typer.Typer) -> None:
             + f" -> {out}",
             highlight=False,
         )
-        summary = execute(
-            plan, on_metrics=_print_step, on_event=lambda text: console.print(f"[cyan]{text}[/]")
-        )
+        with _named_by_process():
+            summary = execute(
+                plan, on_metrics=_print_step, on_event=lambda text: console.print(f"[cyan]{text}[/]")
+            )
         _print_summary(summary)
-        if json_out:
+        if json_out and ranks.is_main():
             emit_json(
                 {
                     "out": str(summary.out),
@@ -90,6 +98,32 @@ def register(app: typer.Typer) -> None:
                     "time_per_step": summary.time_per_step,
                 }
             )
+
+
+def _quiet_worker() -> None:
+    """Progress, tables and library logs come from the main process only."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    console.quiet = True
+    hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore")
+
+
+@contextmanager
+def _named_by_process() -> Iterator[None]:
+    """Let a non-main process print an error only it hit (the main one may never see it), naming
+    the process; an error every process hit (`ShownByMain`) stays with the main one's message."""
+    from atest.core.training import ranks
+
+    try:
+        yield
+    except AtestError as exc:
+        if not ranks.is_main() and not isinstance(exc, ranks.ShownByMain):
+            console.quiet = False
+            exc.message = f"process {ranks.rank()}: {exc.message}"
+        raise
 
 
 _COMPONENT_PREFIXES = ("utrl_test/", "utrl_code/", "atgen/")

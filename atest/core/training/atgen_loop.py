@@ -3,10 +3,12 @@ code sampler that replaces caught bugs with harder ones between steps.
 
 The trainer reads each slot's buggy code at generation time (`AtgenHooks.refresh_inputs`),
 so the prompt and the reward's `buggy_code` column agree for the whole group and step.
-After each optimizer step a callback gathers what the reward function observed, lets the
-mode's rule pick slots (see `adversary.py`), asks the sampler for replacements and shares
-the new state with every process. The state is saved inside each checkpoint, so a resumed
-run shows the same bugs it would have shown without the interruption.
+After each optimizer step a callback gathers what the reward functions of every process
+observed; the main process lets the mode's rule pick slots (see `adversary.py`), every
+process asks its sampler for replacements for its share of them, and the main process
+applies them and sends the new state to every process. The state is saved inside each
+checkpoint, so a resumed run shows the same bugs it would have shown without the
+interruption.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from typing import Any
 from atest.core.errors import InputError
 from atest.core.sandbox import Executor, Limits
 from atest.core.tasks import Task
-from atest.core.training.adversary import AdversarialState, Observation, Slot, accurate_tests
+from atest.core.training import ranks
+from atest.core.training.adversary import (
+    AdversarialState,
+    Observation,
+    Slot,
+    StepDecision,
+    accurate_tests,
+)
 from atest.core.training.config import AdversarySection
 from atest.core.training.context import LoopContext
 from atest.core.training.export import export_role
@@ -36,6 +45,7 @@ from atest.core.training.reward_fns import AtgenReward
 from atest.core.training.sampling import release_memory, texts_of
 
 PHASE = "atgen/train"
+RANK_SEED_STRIDE = 1_000_003  # apart enough that two processes never draw with the same seed
 
 
 def build_slots(tasks: list[Task], per_task: int) -> list[Slot]:
@@ -166,7 +176,6 @@ def adversary_callback(
     state: AdversarialState, hooks: AtgenHooks, sampler: AdversarySampler | None, ctx: LoopContext
 ):
     """The TrainerCallback that runs the adversarial step after each optimizer step."""
-    from accelerate.utils import broadcast_object_list, gather_object
     from transformers import TrainerCallback
 
     tasks_by_id = ctx.tasks_by_id
@@ -176,16 +185,8 @@ def adversary_callback(
 
         def on_step_end(self, args: Any, train_state: Any, control: Any, **kw: Any) -> None:
             start = time.perf_counter()
-            observations = gather_object(state.take_observations())
-            payload: list[Any] = [None]
-            if train_state.is_world_process_zero:
-                metrics = _adversarial_step(
-                    state, sampler, observations, train_state.global_step, tasks_by_id
-                )
-                payload = [(state.state_dict(), metrics)]
-            payload = broadcast_object_list(payload)
-            state_dict, metrics = payload[0]
-            state.load_state_dict(state_dict)
+            observations = [o for part in ranks.all_gather(state.take_observations()) for o in part]
+            metrics = _adversarial_step(state, sampler, observations, train_state.global_step, tasks_by_id)
             hooks.pending_metrics.update(metrics)
             if self.trainer is not None:
                 self.trainer.timer.add("adversary", time.perf_counter() - start)
@@ -200,7 +201,9 @@ def _adversarial_step(
     completed_steps: int,
     tasks_by_id: dict[str, Task],
 ) -> dict[str, float]:
-    decision = state.decide(observations, completed_steps)
+    """Decide on the main process, sample on every process (each its share of the slots), apply
+    on the main process, and leave every process with the main one's state."""
+    decision = ranks.on_main(lambda: state.decide(observations, completed_steps))
     replacements: list[Replacement] = []
     if decision.due and sampler is not None:
         requests = []
@@ -208,16 +211,27 @@ def _adversarial_step(
             entry = state.slots[slot]
             used = {entry.current, *entry.pool}
             requests.append((slot, tasks_by_id[entry.task_id], accurate_tests(observations, slot), used))
-        replacements = sampler.sample(requests, completed_steps)
-        for rep in replacements:
-            if rep.code is not None:
-                state.replace(rep.slot, rep.code)
+        replacements = ranks.map_sharded(lambda part: sampler.sample(part, completed_steps), requests)
+    state_dict, metrics = ranks.on_main(lambda: _apply(state, replacements, decision, observations))
+    state.load_state_dict(state_dict)
+    return metrics
+
+
+def _apply(
+    state: AdversarialState,
+    replacements: list[Replacement],
+    decision: StepDecision,
+    observations: list[Observation],
+) -> tuple[dict[str, Any], dict[str, float]]:
+    for rep in replacements:
+        if rep.code is not None:
+            state.replace(rep.slot, rep.code)
     accepted = sum(rep.code is not None for rep in replacements)
     samples = sum(rep.samples for rep in replacements)
     state.totals["attempted"] += len(replacements)
     state.totals["accepted"] += accepted
     state.totals["samples"] += samples
-    return {
+    return state.state_dict(), {
         "adversary/slots_seen": float(decision.seen),
         "adversary/caught": float(decision.caught),
         "adversary/attempted": float(len(replacements)),
@@ -240,7 +254,8 @@ def run_atgen(ctx: LoopContext) -> dict[str, Path]:
         model_dir = ctx.run.root / ctx.run.phase_info(PHASE)["model"]
         return {"test_generator": export_role(ctx, "test_generator", model_dir, ctx.base_dirs["test"])}
     state = AdversarialState(build_slots(ctx.tasks, cfg.atgen.buggy_per_task), cfg.mode, cfg.atgen, cfg.seed)
-    saved = read_extra_state(latest_checkpoint(out / "checkpoints"))
+    # The main process reads the checkpoint's state, so every process resumes from the same one.
+    saved = ranks.on_main(lambda: read_extra_state(latest_checkpoint(out / "checkpoints")))
     if saved is not None:
         state.load_state_dict(saved)
     hooks = AtgenHooks(state, ctx.tasks_by_id, cfg.test_model.thinking)
@@ -252,11 +267,13 @@ def run_atgen(ctx: LoopContext) -> dict[str, Path]:
     reward = AtgenReward(ctx.tasks_by_id, ctx.executor, state, ctx.limits)
     with contextlib.ExitStack() as stack:
         sampler = None
-        if cfg.mode != "atgen-static" and ctx.is_main:
+        if cfg.mode != "atgen-static":
+            # Every process samples for its share of the due slots, from its own random stream.
             generator = stack.enter_context(_adversary_generator(ctx))
             adv = cfg.atgen.adversary
+            seed = cfg.seed + RANK_SEED_STRIDE * ranks.rank()
             sampler = AdversarySampler(
-                generator, ctx.executor, adv, ctx.limits, cfg.seed, cfg.test_model.thinking
+                generator, ctx.executor, adv, ctx.limits, seed, cfg.test_model.thinking
             )
         callback = adversary_callback(state, hooks, sampler, ctx)
         policy = load_policy(cfg.test_model, ctx.base_dirs["test"], None, ctx.use_cpu)

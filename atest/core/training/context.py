@@ -9,6 +9,7 @@ from typing import Any
 
 from atest.core.sandbox import Executor, Limits
 from atest.core.tasks import Task
+from atest.core.training import ranks
 from atest.core.training.run_dir import RunDir
 
 
@@ -37,21 +38,19 @@ class LoopContext:
 
     @property
     def is_main(self) -> bool:
-        from accelerate import PartialState
-
-        return PartialState().is_main_process
+        return ranks.is_main()
 
     def barrier(self) -> None:
-        from accelerate import PartialState
-
-        PartialState().wait_for_everyone()
+        ranks.barrier()
 
     def mark_done(self, name: str, **info: Any) -> None:
-        """Record a finished phase (from the main process only; the others wait for it)."""
-        if self.is_main:
+        """Record a finished phase: the main process writes the ledger and sends it to the others."""
+
+        def write() -> dict[str, Any]:
             self.run.mark_done(name, **info)
-        self.barrier()
-        self.run.reload()
+            return self.run.ledger
+
+        self.run.adopt(ranks.on_main(write))
 
     def rel(self, path: Path) -> str:
         return str(path.relative_to(self.run.root))

@@ -11,7 +11,6 @@ extra state saved inside each checkpoint, and resume from the latest complete ch
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections import defaultdict
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from atest.core.errors import InputError
+from atest.core.training import ranks
 from atest.core.training.config import GrpoSection, LoraSection, ModelSection, TrainConfig
 from atest.core.training.run_dir import latest_checkpoint, remove_incomplete_checkpoints, replace_dir
 
@@ -40,7 +40,7 @@ def has_gpu() -> bool:
 
 def world_size() -> int:
     """Processes in this (accelerate / torchrun) launch; 1 for a plain run."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
+    return ranks.world()
 
 
 def generation_backends(config: TrainConfig) -> list[str]:
@@ -133,6 +133,9 @@ def build_grpo_config(
         # transformers 5 renamed it; the old name is a deprecated alias that warns on every phase
         activation_checkpointing=grpo.gradient_checkpointing,
         gradient_accumulation_steps=gradient_accumulation(grpo, world_size()),
+        # Every trainable weight gets a gradient each step; searching for unused ones costs a
+        # graph traversal per step and a warning from every process.
+        ddp_find_unused_parameters=False,
         save_strategy="steps",
         logging_strategy="steps",
         disable_tqdm=True,
@@ -368,8 +371,7 @@ def run_grpo_phase(
     to `phase_dir/model` atomically; the phase is done only once that folder exists.
     """
     checkpoints = phase_dir / "checkpoints"
-    remove_incomplete_checkpoints(checkpoints)
-    resume = latest_checkpoint(checkpoints)
+    resume = ranks.on_main(lambda: _resume_point(checkpoints))
     if resume is not None and on_event is not None:
         on_event(f"{phase}: resuming from {resume.parent.name}/{resume.name}")
     trainer_cls = _trainer_class()
@@ -392,6 +394,12 @@ def run_grpo_phase(
     model_dir = phase_dir / "model"
     save_policy(trainer, model_dir)
     return PhaseResult(model_dir=model_dir, steps=trainer.state.global_step, resumed_from=resume)
+
+
+def _resume_point(checkpoints: Path) -> Path | None:
+    """The checkpoint to resume from, after deleting those a kill cut short (main process only)."""
+    remove_incomplete_checkpoints(checkpoints)
+    return latest_checkpoint(checkpoints)
 
 
 def save_policy(trainer: Any, target: Path) -> None:

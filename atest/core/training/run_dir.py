@@ -93,12 +93,16 @@ class RunDir:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
+    @property
+    def ledger(self) -> dict[str, Any]:
+        return self._ledger
+
     def is_done(self, name: str) -> bool:
         return self._ledger["phases"].get(name, {}).get("status") == "done"
 
-    def reload(self) -> None:
-        """Re-read the ledger another process of the launch may have updated."""
-        self._ledger = json.loads((self.root / LEDGER_NAME).read_text(encoding="utf-8"))
+    def adopt(self, ledger: dict[str, Any]) -> None:
+        """Take the main process's ledger (sent, not re-read: the file may already hold a later phase)."""
+        self._ledger = ledger
 
     def phase_info(self, name: str) -> dict[str, Any]:
         return dict(self._ledger["phases"].get(name, {}))

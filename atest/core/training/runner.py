@@ -8,6 +8,7 @@ model or writing a file, so a typo costs a second, not a model load. `execute` t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 from atest.core.errors import InputError
 from atest.core.tasks import Task, read_tasks
+from atest.core.training import ranks
 from atest.core.training.config import TrainConfig, load_config, load_saved_config
 from atest.core.training.grpo import check_device, gradient_accumulation, world_size
 from atest.core.training.run_dir import CONFIG_NAME, RunDir
@@ -189,25 +191,41 @@ def execute(
         import torch
 
         torch.set_num_threads(plan.config.threads)
-    run = RunDir.resume(plan.out, plan.overrides) if plan.resume else RunDir.create(plan.out, plan.config)
+    ranks.init(plan.use_cpu)
+    run = open_run(plan)
     for note in plan.notes:
         on_event(note)
     if plan.resume:
         done = run.done_phases()
         on_event(f"resuming {plan.out}: {len(done)} phase(s) done" + (f", last {done[-1]}" if done else ""))
     box = plan.config.sandbox
-    with (
-        run.metrics_writer() as writer,
-        get_executor(box.isolation, box.workers, max_batch=box.batch, executor=box.executor) as executor,
-    ):
+    # The sandbox's workers are a per-node budget: the node's processes split it.
+    workers = ranks.node_share(box.workers or os.cpu_count() or 1)
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(run.metrics_writer()) if ranks.is_main() else None
+        executor = stack.enter_context(
+            get_executor(box.isolation, workers, max_batch=box.batch, executor=box.executor)
+        )
 
         def record(row: dict[str, Any]) -> None:
-            writer.write(row)
+            if writer is not None:  # steps are logged on the main process only
+                writer.write(row)
             on_metrics(row)
 
         ctx = LoopContext(run, plan.tasks, executor, plan.use_cpu, plan.base_dirs, record, on_event)
         models = run_utrl(ctx) if plan.config.mode == "utrl" else run_atgen(ctx)
     return summarize(run, {k: str(v) for k, v in models.items()}, time.perf_counter() - start)
+
+
+def open_run(plan: RunPlan) -> RunDir:
+    """The run folder, created or resumed by the main process; the others get its config and ledger."""
+
+    def create_or_resume() -> tuple[TrainConfig, dict[str, Any]]:
+        run = RunDir.resume(plan.out, plan.overrides) if plan.resume else RunDir.create(plan.out, plan.config)
+        return run.config, run.ledger
+
+    config, ledger = ranks.on_main(create_or_resume)
+    return RunDir(plan.out, config, ledger)
 
 
 def summarize(run: RunDir, models: dict[str, str], seconds: float) -> TrainSummary:

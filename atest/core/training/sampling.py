@@ -2,22 +2,28 @@
 
 Phases that only generate (UTRL's opponent sampling and test generation) can take hours at
 paper scale, so their output is appended task by task and a restarted run skips tasks
-already written. Generation goes through `atest.core.generation`, so any backend works:
-transformers in-process (CPU default), vLLM on a GPU, or an OpenAI-compatible server.
+already written; on a launch of several processes each generates its share of the tasks.
+Generation goes through `atest.core.generation`, so any backend works: transformers
+in-process (CPU default), vLLM on a GPU, or an OpenAI-compatible server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import random
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from atest.core.io import JsonlAppender, read_jsonl_resumable
 from atest.core.tasks import Task
+from atest.core.training import ranks
 
 ADAPTER_CONFIG = "adapter_config.json"
+MAX_TASKS_PER_CALL = 16
 
 
 @contextmanager
@@ -59,6 +65,16 @@ def texts_of(completions: Sequence[Any]) -> list[str]:
     return [c.text for c in completions if getattr(c, "error", None) is None]
 
 
+def tasks_per_call(n_tasks: int) -> int:
+    """Tasks per generation call: at most 16, and few enough that a run has 8 calls or more to share out."""
+    return max(1, min(MAX_TASKS_PER_CALL, n_tasks // 8))
+
+
+def call_seed(seed: int | None, index: int) -> int | None:
+    """The seed of the `index`-th call of a phase: the same whichever process makes the call."""
+    return None if seed is None else random.Random(f"{seed}:{index}").getrandbits(31)
+
+
 def sample_resumable(
     path: Path,
     tasks: Sequence[Task],
@@ -67,23 +83,37 @@ def sample_resumable(
     params: Any,
     build_prompt: Callable[[Task], list[dict]],
     to_row: Callable[[Task, list[str]], dict[str, Any]],
-    batch_tasks: int = 16,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Sample `params.n` completions per task, appending one row per task; done tasks are skipped.
 
-    Returns every row, old and new, in task order.
+    The tasks are cut into calls of `tasks_per_call` tasks, each with its own seed, and the
+    calls are dealt out to the launch's processes in turn; after each round of calls the
+    main process appends the rows in task order. A call's rows therefore depend only on its
+    tasks and seed, not on how many processes share the work or where a killed run stopped
+    (a call cut short is redone whole; only its missing rows are written).
+
+    Every process gets every row, old and new, in task order.
     """
-    done = {row["task_id"]: row for row in read_jsonl_resumable(path)}
-    todo = [t for t in tasks if t.task_id not in done]
-    with JsonlAppender(path) as out:
-        for start in range(0, len(todo), batch_tasks):
-            chunk = todo[start : start + batch_tasks]
-            results = generator.generate([build_prompt(t) for t in chunk], params)
-            for task, completions in zip(chunk, results, strict=True):
-                row = to_row(task, texts_of(completions))
-                out.write(row)
-                done[task.task_id] = row
+    done = {row["task_id"]: row for row in ranks.on_main(lambda: read_jsonl_resumable(path))}
+    size = tasks_per_call(len(tasks))
+    calls = [(i, list(tasks[start : start + size])) for i, start in enumerate(range(0, len(tasks), size))]
+    todo = [(i, chunk) for i, chunk in calls if any(t.task_id not in done for t in chunk)]
+    mine = ranks.shard(todo)
+    with JsonlAppender(path) if ranks.is_main() else contextlib.nullcontext() as out:
+        for round_no in range(-(-len(todo) // ranks.world())):
+            rows: list[dict[str, Any]] = []
+            if round_no < len(mine):
+                index, chunk = mine[round_no]
+                results = generator.generate(
+                    [build_prompt(t) for t in chunk], replace(params, seed=call_seed(params.seed, index))
+                )
+                rows = [to_row(t, texts_of(c)) for t, c in zip(chunk, results, strict=True)]
+            for row in (row for part in ranks.all_gather(rows) for row in part):
+                if row["task_id"] not in done:
+                    if out is not None:
+                        out.write(row)
+                    done[row["task_id"]] = row
             if progress is not None:
-                progress(len(tasks) - len(todo) + start + len(chunk), len(tasks))
+                progress(len(done), len(tasks))
     return [done[t.task_id] for t in tasks if t.task_id in done]

@@ -16,10 +16,12 @@ itself. Each role continues from its previous phase's result in the next iterati
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 from atest.core.io import write_jsonl_atomic
+from atest.core.training import ranks
 from atest.core.training.config import grpo_for_iteration, steps_for_iteration
 from atest.core.training.context import LoopContext
 from atest.core.training.export import export_role
@@ -59,9 +61,10 @@ def opponents_phase(ctx: LoopContext, it: int, code_model: Path | None) -> dict[
     name = _phase(it, "opponents")
     out = ctx.run.phase_dir(name)
     if not ctx.run.is_done(name):
-        # Generation phases run on the main process; the others of a multi-GPU launch wait.
-        stats = _sample_opponents(ctx, name, out, it, code_model) if ctx.is_main else {}
-        ctx.mark_done(name, **stats)
+        # Every process of a launch samples and checks its share of the tasks; the main one writes.
+        start = time.perf_counter()
+        stats = _sample_opponents(ctx, name, out, it, code_model)
+        ctx.mark_done(name, **stats, seconds=round(time.perf_counter() - start, 3))
     return _read_opponents(out / "opponents.jsonl")
 
 
@@ -97,7 +100,7 @@ def _sample_opponents(
     codes = {row["task_id"]: [c for c in map(extract_code, row["responses"]) if c] for row in rows}
     items = [(task, codes.get(task.task_id, [])) for task in ctx.tasks]
     correct = (
-        correct_codes(ctx.executor, items, ctx.limits)
+        ranks.map_sharded(lambda part: correct_codes(ctx.executor, part, ctx.limits), items)
         if cfg.utrl.exclude_correct_opponents
         else [[False] * len(c) for _, c in items]
     )
@@ -105,9 +108,10 @@ def _sample_opponents(
         task.task_id: [c for c, ok in zip(cs, flags, strict=True) if not ok]
         for (task, cs), flags in zip(items, correct, strict=True)
     }
-    write_jsonl_atomic(
-        out / "opponents.jsonl", ({"task_id": k, "opponents": v} for k, v in opponents.items())
-    )
+    if ctx.is_main:
+        write_jsonl_atomic(
+            out / "opponents.jsonl", ({"task_id": k, "opponents": v} for k, v in opponents.items())
+        )
     n_samples = sum(len(r["responses"]) for r in rows)
     n_code = sum(len(c) for _, c in items)
     n_correct = sum(sum(f) for f in correct)
@@ -159,8 +163,9 @@ def gen_tests_phase(ctx: LoopContext, it: int, test_model: Path) -> dict[str, li
     name = _phase(it, "gen_tests")
     out = ctx.run.phase_dir(name)
     if not ctx.run.is_done(name):
-        stats = _generate_tests(ctx, name, out, it, test_model) if ctx.is_main else {}
-        ctx.mark_done(name, **stats)
+        start = time.perf_counter()
+        stats = _generate_tests(ctx, name, out, it, test_model)
+        ctx.mark_done(name, **stats, seconds=round(time.perf_counter() - start, 3))
     return _read_tests(out / "tests.jsonl")
 
 
@@ -190,20 +195,24 @@ def _generate_tests(ctx: LoopContext, name: str, out: Path, it: int, test_model:
         )
     responses = {row["task_id"]: row["responses"] for row in rows}
     parsed = [_unique_tests(task, responses.get(task.task_id, [])) for task in ctx.tasks]
-    kept = valid_tests(ctx.executor, ctx.tasks, parsed, ctx.limits)
-    tests = {task.task_id: rows for task, rows in zip(ctx.tasks, kept, strict=True)}
-    write_jsonl_atomic(
-        out / "tests.jsonl",
-        (
-            {
-                "task_id": t.task_id,
-                "tests": tests[t.task_id],
-                "n_generated": len(p),
-                "n_valid": len(tests[t.task_id]),
-            }
-            for t, p in zip(ctx.tasks, parsed, strict=True)
-        ),
+    kept = ranks.map_sharded(
+        lambda part: valid_tests(ctx.executor, [t for t, _ in part], [p for _, p in part], ctx.limits),
+        list(zip(ctx.tasks, parsed, strict=True)),
     )
+    tests = {task.task_id: rows for task, rows in zip(ctx.tasks, kept, strict=True)}
+    if ctx.is_main:
+        write_jsonl_atomic(
+            out / "tests.jsonl",
+            (
+                {
+                    "task_id": t.task_id,
+                    "tests": tests[t.task_id],
+                    "n_generated": len(p),
+                    "n_valid": len(tests[t.task_id]),
+                }
+                for t, p in zip(ctx.tasks, parsed, strict=True)
+            ),
+        )
     stats = {
         "generated": sum(len(p) for p in parsed),
         "valid": sum(len(v) for v in kept),

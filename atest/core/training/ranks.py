@@ -1,0 +1,138 @@
+"""The processes of a `torchrun` / `accelerate launch` run: who is main, who shares a node, and the
+few collectives the loops need between GRPO phases.
+
+A plain `atest train` is a launch of one process, and every helper here then does the
+one-process thing without touching `torch.distributed`. Under a launcher the process group
+is the one the trainer uses (accelerate's `PartialState`, NCCL on GPUs, gloo on CPUs), set
+up before the first collective.
+
+Errors: every process runs the same checks at plan time and gets the same error; the main
+process prints it and the others exit with its code silently (`ShownByMain`). A step that
+only the main process runs (opening the run folder) hands its error to the others the same
+way, so nobody waits at a barrier for a process that has already stopped. Anything else
+that fails on one process stops that process; the launcher then stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from atest.core.errors import AtestError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class ShownByMain(AtestError):
+    """The error every process hit; the main process prints it, this one only exits with its code."""
+
+    def __init__(self, exit_code: int):
+        super().__init__("the main process reports this error")
+        self.exit_code = exit_code
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def world() -> int:
+    """Processes in this launch; 1 for a plain run."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def local_world() -> int:
+    """Processes of this launch on this node (they share its CPUs)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def node_share(total: int) -> int:
+    """This process's part of a per-node budget (e.g. sandbox workers): never below one."""
+    return max(1, total // local_world())
+
+
+def init(use_cpu: bool) -> None:
+    """Join the launch's process group (gloo for a CPU run) before the first collective."""
+    if world() > 1:
+        from accelerate import PartialState
+
+        PartialState(cpu=use_cpu)
+
+
+def barrier() -> None:
+    if world() > 1:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+
+
+def all_gather(value: T) -> list[T]:
+    """Every process's `value`, in rank order, on every process."""
+    if world() == 1:
+        return [value]
+    from accelerate.utils import gather_object
+
+    return gather_object([value])
+
+
+def broadcast(value: T) -> T:
+    """The main process's `value` on every process (what the others pass is ignored)."""
+    if world() == 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value])[0]
+
+
+def on_main(fn: Callable[[], T]) -> T:
+    """Run `fn` on the main process only and give its result to every process.
+
+    When `fn` raises an `AtestError`, the main process raises it and every other process
+    raises `ShownByMain` with its exit code, instead of waiting for a result that never comes.
+    """
+    if world() == 1:
+        return fn()
+    if not is_main():
+        failed, value = broadcast(None)
+        if failed:
+            raise ShownByMain(value)
+        return value
+    try:
+        value = fn()
+    except AtestError as exc:
+        broadcast((True, exc.exit_code))
+        raise
+    return broadcast((False, value))[1]
+
+
+@contextmanager
+def same_on_every_rank() -> Iterator[None]:
+    """Mark checks that fail alike on every process (plan time): only the main one reports."""
+    try:
+        yield
+    except AtestError as exc:
+        if is_main() or isinstance(exc, ShownByMain):
+            raise
+        raise ShownByMain(exc.exit_code) from None
+
+
+def shard(items: Sequence[T]) -> list[T]:
+    """This process's share of `items`: every world()-th one from its rank (balanced, order kept)."""
+    return list(items[rank() :: world()])
+
+
+def map_sharded(fn: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
+    """`fn` over `items`, each process doing its share; every process gets all results in order."""
+    if world() == 1:
+        return fn(list(items))
+    parts = all_gather(fn(shard(items)))
+    out: list[Any] = [None] * len(items)
+    for r, part in enumerate(parts):
+        out[r :: world()] = part
+    return out
