@@ -1,0 +1,291 @@
+"""The demo's report and figures: what was measured, led by what the numbers support.
+
+A newcomer reads the first lines and the two figures; so the report opens with the finding
+(computed from the rows, not written in advance), keeps the smoke-test caveat next to it, and
+leaves out a panel that cannot tell test sources apart instead of drawing flat lines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from atest.core.demo import MUTANT_POOL, DemoResult, PoolTruth, SourceRow
+from atest.core.io import atomic_path, write_text_atomic
+
+DODGE = 0.06  # sideways shift between best-of-N lines, in units of N
+STAGES = (("base", "base"), ("warm-up", "+ warm-up"), ("grpo", "+ GRPO"))
+RATE_LABELS = {
+    "parsed": "parsed test",
+    "io_accuracy": "IO accurate",
+    "attack": "attack (accurate, bug fails)",
+}
+COMPONENT_LABELS = {
+    "format": "format",
+    "io_accuracy": "IO accuracy",
+    "attack": "attack",
+    "discrimination": "discrimination",
+    "validity": "validity",
+}
+
+
+def _row(result: DemoResult, role: str) -> SourceRow | None:
+    return next((r for r in result.rows if r.role == role), None)
+
+
+def _at_max(row: SourceRow | None, pool: str) -> float | None:
+    if row is None or pool not in row.bon_curve:
+        return None
+    curve = row.bon_curve[pool]
+    return curve[max(curve)]
+
+
+def finding(result: DemoResult) -> str:
+    """One or two sentences that say what these measurements support, from the numbers."""
+    model = result.config.model
+    base, warm, trained = (_row(result, role) for role, _ in STAGES)
+    sentences = []
+    if base and warm and trained:
+        if base.rates and warm.rates and trained.rates:
+            before, after, last = (r.rates["parsed"] for r in (base, warm, trained))  # type: ignore[index]
+            unit = "of its responses hold a parseable test"
+            shown = f"{before:.0%} {unit} before the format warm-up, {after:.0%} after it and {last:.0%} after GRPO"
+        else:
+            before, after, last = base.tests_per_task, warm.tests_per_task, trained.tests_per_task
+            shown = (
+                f"it writes {before:.1f} tests per task before the format warm-up, {after:.1f} after it "
+                f"and {last:.1f} after GRPO"
+            )
+        verb = (
+            "is what makes"
+            if after > before and before < 0.5 * max(after, 1e-9)
+            else "does not change whether"
+        )
+        sentences.append(f"The format warm-up {verb} {model} write usable tests: {shown}.")
+    pool = result.pools.get(MUTANT_POOL)
+    ours, chance = _at_max(trained, MUTANT_POOL), pool.chance[max(pool.chance)] if pool else None
+    examples, gold = (
+        _at_max(_row(result, "examples"), MUTANT_POOL),
+        _at_max(_row(result, "gold"), MUTANT_POOL),
+    )
+    if pool and ours is not None and chance is not None:
+        step = 1 / pool.n_tasks
+        if ours > chance + step / 2:
+            verdict = "better than a random pick"
+        elif ours < chance - step / 2:
+            verdict = "worse than a random pick"
+        else:
+            verdict = "no better than a random pick"
+        sentences.append(
+            f"Its trained tests pick a correct candidate from the mutant pool ({max(pool.chance)} candidates, "
+            f"{pool.n_tasks} tasks: one task is {step:.2f}) in {ours:.2f} of tasks, {verdict} ({chance:.2f}); "
+            f"the statements' examples reach {_fmt(examples)} and the gold tests {_fmt(gold)}."
+        )
+    return " ".join(sentences)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _pool_note(pool: PoolTruth, n: int, model: str) -> str:
+    if pool.separates:
+        return (
+            f"The {model} pool ({n} samples per task) is ranked too: {pool.n_mixed} of its {pool.n_tasks} tasks "
+            "have both a correct and a wrong sample."
+        )
+    return (
+        f"The {model} pool ({n} samples per task) is left out of best-of-N: no task has both a correct "
+        f"and a wrong sample (tasks with any correct one: {pool.n_with_correct} of {pool.n_tasks}), so every "
+        "test source would score the same there."
+    )
+
+
+def write_report(path: Path, result: DemoResult) -> Path:
+    cfg = result.config
+    pools = [p for p in (MUTANT_POOL, cfg.model) if any(p in r.bon for r in result.rows)]
+    has_rates = any(r.rates for r in result.rows)
+    header = ["tests", "tests/task"]
+    header += [f"best-of-{max(result.pools[p].chance)} ({p})" for p in pools]
+    header += ["fidelity", "mutation score"]
+    if has_rates:
+        header += ["parsed", "IO accuracy", "attack"]
+    lines = [
+        "# atest demo report",
+        "",
+        f"**Finding.** {finding(result)}",
+        "",
+        f"**Read this as a smoke test, not a result.** A small model ({cfg.model}) trained for minutes on",
+        f"eight toy problems and evaluated on {cfg.n_tasks} tasks: one task moves an accuracy by "
+        f"{1 / cfg.n_tasks:.2f}, and differences",
+        "between its rows are mostly noise. The pipeline is the real one (sandbox, rewards, TRL SFT and GRPO,",
+        "evaluation); the papers' numbers need 4B-7B models, thousands of tasks and GPUs (see the README).",
+        "",
+        "## Setup",
+        "",
+        f"Evaluation: the first {cfg.n_tasks} bundled tasks. Candidate pools: `{MUTANT_POOL}` (the gold "
+        f"solution, mutants the gold tests accept and mutants they reject, {cfg.pool_size} per task) and "
+        f"`{cfg.model}` ({cfg.solutions} samples per task). Test generator: {cfg.model}, prompted with the "
+        f"`{cfg.prompt}` template ({cfg.mutants} buggy codes per task, one test each), first as is, then after "
+        f"a format warm-up ({cfg.warmup_steps} supervised steps), then after {cfg.train_steps} GRPO steps of "
+        f"`atest train --mode {cfg.mode}`. The warm-up uses four easy tasks "
+        "(`configs/cpu-smoke/warmup-tasks.jsonl`) and GRPO four others (the first four of "
+        "`configs/cpu-smoke/tasks.jsonl`), all disjoint from the evaluation tasks. "
+        f"Total time {result.seconds / 60:.1f} min on CPU.",
+        "",
+        "## Test sources",
+        "",
+        "| " + " | ".join(header) + " |",
+        "| --- | " + " | ".join("---:" for _ in header[1:]) + " |",
+    ]
+    for row in result.rows:
+        cells = [row.label, f"{row.tests_per_task:.1f}"]
+        cells += [_fmt(_at_max(row, p)) for p in pools]
+        cells += ["1 (reference)" if row.role == "gold" else _fmt(row.fidelity), _fmt(row.mutation_score)]
+        if has_rates:
+            cells += [_fmt(row.rates[k]) if row.rates else "" for k in RATE_LABELS]
+        lines.append("| " + " | ".join(cells) + " |")
+    chance = ["chance (a random candidate)", ""] + [
+        _fmt(result.pools[p].chance[max(result.pools[p].chance)]) for p in pools
+    ]
+    lines.append("| " + " | ".join(chance + [""] * (len(header) - len(chance))) + " |")
+    lines += [
+        "",
+        "Best-of-N: the fraction of tasks where the candidate ranked first by the tests passes every gold",
+        "test (ties: expected accuracy, so a source without tests scores chance). Fidelity: Spearman",
+        "correlation between the mutant pool's scores on these tests and on the gold tests. Mutation score:",
+        "the fraction of non-equivalent mutants of the gold solution the tests kill. Parsed, IO accuracy,",
+        "attack (ATGEN's rates, `atest attack-eval`): per generated response, a test was parsed; its output",
+        "is the gold solution's; it is accurate and the buggy code fails it.",
+        "",
+    ]
+    model_pool = result.pools.get(cfg.model)
+    if model_pool is not None:
+        lines += [_pool_note(model_pool, cfg.solutions, cfg.model), ""]
+    lines += ["![best-of-N against N](bon.png)", ""]
+    lines += _learning_section(result)
+    lines += [
+        "## Steps and the commands that reproduce them",
+        "",
+        "| # | step | time | command |",
+        "| ---: | --- | ---: | --- |",
+    ]
+    for i, step in enumerate(result.steps, 1):
+        took = "resumed" if step.resumed else f"{step.seconds:.0f} s"
+        lines.append(f"| {i} | {step.label} | {took} | `{step.command}` |")
+    write_text_atomic(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _learning_section(result: DemoResult) -> list[str]:
+    points = result.learning
+    if not points:
+        return ["The training run logged no GRPO step, so there is no learning curve.", ""]
+    first, last = points[0], points[-1]
+    parts = [f"reward {first.reward:.2f} -> {last.reward:.2f}"]
+    parts += [
+        f"{COMPONENT_LABELS[name]} {first.components[name]:.2f} -> {last.components[name]:.2f}"
+        for name in first.components
+        if name in last.components
+    ]
+    return [
+        "## Learning curve",
+        "",
+        f"GRPO on the training tasks (`train/metrics.jsonl`, {len(points)} steps, each the mean over its",
+        f"completions): {', '.join(parts)}. The right panel follows the same model through its stages on the",
+        "evaluation tasks. The warm-up is supervised: it logs a loss, not a reward, so its effect shows as the",
+        "step from `base` to `+ warm-up` there.",
+        "",
+        "![learning curve](learning.png)",
+        "",
+    ]
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    return path
+
+
+def plot_bon(path: Path, result: DemoResult) -> Path | None:
+    """Best-of-N accuracy against N: one panel per ranked pool, one line per test source, chance dotted."""
+    pools = [p for p in (MUTANT_POOL, result.config.model) if any(p in r.bon_curve for r in result.rows)]
+    if not pools:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(pools), figsize=(6.4 * len(pools), 4.4), squeeze=False)
+    markers = "os^vDP"
+    try:
+        for ax, pool in zip(axes[0], pools, strict=True):
+            truth = result.pools[pool]
+            ns = sorted(truth.chance)
+            ax.plot(
+                ns, [truth.chance[n] for n in ns], ":", color="grey", lw=2, label="chance (random candidate)"
+            )
+            rows = [r for r in result.rows if pool in r.bon_curve]
+            for i, row in enumerate(rows):
+                curve = row.bon_curve[pool]
+                shift = DODGE * (i - (len(rows) - 1) / 2)  # equal curves would hide each other
+                style = "--" if row.role == "gold" else "-"
+                ax.plot([n + shift for n in ns], [curve[n] for n in ns], style, marker=markers[i % len(markers)],
+                        alpha=0.85, label=row.label)  # fmt: skip
+            ax.set_title(f"candidates: {pool} ({truth.n_tasks} tasks)")
+            ax.set_xticks(ns)
+            ax.set_xlabel("N (candidates per task; lines shifted sideways so that equal ones stay visible)")
+            ax.set_ylabel("best-of-N accuracy")
+            ax.set_ylim(-0.03, 1.03)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="best")
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_learning(path: Path, result: DemoResult) -> Path | None:
+    """Left: GRPO's per-step reward and components. Right: ATGEN's rates per stage on the evaluation tasks."""
+    staged = [(label, row) for role, label in STAGES if (row := _row(result, role)) and row.rates]
+    if not result.learning and not staged:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12.8, 4.4), squeeze=False)
+    left, right = axes[0]
+    try:
+        if result.learning:
+            steps = [p.step for p in result.learning]
+            left.plot(steps, [p.reward for p in result.learning], "-", marker="o", color="black", lw=2,
+                      label="reward (sum)")  # fmt: skip
+            for name in COMPONENT_LABELS:
+                if all(name in p.components for p in result.learning):
+                    left.plot(steps, [p.components[name] for p in result.learning], "-", marker=".",
+                              label=COMPONENT_LABELS[name])  # fmt: skip
+            left.set_xticks(steps)
+            left.axhline(0, color="grey", lw=0.5)
+        left.set_title(f"GRPO steps on the training tasks ({result.config.mode})")
+        left.set_xlabel("GRPO step")
+        left.set_ylabel("mean over the step's completions")
+        left.grid(alpha=0.3)
+        left.legend(fontsize=7, loc="best")
+        if staged:
+            xs = list(range(len(staged)))
+            for key, label in RATE_LABELS.items():
+                right.plot(xs, [row.rates[key] for _, row in staged], "-", marker="o", label=label)  # type: ignore[index]
+            right.set_xticks(xs, [label for label, _ in staged])
+            right.set_xlim(-0.3, len(staged) - 0.7)
+            right.set_ylim(-0.03, 1.03)
+            right.legend(fontsize=7, loc="best")
+        right.set_title(f"{result.config.model} on the evaluation tasks")
+        right.set_ylabel("fraction of generated tests")
+        right.grid(alpha=0.3)
+        return _save(fig, path)
+    finally:
+        plt.close(fig)
