@@ -45,6 +45,13 @@ class Source(NamedTuple):
     tests: str
 
 
+class Resume(NamedTuple):
+    """How to continue a step killed mid-way: the files it leaves behind, the command that continues."""
+
+    markers: tuple[Path, ...]
+    argv: list[str]
+
+
 class DemoRunner:
     def __init__(self, config: DemoConfig, on_step: StepHook = lambda i, label, command: None):
         self.cfg = config
@@ -53,8 +60,12 @@ class DemoRunner:
         self.result = DemoResult(config)
         self._index = 0
 
-    def step(self, name: str, label: str, argv: list[str]) -> dict[str, Any]:
-        """Run `atest ARGV --json` once; a saved result means it already ran."""
+    def step(self, name: str, label: str, argv: list[str], resume: Resume | None = None) -> dict[str, Any]:
+        """Run `atest ARGV --json` once; a saved result means it already ran.
+
+        A step killed mid-way leaves its partial output behind (one of `resume.markers`); the
+        rerun then runs `resume.argv`, which continues that output instead of refusing it.
+        """
         self._index += 1
         command = "atest " + " ".join(_quote(a) for a in argv)
         self.on_step(self._index, label, command)
@@ -64,6 +75,8 @@ class DemoRunner:
             self.result.steps.append(StepRecord(name, label, command, 0.0, True, result))
             return result
         start = time.perf_counter()
+        if resume is not None and any(path.exists() for path in resume.markers):
+            argv = resume.argv
         proc = subprocess.run(
             [sys.executable, "-m", "atest", *argv, "--json"],
             stdout=subprocess.PIPE,
@@ -115,41 +128,37 @@ class DemoRunner:
             *sample, "--mutants", str(cfg.pool_size), "--mutants-into", "candidates",
             "--out", str(out / "mutant-pool.jsonl"), *self._workers, *self._cache,
         ])  # fmt: skip
-        self.step("solutions", f"sample {cfg.solutions} solutions per task with {cfg.model}", [
+        pool = out / "model-pool.jsonl"
+        solutions = [
             "gen-solutions", "--tasks", str(out / "tasks.jsonl"), "--model", cfg.model, "--n", str(cfg.solutions),
-            "--temperature", "1.0", "--max-new-tokens", str(cfg.solution_tokens),
-            "--out", str(out / "model-pool.jsonl"),
-        ])  # fmt: skip
+            "--temperature", "1.0", "--max-new-tokens", str(cfg.solution_tokens), "--out", str(pool),
+        ]  # fmt: skip
+        self.step(
+            "solutions", f"sample {cfg.solutions} solutions per task with {cfg.model}", solutions,
+            Resume((pool, pool.with_name(pool.name + ".partial.jsonl")), [*solutions, "--resume"]),
+        )  # fmt: skip
 
     def _generate_tests(self) -> list[Source]:
         """Tests from the statements' examples and from the base, warmed-up and trained model."""
         cfg, out = self.cfg, self.cfg.out
-        tasks = str(out / "tasks.jsonl")
-        gen = ["--prompt", cfg.prompt, "--max-new-tokens", str(cfg.max_new_tokens)]
         warmup_tasks, train_tasks = training_tasks()
         self.step("tests-examples", "take tests from the statements' examples", [
-            "example-tests", "--tasks", tasks, "--out", str(out / "tests-examples.jsonl"),
+            "example-tests", "--tasks", str(out / "tasks.jsonl"), "--out", str(out / "tests-examples.jsonl"),
         ])  # fmt: skip
-        self.step("tests-base", f"generate tests with the base {cfg.model}", [
-            "gen-tests", "--tasks", tasks, "--model", cfg.model, *gen, "--out", str(out / "tests-base.jsonl"),
-        ])  # fmt: skip
+        self._gen_tests("tests-base", f"generate tests with the base {cfg.model}", cfg.model)
         warm = out / "warmup"
         self.step("warmup", f"format warm-up of {cfg.model} on four easy tasks ({cfg.warmup_steps} SFT steps)", [
             "warmup", "--tasks", str(warmup_tasks), "--model", cfg.model, "--prompt", cfg.prompt,
             "--steps", str(cfg.warmup_steps), "--batch-size", "2", "--lr", "1e-4", "--max-length", "768",
             "--out", str(warm), "--force", *self._workers,
         ])  # fmt: skip
-        self.step("tests-warm", "generate tests with the warmed-up model", [
-            "gen-tests", "--tasks", tasks, "--model", str(warm), *gen, "--out", str(out / "tests-warm.jsonl"),
-        ])  # fmt: skip
+        self._gen_tests("tests-warm", "generate tests with the warmed-up model", str(warm))
+        train = out / "train"
         trained = self.step("train", f"train it with GRPO ({cfg.mode}, {cfg.train_steps} steps, training tasks)", [
             "train", "--mode", cfg.mode, "--preset", "cpu-smoke", "--tasks", str(train_tasks),
-            *_train_overrides(cfg, warm), "--out", str(out / "train"),
-        ])  # fmt: skip
-        self.step("tests-trained", "generate tests with the trained model", [
-            "gen-tests", "--tasks", tasks, "--model", trained_model(trained), *gen,
-            "--out", str(out / "tests-trained.jsonl"),
-        ])  # fmt: skip
+            *_train_overrides(cfg, warm), "--out", str(train),
+        ], Resume((train / "run.json",), ["train", "--resume", "--out", str(train)]))  # fmt: skip
+        self._gen_tests("tests-trained", "generate tests with the trained model", trained_model(trained))
         return [
             Source("gold", "gold tests (upper bound)", GOLD),
             Source("examples", "statement examples", str(out / "tests-examples.jsonl")),
@@ -161,6 +170,14 @@ class DemoRunner:
                 str(out / "tests-trained.jsonl"),
             ),
         ]
+
+    def _gen_tests(self, name: str, label: str, model: str) -> None:
+        cfg, out = self.cfg, self.cfg.out / f"{name}.jsonl"
+        argv = [
+            "gen-tests", "--tasks", str(self.cfg.out / "tasks.jsonl"), "--model", model, "--prompt", cfg.prompt,
+            "--max-new-tokens", str(cfg.max_new_tokens), "--out", str(out),
+        ]  # fmt: skip
+        self.step(name, label, argv, Resume((out,), [*argv, "--resume"]))
 
     def _evaluate(self, sources: list[Source]) -> None:
         """Best-of-N on each pool that can rank test sources, fidelity, mutation score, ATGEN rates.
