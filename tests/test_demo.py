@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from atest.commands._demo_steps import DemoRunner, Resume
 from atest.core.demo import (
     MUTANT_POOL,
     DemoConfig,
@@ -21,6 +22,7 @@ from atest.core.demo import (
     pool_truth,
 )
 from atest.core.demo_report import finding, plot_bon, plot_learning, write_report
+from atest.core.errors import ExternalError
 
 ROWS = ("(base)", "format warm-up", "GRPO", "statement examples", "gold tests")
 
@@ -111,6 +113,23 @@ def test_figures_are_written(tmp_path):
     assert plot_bon(tmp_path / "none.png", empty) is None
     assert plot_learning(tmp_path / "none.png", empty) is None
     assert not (tmp_path / "none.png").exists()
+
+
+SAMPLE = Path(__file__).resolve().parents[1] / "atest" / "data" / "sample.jsonl"
+
+
+def test_a_step_runs_once_continues_its_partial_output_and_names_a_failed_command(tmp_path):
+    runner = DemoRunner(DemoConfig(out=tmp_path))
+    tests = tmp_path / "tests.jsonl"
+    argv = ["example-tests", "--tasks", str(tmp_path / "missing.jsonl"), "--out", str(tests)]
+    with pytest.raises(ExternalError, match=r"demo step 'examples' failed .*atest example-tests --tasks"):
+        runner.step("examples", "examples", argv)
+    tests.write_text("")  # what a killed run leaves: the continuing command runs instead
+    result = runner.step("examples", "examples", argv, Resume((tests,), [*argv[:2], str(SAMPLE), *argv[3:]]))
+    assert result["n_tasks"] == 50 and len(tests.read_text().splitlines()) == 50
+    assert runner.result.steps[-1].command == "atest " + " ".join(argv)  # the report shows the plain command
+    again = runner.step("examples", "examples", argv)
+    assert again == result and runner.result.steps[-1].resumed
 
 
 @pytest.mark.slow
