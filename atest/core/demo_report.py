@@ -42,46 +42,50 @@ def _at_max(row: SourceRow | None, pool: str) -> float | None:
 
 def finding(result: DemoResult) -> str:
     """One or two sentences that say what these measurements support, from the numbers."""
-    model = result.config.model
+    return " ".join(s for s in (_warm_up_sentence(result), _selection_sentence(result)) if s)
+
+
+def _warm_up_sentence(result: DemoResult) -> str:
     base, warm, trained = (_row(result, role) for role, _ in STAGES)
-    sentences = []
-    if base and warm and trained:
-        if base.rates and warm.rates and trained.rates:
-            before, after, last = (r.rates["parsed"] for r in (base, warm, trained))  # type: ignore[index]
-            unit = "of its responses hold a parseable test"
-            shown = f"{before:.0%} {unit} before the format warm-up, {after:.0%} after it and {last:.0%} after GRPO"
-        else:
-            before, after, last = base.tests_per_task, warm.tests_per_task, trained.tests_per_task
-            shown = (
-                f"it writes {before:.1f} tests per task before the format warm-up, {after:.1f} after it "
-                f"and {last:.1f} after GRPO"
-            )
-        verb = (
-            "is what makes"
-            if after > before and before < 0.5 * max(after, 1e-9)
-            else "does not change whether"
+    if not (base and warm and trained):
+        return ""
+    if base.rates and warm.rates and trained.rates:
+        before, after, last = base.rates["parsed"], warm.rates["parsed"], trained.rates["parsed"]
+        shown = (
+            f"{before:.0%} of its responses hold a parseable test before the warm-up, {after:.0%} after it "
+            f"and {last:.0%} after GRPO"
         )
-        sentences.append(f"The format warm-up {verb} {model} write usable tests: {shown}.")
+    else:
+        before, after, last = base.tests_per_task, warm.tests_per_task, trained.tests_per_task
+        shown = (
+            f"{before:.1f} tests per task before the warm-up, {after:.1f} after it and {last:.1f} after GRPO"
+        )
+    model = result.config.model
+    if after > 2 * before and after > 0:
+        return f"The format warm-up is what makes {model} write parseable tests: {shown}."
+    return f"The format warm-up did not make {model} write more parseable tests: {shown}."
+
+
+def _selection_sentence(result: DemoResult) -> str:
     pool = result.pools.get(MUTANT_POOL)
-    ours, chance = _at_max(trained, MUTANT_POOL), pool.chance[max(pool.chance)] if pool else None
-    examples, gold = (
-        _at_max(_row(result, "examples"), MUTANT_POOL),
-        _at_max(_row(result, "gold"), MUTANT_POOL),
+    ours = _at_max(_row(result, "grpo"), MUTANT_POOL)
+    if pool is None or ours is None:
+        return ""
+    n = max(pool.chance)
+    chance, one_task = pool.chance[n], 1 / pool.n_tasks
+    if ours > chance + one_task:
+        verdict = "better than a random pick"
+    elif ours < chance - one_task:
+        verdict = "worse than a random pick"
+    else:
+        verdict = "within one task of a random pick"
+    examples = _fmt(_at_max(_row(result, "examples"), MUTANT_POOL))
+    gold = _fmt(_at_max(_row(result, "gold"), MUTANT_POOL))
+    return (
+        f"Ranking the mutant pool's {n} candidates by its trained tests picks a correct one in {ours:.2f} of "
+        f"{pool.n_tasks} tasks, {verdict} ({chance:.2f}); the statements' examples reach {examples} and the "
+        f"gold tests {gold}."
     )
-    if pool and ours is not None and chance is not None:
-        step = 1 / pool.n_tasks
-        if ours > chance + step / 2:
-            verdict = "better than a random pick"
-        elif ours < chance - step / 2:
-            verdict = "worse than a random pick"
-        else:
-            verdict = "no better than a random pick"
-        sentences.append(
-            f"Its trained tests pick a correct candidate from the mutant pool ({max(pool.chance)} candidates, "
-            f"{pool.n_tasks} tasks: one task is {step:.2f}) in {ours:.2f} of tasks, {verdict} ({chance:.2f}); "
-            f"the statements' examples reach {_fmt(examples)} and the gold tests {_fmt(gold)}."
-        )
-    return " ".join(sentences)
 
 
 def _fmt(value: float | None) -> str:
