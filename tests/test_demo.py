@@ -49,11 +49,13 @@ def test_pool_without_a_correct_and_a_wrong_candidate_does_not_separate():
 
 
 def test_learning_curve_reads_components_and_keeps_the_resumed_record(tmp_path):
+    mean = {"rewards/atgen/mean": 0.0}
     rows = [
-        {"phase": "atgen", "step": 1, "reward": -1.5, "atgen/format": -0.5, "atgen/io_accuracy": -0.5},
-        {"phase": "atgen", "step": 2, "reward": 0.0, "atgen/format": 1.0, "atgen/io_accuracy": -0.5},
-        {"phase": "atgen", "step": 2, "reward": 1.0, "atgen/format": 1.0, "atgen/io_accuracy": 0.0},
-        {"phase": "atgen", "step": 3, "loss": 0.1},  # no reward: not a GRPO step record
+        {"phase": "t", "step": 1, "reward": -1.5, "atgen/format": -0.5, "atgen/io_accuracy": -0.5, **mean},
+        {"phase": "t", "step": 2, "reward": 0.0, "atgen/format": 1.0, "atgen/io_accuracy": -0.5, **mean},
+        {"phase": "t", "step": 2, "reward": 1.0, "atgen/format": 1.0, "atgen/io_accuracy": 0.0, **mean},
+        {"phase": "c", "step": 1, "reward": 2.0, "utrl_code/format": 1.0, "rewards/utrl_code/mean": 2.0},
+        {"phase": "t", "step": 3, "loss": 0.1},  # no reward: not a GRPO step record
     ]
     path = tmp_path / "metrics.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"phase": "atg')  # a torn last line

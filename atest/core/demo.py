@@ -23,6 +23,7 @@ MUTANT_POOL = CANDIDATES_KEY
 DEFAULT_MODEL = "smollm2-135m"
 MODES = ("utrl", "atgen-static", "atgen-unconditional", "atgen-adaptive")
 MODEL_ROLES = ("base", "warm-up", "grpo")
+TEST_REWARDS = ("atgen", "utrl_test")  # the reward functions of the test generator (TRL's names)
 # The reward components a learning curve shows, in this order, when the run logged them.
 COMPONENTS = ("format", "io_accuracy", "attack", "discrimination", "validity")
 
@@ -144,23 +145,22 @@ def pool_truth(name: str, details: Sequence[dict[str, Any]], ns: Sequence[int]) 
 
 
 def learning_curve(metrics: Path) -> list[StepPoint]:
-    """The GRPO steps of a training run's metrics.jsonl, one point per step.
+    """The test generator's GRPO steps in a training run's metrics.jsonl, one point per step.
 
     A step logged again after a resume replaces the killed run's record, as in
-    `RunDir.read_metrics`; components are the test-generator reward's (TRL logs them
-    under `<reward function>/<component>`).
+    `RunDir.read_metrics`. Only steps rewarded by a test-generator reward count (UTRL's code
+    phases train the other model); its components are logged as `<reward function>/<name>`.
     """
-    latest: dict[tuple[str, int], dict[str, Any]] = {}
+    latest: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
     for row in read_jsonl_resumable(metrics):
-        if "reward" in row and "step" in row:
-            latest[(str(row.get("phase", "")), int(row["step"]))] = row
+        fn = next((f for f in TEST_REWARDS if f"rewards/{f}/mean" in row), None)
+        if fn is not None and "reward" in row and "step" in row:
+            latest[(str(row.get("phase", "")), int(row["step"]))] = fn, row
     points = []
-    for index, row in enumerate(latest.values(), 1):
-        components = {}
-        for key, value in row.items():
-            fn, _, name = key.partition("/")
-            if name in COMPONENTS and fn != "rewards" and _is_number(value):
-                components.setdefault(name, float(value))
+    for index, (fn, row) in enumerate(latest.values(), 1):
+        components = {
+            name: float(row[f"{fn}/{name}"]) for name in COMPONENTS if _is_number(row.get(f"{fn}/{name}"))
+        }
         points.append(StepPoint(index, float(row["reward"]), components))
     return points
 
