@@ -97,12 +97,15 @@ def test_finding_states_the_warm_up_effect_and_compares_with_chance(tmp_path):
 
 def test_report_leads_with_the_finding_and_explains_a_left_out_pool(tmp_path):
     result = _result(tmp_path, model_pool_separates=False, trained=0.25)
+    result.plots = [tmp_path / "bon.png", tmp_path / "learning.png"]
     text = write_report(tmp_path / "report.md", result).read_text()
     lines = text.splitlines()
     assert lines[2].startswith("**Finding.** The format warm-up")
     assert "smoke test, not a result" in lines[4]
     assert "pool (2 samples per task) is left out of best-of-N: no task has both" in text
     assert "| chance (a random candidate) |  | 0.250 |" in text
+    assert "![best-of-N against N](bon.png)" in text and "![learning curve](learning.png)" in text
+    assert "reward -1.00 -> 1.00, format -0.33 -> 0.33" in text
     ranked = write_report(tmp_path / "r2.md", _result(tmp_path, model_pool_separates=True, trained=0.25))
     assert "is ranked too: 1 of its 4 tasks" in ranked.read_text()
 

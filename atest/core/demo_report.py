@@ -135,7 +135,10 @@ def write_report(path: Path, result: DemoResult) -> Path:
         f"`atest train --mode {cfg.mode}`. The warm-up uses four easy tasks "
         "(`configs/cpu-smoke/warmup-tasks.jsonl`) and GRPO four others (the first four of "
         "`configs/cpu-smoke/tasks.jsonl`), all disjoint from the evaluation tasks. "
-        f"Total time {result.seconds / 60:.1f} min on CPU.",
+        f"This invocation took {result.seconds / 60:.1f} min on CPU"
+        + (
+            "; steps marked `resumed` ran in an earlier one." if any(s.resumed for s in result.steps) else "."
+        ),
         "",
         "## Test sources",
         "",
@@ -166,7 +169,8 @@ def write_report(path: Path, result: DemoResult) -> Path:
     model_pool = result.pools.get(cfg.model)
     if model_pool is not None:
         lines += [_pool_note(model_pool, cfg.solutions, cfg.model), ""]
-    lines += ["![best-of-N against N](bon.png)", ""]
+    if result.plots and any(p.name == "bon.png" for p in result.plots):
+        lines += ["![best-of-N against N](bon.png)", ""]
     lines += _learning_section(result)
     lines += [
         "## Steps and the commands that reproduce them",
@@ -183,26 +187,28 @@ def write_report(path: Path, result: DemoResult) -> Path:
 
 def _learning_section(result: DemoResult) -> list[str]:
     points = result.learning
-    if not points:
-        return ["The training run logged no GRPO step, so there is no learning curve.", ""]
-    first, last = points[0], points[-1]
-    parts = [f"reward {first.reward:.2f} -> {last.reward:.2f}"]
-    parts += [
-        f"{COMPONENT_LABELS[name]} {first.components[name]:.2f} -> {last.components[name]:.2f}"
-        for name in first.components
-        if name in last.components
-    ]
-    return [
-        "## Learning curve",
-        "",
-        f"GRPO on the training tasks (`train/metrics.jsonl`, {len(points)} steps, each the mean over its",
-        f"completions): {', '.join(parts)}. The right panel follows the same model through its stages on the",
-        "evaluation tasks. The warm-up is supervised: it logs a loss, not a reward, so its effect shows as the",
-        "step from `base` to `+ warm-up` there.",
-        "",
-        "![learning curve](learning.png)",
-        "",
-    ]
+    lines = ["## Learning curve", ""]
+    if points:
+        first, last = points[0], points[-1]
+        changes = [f"reward {first.reward:.2f} -> {last.reward:.2f}"] + [
+            f"{label} {first.components[name]:.2f} -> {last.components[name]:.2f}"
+            for name, label in COMPONENT_LABELS.items()
+            if name in first.components and name in last.components
+        ]
+        lines.append(
+            f"GRPO on the training tasks (`train/metrics.jsonl`, {len(points)} steps, each the mean over the "
+            f"step's completions): {', '.join(changes)}."
+        )
+    else:
+        lines.append("The training run logged no rewarded GRPO step, so there is no per-step curve.")
+    if any(r.rates for r in result.rows):
+        lines.append(
+            "The stage panel follows the model on the evaluation tasks. The warm-up is supervised: it logs a "
+            "loss, not a reward, so its effect shows as the step from `base` to `+ warm-up` there."
+        )
+    if result.plots and any(p.name == "learning.png" for p in result.plots):
+        lines += ["", "![learning curve](learning.png)"]
+    return [*lines, ""]
 
 
 def _pyplot() -> Any:
@@ -256,40 +262,44 @@ def plot_bon(path: Path, result: DemoResult) -> Path | None:
 
 
 def plot_learning(path: Path, result: DemoResult) -> Path | None:
-    """Left: GRPO's per-step reward and components. Right: ATGEN's rates per stage on the evaluation tasks."""
-    staged = [(label, row) for role, label in STAGES if (row := _row(result, role)) and row.rates]
-    if not result.learning and not staged:
+    """GRPO's per-step reward and components; beside it, ATGEN's rates per stage on the evaluation tasks."""
+    staged = [(label, row.rates) for role, label in STAGES if (row := _row(result, role)) and row.rates]
+    panels = [p for p, shown in ((_draw_steps, result.learning), (_draw_stages, staged)) if shown]
+    if not panels:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12.8, 4.4), squeeze=False)
-    left, right = axes[0]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.4), squeeze=False)
     try:
-        if result.learning:
-            steps = [p.step for p in result.learning]
-            left.plot(steps, [p.reward for p in result.learning], "-", marker="o", color="black", lw=2,
-                      label="reward (sum)")  # fmt: skip
-            for name in COMPONENT_LABELS:
-                if all(name in p.components for p in result.learning):
-                    left.plot(steps, [p.components[name] for p in result.learning], "-", marker=".",
-                              label=COMPONENT_LABELS[name])  # fmt: skip
-            left.set_xticks(steps)
-            left.axhline(0, color="grey", lw=0.5)
-        left.set_title(f"GRPO steps on the training tasks ({result.config.mode})")
-        left.set_xlabel("GRPO step")
-        left.set_ylabel("mean over the step's completions")
-        left.grid(alpha=0.3)
-        left.legend(fontsize=7, loc="best")
-        if staged:
-            xs = list(range(len(staged)))
-            for key, label in RATE_LABELS.items():
-                right.plot(xs, [row.rates[key] for _, row in staged], "-", marker="o", label=label)  # type: ignore[index]
-            right.set_xticks(xs, [label for label, _ in staged])
-            right.set_xlim(-0.3, len(staged) - 0.7)
-            right.set_ylim(-0.03, 1.03)
-            right.legend(fontsize=7, loc="best")
-        right.set_title(f"{result.config.model} on the evaluation tasks")
-        right.set_ylabel("fraction of generated tests")
-        right.grid(alpha=0.3)
+        for ax, draw in zip(axes[0], panels, strict=True):
+            draw(ax, result, staged)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="best")
         return _save(fig, path)
     finally:
         plt.close(fig)
+
+
+def _draw_steps(ax: Any, result: DemoResult, _staged: list) -> None:
+    steps = [p.step for p in result.learning]
+    ax.plot(
+        steps, [p.reward for p in result.learning], "-", marker="o", color="black", lw=2, label="reward (sum)"
+    )
+    for name, label in COMPONENT_LABELS.items():
+        if all(name in p.components for p in result.learning):
+            ax.plot(steps, [p.components[name] for p in result.learning], "-", marker=".", label=label)
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.set_xticks(steps)
+    ax.set_title(f"GRPO steps on the training tasks ({result.config.mode})")
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("mean over the step's completions")
+
+
+def _draw_stages(ax: Any, result: DemoResult, staged: list[tuple[str, dict[str, float]]]) -> None:
+    xs = list(range(len(staged)))
+    for key, label in RATE_LABELS.items():
+        ax.plot(xs, [rates[key] for _, rates in staged], "-", marker="o", label=label)
+    ax.set_xticks(xs, [label for label, _ in staged])
+    ax.set_xlim(-0.3, len(staged) - 0.7)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_title(f"{result.config.model} on the evaluation tasks, by stage")
+    ax.set_ylabel("fraction of generated tests")
