@@ -179,6 +179,12 @@ class DemoRunner:
         ]  # fmt: skip
         self.step(name, label, argv, Resume((out,), [*argv, "--resume"]))
 
+    def _bon(self, name: str, label: str, tests: str, pool: str, path: Path, ns: list[int]) -> dict[str, Any]:
+        return self.step(f"{name}-{_slug(pool)}", f"best-of-N on the {pool} pool with {label}", [
+            "bon", "--tasks", str(path), "--tests", tests, "--solution-model", pool, "--ns", _ns(ns),
+            *self._workers, *self._cache,
+        ])  # fmt: skip
+
     def _evaluate(self, sources: list[Source]) -> None:
         """Best-of-N on each pool that can rank test sources, fidelity, mutation score, ATGEN rates.
 
@@ -190,21 +196,20 @@ class DemoRunner:
             MUTANT_POOL: (out / "mutant-pool.jsonl", list(range(1, cfg.pool_size + 1))),
             cfg.model: (out / "model-pool.jsonl", list(range(1, cfg.solutions + 1))),
         }
+        gold: dict[str, dict[str, Any]] = {}
         for pool, (path, ns) in pools.items():
             details = out / f"gold-{_slug(pool)}.jsonl"
-            self.step(f"gold-{_slug(pool)}", f"which candidates of the {pool} pool pass the gold tests", [
+            gold[pool] = self.step(f"gold-{_slug(pool)}", f"best-of-N on the {pool} pool with the gold tests", [
                 "bon", "--tasks", str(path), "--tests", GOLD, "--solution-model", pool, "--ns", _ns(ns),
                 "--out", str(details), *self._workers, *self._cache,
             ])  # fmt: skip
             self.result.pools[pool] = pool_truth(pool, read_jsonl_resumable(details), ns)
         ranked = {p: v for p, v in pools.items() if p == MUTANT_POOL or self.result.pools[p].separates}
         for i, (role, label, tests) in enumerate(sources):
-            bon: dict[str, dict[str, Any]] = {}
-            for pool, (path, ns) in ranked.items():
-                bon[pool] = self.step(f"bon-{i}-{_slug(pool)}", f"best-of-N on the {pool} pool with {label}", [
-                    "bon", "--tasks", str(path), "--tests", tests, "--solution-model", pool, "--ns", _ns(ns),
-                    *self._workers, *self._cache,
-                ])  # fmt: skip
+            if tests == GOLD:
+                bon = {pool: gold[pool] for pool in ranked}
+            else:
+                bon = {pool: self._bon(f"bon-{i}", label, tests, pool, *at) for pool, at in ranked.items()}
             fidelity = None
             if tests != GOLD:
                 fidelity = self.step(f"fidelity-{i}", f"fidelity of {label} on the mutant pool", [

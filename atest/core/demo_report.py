@@ -13,7 +13,7 @@ from typing import Any
 from atest.core.demo import MUTANT_POOL, DemoResult, PoolTruth, SourceRow
 from atest.core.io import atomic_path, write_text_atomic
 
-DODGE = 0.06  # sideways shift between best-of-N lines, in units of N
+DODGE = 0.012  # sideways shift between best-of-N lines, as a fraction of the N axis
 STAGES = (("base", "base"), ("warm-up", "+ warm-up"), ("grpo", "+ GRPO"))
 RATE_LABELS = {
     "parsed": "parsed test",
@@ -239,16 +239,17 @@ def plot_bon(path: Path, result: DemoResult) -> Path | None:
         for ax, pool in zip(axes[0], pools, strict=True):
             truth = result.pools[pool]
             ns = sorted(truth.chance)
-            ax.plot(
-                ns, [truth.chance[n] for n in ns], ":", color="grey", lw=2, label="chance (random candidate)"
-            )
             rows = [r for r in result.rows if pool in r.bon_curve]
+            width = DODGE * max(1, ns[-1] - ns[0])  # equal curves would hide each other
             for i, row in enumerate(rows):
                 curve = row.bon_curve[pool]
-                shift = DODGE * (i - (len(rows) - 1) / 2)  # equal curves would hide each other
+                shift = width * (i - (len(rows) - 1) / 2)
                 style = "--" if row.role == "gold" else "-"
                 ax.plot([n + shift for n in ns], [curve[n] for n in ns], style, marker=markers[i % len(markers)],
                         alpha=0.85, label=row.label)  # fmt: skip
+            ax.plot(ns, [truth.chance[n] for n in ns], ":", color="black", lw=1.5, zorder=5,
+                    label="chance (random candidate)")  # fmt: skip
+            ax.set_xlim(ns[0] - 3 * width, ns[-1] + 3 * width)
             ax.set_title(f"candidates: {pool} ({truth.n_tasks} tasks)")
             ax.set_xticks(ns)
             ax.set_xlabel("N (candidates per task; lines shifted sideways so that equal ones stay visible)")
