@@ -193,7 +193,10 @@ class DemoRunner:
         """
         cfg, out = self.cfg, self.cfg.out
         pools = {
-            MUTANT_POOL: (out / "mutant-pool.jsonl", list(range(1, cfg.pool_size + 1))),
+            MUTANT_POOL: (
+                out / "mutant-pool.jsonl",
+                list(range(1, _smallest_pool(out / "mutant-pool.jsonl") + 1)),
+            ),
             cfg.model: (out / "model-pool.jsonl", list(range(1, cfg.solutions + 1))),
         }
         gold: dict[str, dict[str, Any]] = {}
@@ -241,6 +244,19 @@ class DemoRunner:
                     rates=_rates(rates),
                 )
             )
+
+
+def _smallest_pool(path: Path) -> int:
+    """Candidates in the smallest mutant pool: a small program may not yield `--pool-size` mutants,
+    and best-of-N compares equal pools only."""
+    sizes = [
+        len(row["candidates"][MUTANT_POOL])
+        for row in read_jsonl_resumable(path)
+        if row.get("candidates", {}).get(MUTANT_POOL)
+    ]
+    if not sizes:
+        raise ExternalError(f"{path}: no task got a mutant pool", "see the prepare step's counts above")
+    return min(sizes)
 
 
 def _rates(report: dict[str, Any] | None) -> dict[str, float] | None:
