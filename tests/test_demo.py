@@ -139,9 +139,10 @@ def test_a_step_runs_once_continues_its_partial_output_and_names_a_failed_comman
 
 @pytest.mark.slow
 def test_reduced_demo_reports_every_row_with_numbers(tmp_path):
+    """The whole pipeline with the tiny random model (what make demo runs with SmolLM2, in minutes)."""
     out = tmp_path / "demo"
     args = [
-        sys.executable, "-m", "atest", "demo", "--out", str(out), "--tasks", "2", "--mutants", "1",
+        sys.executable, "-m", "atest", "demo", "--out", str(out), "--model", "tiny-random", "--tasks", "2", "--mutants", "1",
         "--pool-size", "4", "--solutions", "2", "--warmup-steps", "2", "--steps", "1", "--max-new-tokens", "48",
         "--solution-tokens", "48", "--json",
     ]  # fmt: skip

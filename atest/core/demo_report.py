@@ -240,19 +240,18 @@ def plot_bon(path: Path, result: DemoResult) -> Path | None:
             truth = result.pools[pool]
             ns = sorted(truth.chance)
             rows = [r for r in result.rows if pool in r.bon_curve]
-            width = DODGE * max(1, ns[-1] - ns[0])  # equal curves would hide each other
-            for i, row in enumerate(rows):
+            for i, (row, shift) in enumerate(zip(rows, _shifts(len(rows), ns), strict=True)):
                 curve = row.bon_curve[pool]
-                shift = width * (i - (len(rows) - 1) / 2)
                 style = "--" if row.role == "gold" else "-"
                 ax.plot([n + shift for n in ns], [curve[n] for n in ns], style, marker=markers[i % len(markers)],
                         alpha=0.85, label=row.label)  # fmt: skip
             ax.plot(ns, [truth.chance[n] for n in ns], ":", color="black", lw=1.5, zorder=5,
                     label="chance (random candidate)")  # fmt: skip
-            ax.set_xlim(ns[0] - 3 * width, ns[-1] + 3 * width)
+            margin = 3 * DODGE * max(1, ns[-1] - ns[0])
+            ax.set_xlim(ns[0] - margin, ns[-1] + margin)
             ax.set_title(f"candidates: {pool} ({truth.n_tasks} tasks)")
             ax.set_xticks(ns)
-            ax.set_xlabel("N (candidates per task; lines shifted sideways so that equal ones stay visible)")
+            ax.set_xlabel("N, candidates per task (lines shifted apart so that equal ones stay visible)")
             ax.set_ylabel("best-of-N accuracy")
             ax.set_ylim(-0.03, 1.03)
             ax.grid(alpha=0.3)
@@ -280,27 +279,38 @@ def plot_learning(path: Path, result: DemoResult) -> Path | None:
         plt.close(fig)
 
 
+def _shifts(n_lines: int, xs: list[int]) -> list[float]:
+    """Sideways offsets that keep equal lines visible, as a fraction of the x axis."""
+    width = DODGE * max(1, xs[-1] - xs[0])
+    return [width * (i - (n_lines - 1) / 2) for i in range(n_lines)]
+
+
 def _draw_steps(ax: Any, result: DemoResult, _staged: list) -> None:
-    steps = [p.step for p in result.learning]
-    ax.plot(
-        steps, [p.reward for p in result.learning], "-", marker="o", color="black", lw=2, label="reward (sum)"
-    )
-    for name, label in COMPONENT_LABELS.items():
-        if all(name in p.components for p in result.learning):
-            ax.plot(steps, [p.components[name] for p in result.learning], "-", marker=".", label=label)
+    points = result.learning
+    steps = [p.step for p in points]
+    series = [("reward (sum)", [p.reward for p in points])] + [
+        (label, [p.components[name] for p in points])
+        for name, label in COMPONENT_LABELS.items()
+        if all(name in p.components for p in points)
+    ]
+    for (label, values), shift in zip(series, _shifts(len(series), steps), strict=True):
+        bold = {"color": "black", "lw": 2, "marker": "o"} if label.startswith("reward") else {"marker": "."}
+        ax.plot([x + shift for x in steps], values, "-", label=label, **bold)
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_xticks(steps)
+    ax.set_xlim(steps[0] - 0.3, steps[-1] + 0.3)
     ax.set_title(f"GRPO steps on the training tasks ({result.config.mode})")
-    ax.set_xlabel("GRPO step")
+    ax.set_xlabel("GRPO step (lines shifted apart so that equal ones stay visible)")
     ax.set_ylabel("mean over the step's completions")
 
 
 def _draw_stages(ax: Any, result: DemoResult, staged: list[tuple[str, dict[str, float]]]) -> None:
     xs = list(range(len(staged)))
-    for key, label in RATE_LABELS.items():
-        ax.plot(xs, [rates[key] for _, rates in staged], "-", marker="o", label=label)
+    for (key, label), shift in zip(RATE_LABELS.items(), _shifts(len(RATE_LABELS), xs), strict=True):
+        ax.plot([x + shift for x in xs], [rates[key] for _, rates in staged], "-", marker="o", label=label)
     ax.set_xticks(xs, [label for label, _ in staged])
     ax.set_xlim(-0.3, len(staged) - 0.7)
     ax.set_ylim(-0.03, 1.03)
     ax.set_title(f"{result.config.model} on the evaluation tasks, by stage")
+    ax.set_xlabel("stage (lines shifted apart so that equal ones stay visible)")
     ax.set_ylabel("fraction of generated tests")
