@@ -1,15 +1,22 @@
-"""`atest demo`: the whole story on the bundled sample and the embedded small model, on CPU."""
+"""`atest demo`: the whole story on the bundled sample and the embedded small model, on CPU.
+
+Parse the options, run the steps (atest/commands/_demo_steps.py, each one `atest` command),
+have the core write the figures and the report, render the table.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.rule import Rule
 from rich.table import Table
 
 from atest.commands._common import console, emit_json, handle_errors
+
+if TYPE_CHECKING:
+    from atest.core.demo import DemoResult
 
 
 def register(app: typer.Typer) -> None:
@@ -23,7 +30,13 @@ def register(app: typer.Typer) -> None:
             "demo-out"
         ),
         n_tasks: Annotated[int, typer.Option("--tasks", min=1, help="Bundled tasks to evaluate on.")] = 4,
-        mutants: Annotated[int, typer.Option("--mutants", min=1, help="Mutants per task.")] = 3,
+        mutants: Annotated[
+            int, typer.Option("--mutants", min=1, help="Mutants per task as buggy code (one test each).")
+        ] = 3,
+        pool_size: Annotated[
+            int,
+            typer.Option("--pool-size", min=1, help="Candidates per task in the mutant pool (largest N)."),
+        ] = 8,
         solutions: Annotated[int, typer.Option("--solutions", min=1, help="Model solutions per task.")] = 2,
         model: Annotated[str, typer.Option("--model", help="Test and code model.")] = "smollm2-135m",
         mode: Annotated[str, typer.Option("--mode", help="Training mode.")] = "atgen-static",
@@ -40,11 +53,13 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[int | None, typer.Option("--workers", min=1, help="Sandbox workers.")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
     ) -> None:
-        from atest.core.demo import DemoConfig, DemoRunner
+        from atest.commands._demo_steps import DemoRunner
+        from atest.core.demo import DemoConfig
+        from atest.core.demo_report import plot_bon, plot_learning, write_report
 
         config = DemoConfig(
-            out=out, n_tasks=n_tasks, mutants=mutants, solutions=solutions, model=model, mode=mode,
-            warmup_steps=warmup_steps, train_steps=steps, max_new_tokens=max_new_tokens,
+            out=out, n_tasks=n_tasks, mutants=mutants, pool_size=pool_size, solutions=solutions, model=model,
+            mode=mode, warmup_steps=warmup_steps, train_steps=steps, max_new_tokens=max_new_tokens,
             solution_tokens=solution_tokens, workers=workers,
         )  # fmt: skip
         config.validate()
@@ -54,43 +69,61 @@ def register(app: typer.Typer) -> None:
             console.print(f"[dim]$ {command}[/]", highlight=False, soft_wrap=True)
 
         result = DemoRunner(config, announce).run()
-        table = Table(title=f"atest demo ({result.seconds / 60:.1f} min): a smoke test, not a result")
-        pools = sorted({m for r in result.rows for m in r.bon})
-        table.add_column("tests")
-        table.add_column("tests/task", justify="right")
-        for pool in pools:
-            table.add_column(f"best-of-N\n{pool}", justify="right")
-        table.add_column("fidelity", justify="right")
-        table.add_column("mutation\nscore", justify="right")
-        for row in result.rows:
-            table.add_row(
-                row.label,
-                f"{row.tests_per_task:.1f}",
-                *(f"{row.bon[p]:.3f}" if p in row.bon else "n/a" for p in pools),
-                "ref." if row.fidelity is None else f"{row.fidelity:.3f}",
-                "n/a" if row.mutation_score is None else f"{row.mutation_score:.3f}",
-            )
-        console.print(table)
-        console.print(f"report: {result.report}\nplot:   {result.plot}", highlight=False)
+        result.plots = [
+            p for p in (plot_bon(out / "bon.png", result), plot_learning(out / "learning.png", result)) if p
+        ]
+        result.report = write_report(out / "report.md", result)
+        _render(result)
         if json_out:
-            emit_json(
-                {
-                    "out": str(out),
-                    "report": str(result.report),
-                    "plot": str(result.plot),
-                    "seconds": result.seconds,
-                    "rows": [
-                        {
-                            "tests": r.label,
-                            "tests_per_task": r.tests_per_task,
-                            "bon": r.bon,
-                            "fidelity": r.fidelity,
-                            "mutation_score": r.mutation_score,
-                        }
-                        for r in result.rows
-                    ],
-                    "steps": [
-                        {"name": s.name, "seconds": s.seconds, "resumed": s.resumed} for s in result.steps
-                    ],
-                }
-            )
+            emit_json(_summary(result))
+
+
+def _render(result: DemoResult) -> None:
+    table = Table(title=f"atest demo ({result.seconds / 60:.1f} min): a smoke test, not a result")
+    pools = sorted({p for r in result.rows for p in r.bon})
+    table.add_column("tests")
+    table.add_column("tests/task", justify="right")
+    for pool in pools:
+        n = max(result.pools[pool].chance)
+        table.add_column(f"best-of-{n}\n{pool}", justify="right")
+    table.add_column("fidelity", justify="right")
+    table.add_column("mutation\nscore", justify="right")
+    for row in result.rows:
+        table.add_row(
+            row.label,
+            f"{row.tests_per_task:.1f}",
+            *(f"{row.bon[p]:.3f}" if p in row.bon else "n/a" for p in pools),
+            "ref." if row.fidelity is None else f"{row.fidelity:.3f}",
+            "n/a" if row.mutation_score is None else f"{row.mutation_score:.3f}",
+        )
+    console.print(table)
+    console.print(f"report: {result.report}", highlight=False)
+    for plot in result.plots:
+        console.print(f"plot:   {plot}", highlight=False)
+
+
+def _summary(result: DemoResult) -> dict[str, Any]:
+    return {
+        "out": str(result.config.out),
+        "report": str(result.report),
+        "plots": [str(p) for p in result.plots],
+        "seconds": result.seconds,
+        "pools": {
+            name: {"n_tasks": t.n_tasks, "n_mixed": t.n_mixed, "separates": t.separates, "chance": t.chance}
+            for name, t in result.pools.items()
+        },
+        "rows": [
+            {
+                "tests": r.label,
+                "tests_per_task": r.tests_per_task,
+                "bon": r.bon,
+                "bon_curve": r.bon_curve,
+                "fidelity": r.fidelity,
+                "mutation_score": r.mutation_score,
+                "rates": r.rates,
+            }
+            for r in result.rows
+        ],
+        "learning": [{"step": p.step, "reward": p.reward, **p.components} for p in result.learning],
+        "steps": [{"name": s.name, "seconds": s.seconds, "resumed": s.resumed} for s in result.steps],
+    }

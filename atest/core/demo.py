@@ -1,34 +1,39 @@
-"""The main job in miniature: prepare, pools, tests before and after training, evaluation, report.
+"""The demo's settings and the measurements it reads back from its steps' outputs.
 
-Every step is one `atest` command, run as a child process exactly as a user would type it,
-with `--json` captured into `results/<step>.json`. So the report can list the commands that
-reproduce each number, a failed step says which command failed, and an interrupted demo
-resumes at the first step without a result file.
+`atest demo` (atest/commands/demo.py) runs each step as an `atest` command; this module
+holds what those steps leave behind, turned into records the report and the plots use:
+the rows of test sources, what the gold tests say about each candidate pool (chance
+level, whether it can separate test sources at all) and the training run's learning curve.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from atest.core.errors import ExternalError, InputError
-from atest.core.io import write_json_atomic, write_text_atomic
+from atest.core.io import read_jsonl_resumable
+from atest.core.metrics.testsfile import GROUND_TRUTH
+from atest.core.mutation.pools import CANDIDATES_KEY
 
-GOLD = "ground_truth"
+GOLD = GROUND_TRUTH
+MUTANT_POOL = CANDIDATES_KEY
 DEFAULT_MODEL = "smollm2-135m"
+MODES = ("utrl", "atgen-static", "atgen-unconditional", "atgen-adaptive")
+MODEL_ROLES = ("base", "warm-up", "grpo")
+TEST_REWARDS = ("atgen", "utrl_test")  # the reward functions of the test generator (TRL's names)
+# The reward components a learning curve shows, in this order, when the run logged them.
+COMPONENTS = ("format", "io_accuracy", "attack", "discrimination", "validity")
 
 
 @dataclass(frozen=True)
 class DemoConfig:
     out: Path
     n_tasks: int = 4
-    mutants: int = 3
+    mutants: int = 3  # buggy codes per task: one generated test each, so they cost model time
+    pool_size: int = 8  # candidates in the mutant pool: best-of-N reaches N = pool_size
     solutions: int = 2
     model: str = DEFAULT_MODEL
     mode: str = "atgen-static"
@@ -43,12 +48,12 @@ class DemoConfig:
         return "utrl" if self.mode == "utrl" else "atgen"
 
     def validate(self) -> None:
-        if self.mode not in ("utrl", "atgen-static", "atgen-unconditional", "atgen-adaptive"):
-            raise InputError(
-                f"--mode {self.mode!r}: use utrl, atgen-static, atgen-unconditional or atgen-adaptive"
-            )
+        if self.mode not in MODES:
+            raise InputError(f"--mode {self.mode!r}: use {', '.join(MODES[:-1])} or {MODES[-1]}")
         for name in (
             "n_tasks",
+            "mutants",
+            "pool_size",
             "solutions",
             "warmup_steps",
             "train_steps",
@@ -73,13 +78,39 @@ class StepRecord:
 class SourceRow:
     """One test source (a model's tests, the statement examples, the gold tests) and its scores."""
 
+    role: str  # gold, examples, or the model's stage: base, warm-up, grpo
     label: str
     tests: str
     tests_per_task: float
-    bon: dict[str, float]
-    bon_curve: dict[str, dict[int, float]]
+    bon: dict[str, float]  # pool -> best-of-N accuracy at the pool's largest N
+    bon_curve: dict[str, dict[int, float]]  # pool -> N -> accuracy
     fidelity: float | None
     mutation_score: float | None
+    rates: dict[str, float] | None = None  # ATGEN's rates on the evaluation tasks (model rows)
+
+
+@dataclass(frozen=True)
+class PoolTruth:
+    """A candidate pool as the gold tests see it."""
+
+    name: str
+    n_tasks: int
+    n_with_correct: int  # tasks where some candidate passes every gold test
+    n_mixed: int  # tasks with a correct and a wrong candidate: only these can rank test sources
+    chance: dict[int, float]  # N -> expected accuracy of picking one of the first N at random
+
+    @property
+    def separates(self) -> bool:
+        return self.n_mixed > 0
+
+
+@dataclass(frozen=True)
+class StepPoint:
+    """One logged GRPO step: the mean reward and the mean of each of its components."""
+
+    step: int
+    reward: float
+    components: dict[str, float]
 
 
 @dataclass
@@ -87,130 +118,55 @@ class DemoResult:
     config: DemoConfig
     steps: list[StepRecord] = field(default_factory=list)
     rows: list[SourceRow] = field(default_factory=list)
+    pools: dict[str, PoolTruth] = field(default_factory=dict)
+    learning: list[StepPoint] = field(default_factory=list)
     report: Path | None = None
-    plot: Path | None = None
+    plots: list[Path] = field(default_factory=list)
     seconds: float = 0.0
 
 
-StepHook = Callable[[int, str, str], None]
+def pool_truth(name: str, details: Sequence[dict[str, Any]], ns: Sequence[int]) -> PoolTruth:
+    """Read `atest bon --tests ground_truth --out` details: which candidates are correct."""
+    flags = [
+        [passed == row["n_gold_tests"] for passed in row["gold_passed"]]
+        for row in details
+        if row["model"] == name and row["n_gold_tests"] > 0
+    ]
+    if not flags:
+        raise ExternalError(f"the gold-test run of pool {name!r} reported no task")
+    chance = {n: sum(sum(f[:n]) / min(n, len(f)) for f in flags) / len(flags) for n in ns}
+    return PoolTruth(
+        name=name,
+        n_tasks=len(flags),
+        n_with_correct=sum(any(f) for f in flags),
+        n_mixed=sum(any(f) and not all(f) for f in flags),
+        chance=chance,
+    )
 
 
-class DemoRunner:
-    def __init__(self, config: DemoConfig, on_step: StepHook = lambda i, label, command: None):
-        self.cfg = config
-        self.on_step = on_step
-        self.results_dir = config.out / "results"
-        self.result = DemoResult(config)
-        self._index = 0
+def learning_curve(metrics: Path) -> list[StepPoint]:
+    """The test generator's GRPO steps in a training run's metrics.jsonl, one point per step.
 
-    def step(self, name: str, label: str, argv: list[str]) -> dict[str, Any]:
-        """Run `atest ARGV --json` once; a saved result means it already ran."""
-        self._index += 1
-        command = "atest " + " ".join(_quote(a) for a in argv)
-        self.on_step(self._index, label, command)
-        saved = self.results_dir / f"{name}.json"
-        if saved.exists():
-            result = json.loads(saved.read_text())
-            self.result.steps.append(StepRecord(name, label, command, 0.0, True, result))
-            return result
-        start = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "atest", *argv, "--json"],
-            stdout=subprocess.PIPE,
-            stderr=None,
-            text=True,
-            check=False,
-        )
-        seconds = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise ExternalError(
-                f"demo step '{name}' failed (exit {proc.returncode}): {command}",
-                f"see the messages above; rerun `atest demo --out {self.cfg.out}` to resume from this step",
-            )
-        try:
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
-        except (IndexError, ValueError) as exc:
-            raise ExternalError(f"demo step '{name}' printed no JSON summary: {command}") from exc
-        write_json_atomic(saved, result)
-        self.result.steps.append(StepRecord(name, label, command, seconds, False, result))
-        return result
+    A step logged again after a resume replaces the killed run's record, as in
+    `RunDir.read_metrics`. Only steps rewarded by a test-generator reward count (UTRL's code
+    phases train the other model); its components are logged as `<reward function>/<name>`.
+    """
+    latest: dict[tuple[str, int], tuple[str, dict[str, Any]]] = {}
+    for row in read_jsonl_resumable(metrics):
+        fn = next((f for f in TEST_REWARDS if f"rewards/{f}/mean" in row), None)
+        if fn is not None and "reward" in row and "step" in row:
+            latest[(str(row.get("phase", "")), int(row["step"]))] = fn, row
+    points = []
+    for index, (fn, row) in enumerate(latest.values(), 1):
+        components = {
+            name: float(row[f"{fn}/{name}"]) for name in COMPONENTS if _is_number(row.get(f"{fn}/{name}"))
+        }
+        points.append(StepPoint(index, float(row["reward"]), components))
+    return points
 
-    def run(self) -> DemoResult:
-        cfg, out = self.cfg, self.cfg.out
-        start = time.perf_counter()
-        out.mkdir(parents=True, exist_ok=True)
-        workers = ["--workers", str(cfg.workers)] if cfg.workers else []
-        cache = ["--cache-dir", str(out / "exec-cache")]
-        tasks, pool = out / "tasks.jsonl", out / "tasks-with-candidates.jsonl"
-        warmup_tasks, train_tasks = training_tasks()
-        gen = ["--prompt", cfg.prompt, "--max-new-tokens", str(cfg.max_new_tokens)]
 
-        self.step("prepare", "prepare and verify bundled tasks, with mutants as bugs and candidates", [
-            "prepare", "--source", "sample", "--limit", str(cfg.n_tasks), "--verify",
-            "--mutants", str(cfg.mutants), "--out", str(tasks), *workers, *cache,
-        ])  # fmt: skip
-        self.step("solutions", f"sample {cfg.solutions} solutions per task with {cfg.model}", [
-            "gen-solutions", "--tasks", str(tasks), "--model", cfg.model, "--n", str(cfg.solutions),
-            "--temperature", "1.0", "--max-new-tokens", str(cfg.solution_tokens), "--out", str(pool),
-        ])  # fmt: skip
-        self.step("tests-examples", "take tests from the statements' examples", [
-            "example-tests", "--tasks", str(pool), "--out", str(out / "tests-examples.jsonl"),
-        ])  # fmt: skip
-        self.step("tests-base", f"generate tests with the base {cfg.model}", [
-            "gen-tests", "--tasks", str(pool), "--model", cfg.model, *gen, "--out", str(out / "tests-base.jsonl"),
-        ])  # fmt: skip
-        warm = out / "warmup"
-        self.step("warmup", f"format warm-up of {cfg.model} on four easy tasks ({cfg.warmup_steps} SFT steps)", [
-            "warmup", "--tasks", str(warmup_tasks), "--model", cfg.model, "--prompt", cfg.prompt,
-            "--steps", str(cfg.warmup_steps), "--batch-size", "2", "--lr", "1e-4", "--max-length", "768",
-            "--out", str(warm), "--force", *workers,
-        ])  # fmt: skip
-        self.step("tests-warm", "generate tests with the warmed-up model", [
-            "gen-tests", "--tasks", str(pool), "--model", str(warm), *gen, "--out", str(out / "tests-warm.jsonl"),
-        ])  # fmt: skip
-        trained = self.step("train", f"train it with GRPO ({cfg.mode}, {cfg.train_steps} steps, training tasks)", [
-            "train", "--mode", cfg.mode, "--preset", "cpu-smoke", "--tasks", str(train_tasks),
-            *_train_overrides(cfg, warm), "--out", str(out / "train"),
-        ])  # fmt: skip
-        self.step("tests-trained", "generate tests with the trained model", [
-            "gen-tests", "--tasks", str(pool), "--model", trained_model(trained), *gen,
-            "--out", str(out / "tests-trained.jsonl"),
-        ])  # fmt: skip
-        sources = [
-            (f"{cfg.model} (base)", str(out / "tests-base.jsonl")),
-            (f"{cfg.model} + format warm-up", str(out / "tests-warm.jsonl")),
-            (f"{cfg.model} + warm-up + GRPO ({cfg.train_steps} steps)", str(out / "tests-trained.jsonl")),
-            ("statement examples", str(out / "tests-examples.jsonl")),
-            ("gold tests (upper bound)", GOLD),
-        ]
-        ns = ",".join(str(n) for n in _powers(cfg.solutions))
-        for i, (label, tests) in enumerate(sources):
-            bon = self.step(f"bon-{i}", f"best-of-N with {label}", [
-                "bon", "--tasks", str(pool), "--tests", tests, "--ns", ns, *workers, *cache,
-            ])  # fmt: skip
-            fidelity = None
-            if tests != GOLD:
-                fidelity = self.step(f"fidelity-{i}", f"fidelity of {label}", [
-                    "fidelity", "--tasks", str(pool), "--tests", tests, *workers, *cache,
-                ])["fidelity"]  # fmt: skip
-            mutation = self.step(f"mutation-{i}", f"mutation score of {label}", [
-                "mutation-score", "--tasks", str(tasks), "--tests", tests, *workers, *cache,
-            ])  # fmt: skip
-            self.result.rows.append(
-                SourceRow(
-                    label=label,
-                    tests=tests,
-                    tests_per_task=float(bon.get("mean_tests_per_task", 0.0)),
-                    bon={m: float(a) for m, a in bon["per_model"].items()},
-                    bon_curve={m: {int(k): float(v) for k, v in c.items()} for m, c in bon["curve"].items()},
-                    fidelity=fidelity,
-                    mutation_score=mutation.get("mutation_score"),
-                )
-            )
-        self.result.seconds = time.perf_counter() - start
-        self.result.plot = plot_curves(out / "bon.png", self.result.rows)
-        self.result.report = write_report(out / "report.md", self.result)
-        return self.result
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def training_tasks() -> tuple[Path, Path]:
@@ -233,118 +189,9 @@ def training_tasks() -> tuple[Path, Path]:
     return paths
 
 
-def _train_overrides(cfg: DemoConfig, model: Path) -> list[str]:
-    sets = [f"test_model.path={model}", f"grpo.max_completion_length={cfg.max_new_tokens}"]
-    if cfg.mode == "utrl":
-        sets += [f"code_model.path={cfg.model}", "utrl.iterations=1", f"utrl.test_steps={cfg.train_steps}"]
-    else:
-        sets += [f"atgen.max_steps={cfg.train_steps}"]
-    return [arg for pair in sets for arg in ("--set", pair)]
-
-
 def trained_model(summary: dict[str, Any]) -> str:
     models = summary.get("models") or {}
     path = models.get("test_generator")
     if not path:
         raise ExternalError("the training run reported no test-generator model", "see results/train.json")
     return str(path)
-
-
-def _powers(n: int) -> list[int]:
-    values = [1]
-    while values[-1] * 2 <= n:
-        values.append(values[-1] * 2)
-    if values[-1] != n:
-        values.append(n)
-    return values
-
-
-def _quote(arg: str) -> str:
-    return arg if arg and all(c.isalnum() or c in "-_./=,:" for c in arg) else json.dumps(arg)
-
-
-def plot_curves(path: Path, rows: list[SourceRow]) -> Path:
-    """Best-of-N accuracy against N: one panel per candidate pool, one line per test source."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pools = sorted({m for r in rows for m in r.bon_curve})
-    fig, axes = plt.subplots(1, max(1, len(pools)), figsize=(5 * max(1, len(pools)), 4), squeeze=False)
-    for ax, pool in zip(axes[0], pools, strict=False):
-        for row in rows:
-            curve = row.bon_curve.get(pool)
-            if curve:
-                ns = sorted(curve)
-                style = "--" if row.tests == GOLD else "-"
-                ax.plot(ns, [curve[n] for n in ns], style, marker="o", label=row.label)
-        ax.set_title(f"candidates: {pool}")
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("N (candidates)")
-        ax.set_ylabel("best-of-N accuracy")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def write_report(path: Path, result: DemoResult) -> Path:
-    cfg = result.config
-    pools = sorted({m for r in result.rows for m in r.bon})
-    lines = [
-        "# atest demo report",
-        "",
-        f"Evaluation: the first {cfg.n_tasks} bundled tasks, with candidate pools {', '.join(pools)} "
-        f"(mutants of the gold solution, and {cfg.solutions} samples of {cfg.model}). Test generator: "
-        f"{cfg.model}, prompted with the `{cfg.prompt}` template (one test per buggy code), first as is, then "
-        f"after a format warm-up ({cfg.warmup_steps} supervised steps), then after {cfg.train_steps} GRPO steps "
-        f"of `atest train --mode {cfg.mode}`. The warm-up uses four easy tasks "
-        "(`configs/cpu-smoke/warmup-tasks.jsonl`) and GRPO four others (the first four of "
-        "`configs/cpu-smoke/tasks.jsonl`), all disjoint from the evaluation tasks. "
-        f"Total time {result.seconds / 60:.1f} min on CPU.",
-        "",
-        f"**Read this as a smoke test, not a result.** A small model ({cfg.model}) trained for minutes on",
-        "eight toy problems writes few valid tests, and differences between its rows are mostly noise.",
-        "The pipeline is the real one (sandbox, rewards, TRL SFT and GRPO, evaluation); the papers'",
-        "numbers need 4B-7B models, thousands of tasks and GPUs (see the README).",
-        "",
-        "| tests | tests/task | "
-        + " | ".join(f"best-of-N ({p})" for p in pools)
-        + " | fidelity | mutation score |",
-        "| --- | ---: | " + " | ".join("---:" for _ in pools) + " | ---: | ---: |",
-    ]
-    for row in result.rows:
-        bon = " | ".join(_fmt(row.bon.get(p)) for p in pools)
-        fidelity = "1 (reference)" if row.tests == GOLD else _fmt(row.fidelity)
-        lines.append(
-            f"| {row.label} | {row.tests_per_task:.1f} | {bon} | {fidelity} | {_fmt(row.mutation_score)} |"
-        )
-    lines += [
-        "",
-        "Best-of-N: the fraction of tasks where the candidate ranked first by the tests passes every gold",
-        "test (ties: expected accuracy). Fidelity: Spearman correlation between candidates' scores on these",
-        "tests and on the gold tests. Mutation score: the fraction of non-equivalent mutants of the gold",
-        "solution the tests kill.",
-        "",
-        "![best-of-N against N](bon.png)",
-        "",
-        "## Steps and the commands that reproduce them",
-        "",
-        "| # | step | time | command |",
-        "| ---: | --- | ---: | --- |",
-    ]
-    for i, step in enumerate(result.steps, 1):
-        took = "resumed" if step.resumed else f"{step.seconds:.0f} s"
-        lines.append(f"| {i} | {step.label} | {took} | `{step.command}` |")
-    write_text_atomic(path, "\n".join(lines) + "\n")
-    return path

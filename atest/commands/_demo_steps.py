@@ -1,0 +1,290 @@
+"""The demo's steps: each one `atest` command run as a child process, its `--json` kept.
+
+Every step runs exactly as a user would type it, with `--json` captured into
+`results/<step>.json`. So the report can list the commands that reproduce each number, a
+failed step says which command failed, each model loads in a process of its own, and an
+interrupted demo resumes at the first step without a result file. This orchestration runs
+the CLI, so it lives in the command layer; the core reads the results back (atest.core.demo)
+and writes the report (atest.core.demo_report).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from atest.core.demo import (
+    GOLD,
+    MODEL_ROLES,
+    MUTANT_POOL,
+    DemoConfig,
+    DemoResult,
+    SourceRow,
+    StepRecord,
+    learning_curve,
+    pool_truth,
+    trained_model,
+    training_tasks,
+)
+from atest.core.errors import ExternalError
+from atest.core.io import read_jsonl_resumable, write_json_atomic
+
+StepHook = Callable[[int, str, str], None]
+
+
+class Source(NamedTuple):
+    """A test source: its role (see SourceRow.role), row label, and tests file (or ground_truth)."""
+
+    role: str
+    label: str
+    tests: str
+
+
+class Resume(NamedTuple):
+    """How to continue a step killed mid-way: the files it leaves behind, the command that continues."""
+
+    markers: tuple[Path, ...]
+    argv: list[str]
+
+
+class DemoRunner:
+    def __init__(self, config: DemoConfig, on_step: StepHook = lambda i, label, command: None):
+        self.cfg = config
+        self.on_step = on_step
+        self.results_dir = config.out / "results"
+        self.result = DemoResult(config)
+        self._index = 0
+
+    def step(self, name: str, label: str, argv: list[str], resume: Resume | None = None) -> dict[str, Any]:
+        """Run `atest ARGV --json` once; a saved result means it already ran.
+
+        A step killed mid-way leaves its partial output behind (one of `resume.markers`); the
+        rerun then runs `resume.argv`, which continues that output instead of refusing it.
+        """
+        self._index += 1
+        command = "atest " + " ".join(_quote(a) for a in argv)
+        self.on_step(self._index, label, command)
+        saved = self.results_dir / f"{name}.json"
+        if saved.exists():
+            result = json.loads(saved.read_text())
+            self.result.steps.append(StepRecord(name, label, command, 0.0, True, result))
+            return result
+        start = time.perf_counter()
+        if resume is not None and any(path.exists() for path in resume.markers):
+            argv = resume.argv
+        proc = subprocess.run(
+            [sys.executable, "-m", "atest", *argv, "--json"],
+            stdout=subprocess.PIPE,
+            stderr=None,
+            text=True,
+            check=False,
+        )
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise ExternalError(
+                f"demo step '{name}' failed (exit {proc.returncode}): {command}",
+                f"see the messages above; rerun `atest demo --out {self.cfg.out}` to resume from this step",
+            )
+        try:
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError) as exc:
+            raise ExternalError(f"demo step '{name}' printed no JSON summary: {command}") from exc
+        write_json_atomic(saved, result)
+        self.result.steps.append(StepRecord(name, label, command, seconds, False, result))
+        return result
+
+    def run(self) -> DemoResult:
+        out = self.cfg.out
+        start = time.perf_counter()
+        out.mkdir(parents=True, exist_ok=True)
+        self._prepare()
+        sources = self._generate_tests()
+        self._evaluate(sources)
+        self.result.learning = learning_curve(out / "train" / "metrics.jsonl")
+        self.result.seconds = time.perf_counter() - start
+        return self.result
+
+    @property
+    def _workers(self) -> list[str]:
+        return ["--workers", str(self.cfg.workers)] if self.cfg.workers else []
+
+    @property
+    def _cache(self) -> list[str]:
+        return ["--cache-dir", str(self.cfg.out / "exec-cache")]
+
+    def _prepare(self) -> None:
+        cfg, out = self.cfg, self.cfg.out
+        sample = ["prepare", "--source", "sample", "--limit", str(cfg.n_tasks), "--verify"]
+        self.step("prepare", f"prepare and verify {cfg.n_tasks} bundled tasks, {cfg.mutants} mutants each as buggy code", [
+            *sample, "--mutants", str(cfg.mutants), "--mutants-into", "buggy", "--out", str(out / "tasks.jsonl"),
+            *self._workers, *self._cache,
+        ])  # fmt: skip
+        self.step("mutant-pool", f"a candidate pool of {cfg.pool_size} per task: the gold solution and mutants", [
+            *sample, "--mutants", str(cfg.pool_size), "--mutants-into", "candidates",
+            "--out", str(out / "mutant-pool.jsonl"), *self._workers, *self._cache,
+        ])  # fmt: skip
+        pool = out / "model-pool.jsonl"
+        solutions = [
+            "gen-solutions", "--tasks", str(out / "tasks.jsonl"), "--model", cfg.model, "--n", str(cfg.solutions),
+            "--temperature", "1.0", "--max-new-tokens", str(cfg.solution_tokens), "--out", str(pool),
+        ]  # fmt: skip
+        self.step(
+            "solutions", f"sample {cfg.solutions} solutions per task with {cfg.model}", solutions,
+            Resume((pool, pool.with_name(pool.name + ".partial.jsonl")), [*solutions, "--resume"]),
+        )  # fmt: skip
+
+    def _generate_tests(self) -> list[Source]:
+        """Tests from the statements' examples and from the base, warmed-up and trained model."""
+        cfg, out = self.cfg, self.cfg.out
+        warmup_tasks, train_tasks = training_tasks()
+        self.step("tests-examples", "take tests from the statements' examples", [
+            "example-tests", "--tasks", str(out / "tasks.jsonl"), "--out", str(out / "tests-examples.jsonl"),
+        ])  # fmt: skip
+        self._gen_tests("tests-base", f"generate tests with the base {cfg.model}", cfg.model)
+        warm = out / "warmup"
+        self.step("warmup", f"format warm-up of {cfg.model} on four easy tasks ({cfg.warmup_steps} SFT steps)", [
+            "warmup", "--tasks", str(warmup_tasks), "--model", cfg.model, "--prompt", cfg.prompt,
+            "--steps", str(cfg.warmup_steps), "--batch-size", "2", "--lr", "1e-4", "--max-length", "768",
+            "--out", str(warm), "--force", *self._workers,
+        ])  # fmt: skip
+        self._gen_tests("tests-warm", "generate tests with the warmed-up model", str(warm))
+        train = out / "train"
+        trained = self.step("train", f"train it with GRPO ({cfg.mode}, {cfg.train_steps} steps, training tasks)", [
+            "train", "--mode", cfg.mode, "--preset", "cpu-smoke", "--tasks", str(train_tasks),
+            *_train_overrides(cfg, warm), "--out", str(train),
+        ], Resume((train / "run.json",), ["train", "--resume", "--out", str(train)]))  # fmt: skip
+        self._gen_tests("tests-trained", "generate tests with the trained model", trained_model(trained))
+        return [
+            Source("gold", "gold tests (upper bound)", GOLD),
+            Source("examples", "statement examples", str(out / "tests-examples.jsonl")),
+            Source("base", f"{cfg.model} (base)", str(out / "tests-base.jsonl")),
+            Source("warm-up", f"{cfg.model} + format warm-up", str(out / "tests-warm.jsonl")),
+            Source(
+                "grpo",
+                f"{cfg.model} + warm-up + GRPO ({cfg.train_steps} steps)",
+                str(out / "tests-trained.jsonl"),
+            ),
+        ]
+
+    def _gen_tests(self, name: str, label: str, model: str) -> None:
+        cfg, out = self.cfg, self.cfg.out / f"{name}.jsonl"
+        argv = [
+            "gen-tests", "--tasks", str(self.cfg.out / "tasks.jsonl"), "--model", model, "--prompt", cfg.prompt,
+            "--max-new-tokens", str(cfg.max_new_tokens), "--out", str(out),
+        ]  # fmt: skip
+        self.step(name, label, argv, Resume((out,), [*argv, "--resume"]))
+
+    def _bon(self, name: str, label: str, tests: str, pool: str, path: Path, ns: list[int]) -> dict[str, Any]:
+        return self.step(f"{name}-{_slug(pool)}", f"best-of-N on the {pool} pool with {label}", [
+            "bon", "--tasks", str(path), "--tests", tests, "--solution-model", pool, "--ns", _ns(ns),
+            *self._workers, *self._cache,
+        ])  # fmt: skip
+
+    def _evaluate(self, sources: list[Source]) -> None:
+        """Best-of-N on each pool that can rank test sources, fidelity, mutation score, ATGEN rates.
+
+        The mutant pool holds the gold solution and killed mutants, so it always can; the
+        model's own samples can only when some task has a correct one and a wrong one.
+        """
+        cfg, out = self.cfg, self.cfg.out
+        pools = {
+            MUTANT_POOL: (
+                out / "mutant-pool.jsonl",
+                list(range(1, _smallest_pool(out / "mutant-pool.jsonl") + 1)),
+            ),
+            cfg.model: (out / "model-pool.jsonl", list(range(1, cfg.solutions + 1))),
+        }
+        gold: dict[str, dict[str, Any]] = {}
+        for pool, (path, ns) in pools.items():
+            details = out / f"gold-{_slug(pool)}.jsonl"
+            gold[pool] = self.step(f"gold-{_slug(pool)}", f"best-of-N on the {pool} pool with the gold tests", [
+                "bon", "--tasks", str(path), "--tests", GOLD, "--solution-model", pool, "--ns", _ns(ns),
+                "--out", str(details), *self._workers, *self._cache,
+            ])  # fmt: skip
+            self.result.pools[pool] = pool_truth(pool, read_jsonl_resumable(details), ns)
+        ranked = {p: v for p, v in pools.items() if p == MUTANT_POOL or self.result.pools[p].separates}
+        for i, (role, label, tests) in enumerate(sources):
+            if tests == GOLD:
+                bon = {pool: gold[pool] for pool in ranked}
+            else:
+                bon = {pool: self._bon(f"bon-{i}", label, tests, pool, *at) for pool, at in ranked.items()}
+            fidelity = None
+            if tests != GOLD:
+                fidelity = self.step(f"fidelity-{i}", f"fidelity of {label} on the mutant pool", [
+                    "fidelity", "--tasks", str(out / "mutant-pool.jsonl"), "--tests", tests,
+                    *self._workers, *self._cache,
+                ])["fidelity"]  # fmt: skip
+            mutation = self.step(f"mutation-{i}", f"mutation score of {label}", [
+                "mutation-score", "--tasks", str(out / "tasks.jsonl"), "--tests", tests,
+                *self._workers, *self._cache,
+            ])  # fmt: skip
+            rates = None
+            if role in MODEL_ROLES and cfg.prompt == "atgen":
+                rates = self.step(f"attack-{i}", f"ATGEN's rates of {label} against the buggy code", [
+                    "attack-eval", "--tasks", str(out / "tasks.jsonl"), "--tests", tests,
+                    *self._workers, *self._cache,
+                ])  # fmt: skip
+            self.result.rows.append(
+                SourceRow(
+                    role=role,
+                    label=label,
+                    tests=tests,
+                    tests_per_task=float(bon[MUTANT_POOL]["mean_tests_per_task"]),
+                    bon={p: float(r["accuracy"]) for p, r in bon.items()},
+                    bon_curve={
+                        p: {int(k): float(v) for k, v in r["curve"][p].items()} for p, r in bon.items()
+                    },
+                    fidelity=fidelity,
+                    mutation_score=mutation.get("mutation_score"),
+                    rates=_rates(rates),
+                )
+            )
+
+
+def _smallest_pool(path: Path) -> int:
+    """Candidates in the smallest mutant pool: a small program may not yield `--pool-size` mutants,
+    and best-of-N compares equal pools only."""
+    sizes = [
+        len(row["candidates"][MUTANT_POOL])
+        for row in read_jsonl_resumable(path)
+        if row.get("candidates", {}).get(MUTANT_POOL)
+    ]
+    if not sizes:
+        raise ExternalError(f"{path}: no task got a mutant pool", "see the prepare step's counts above")
+    return min(sizes)
+
+
+def _rates(report: dict[str, Any] | None) -> dict[str, float] | None:
+    if report is None:
+        return None
+    return {
+        "parsed": 1.0 - float(report["parse_failure_rate"]),
+        "io_accuracy": float(report["io_accuracy"]),
+        "attack": float(report["attack_rate"]),
+    }
+
+
+def _train_overrides(cfg: DemoConfig, model: Path) -> list[str]:
+    sets = [f"test_model.path={model}", f"grpo.max_completion_length={cfg.max_new_tokens}"]
+    if cfg.mode == "utrl":
+        sets += [f"code_model.path={cfg.model}", "utrl.iterations=1", f"utrl.test_steps={cfg.train_steps}"]
+    else:
+        sets += [f"atgen.max_steps={cfg.train_steps}"]
+    return [arg for pair in sets for arg in ("--set", pair)]
+
+
+def _ns(ns: list[int]) -> str:
+    return ",".join(str(n) for n in ns)
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name)
+
+
+def _quote(arg: str) -> str:
+    return arg if arg and all(c.isalnum() or c in "-_./=,:" for c in arg) else json.dumps(arg)
