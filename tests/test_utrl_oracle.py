@@ -88,6 +88,12 @@ def _fidelity(work: Path, source: str, *flags: str) -> dict[str, float]:
 # ------------------------------------------------------------------ --paper utrl: exact
 
 
+@pytest.fixture(scope="module")
+def paper_bon(work) -> dict[str, list[dict]]:
+    """`bon --paper utrl` details per test source; its runs fill the cache fidelity reads."""
+    return {source: _bon(work, source, "--paper", "utrl") for source in ("ground_truth", *SOURCES)}
+
+
 def test_paper_test_reward_equals_the_authors_on_every_response(work):
     ours = _reward(work, "--paper", "utrl")
     oracle = _rows("utrl_test_reward.jsonl")
@@ -99,11 +105,11 @@ def test_paper_test_reward_equals_the_authors_on_every_response(work):
             assert value == pytest.approx(want[key], abs=TOL), (want["id"], key)
 
 
-def test_paper_bon_equals_the_authors_on_every_cell(work):
+def test_paper_bon_equals_the_authors_on_every_cell(paper_bon):
     oracle = {(r["source"], r["solution_model"], r["task_id"]): r for r in _rows("utrl_bon.jsonl")}
     seen = 0
-    for source in ("ground_truth", *SOURCES):
-        for cell in _bon(work, source, "--paper", "utrl"):
+    for source, details in paper_bon.items():
+        for cell in details:
             want = oracle[(source, cell["model"], cell["task_id"])]
             key = (source, cell["model"], cell["task_id"])
             assert cell["scores"] == pytest.approx(want["scores"], abs=TOL), key
@@ -116,11 +122,10 @@ def test_paper_bon_equals_the_authors_on_every_cell(work):
     assert seen == len(oracle) == 180
 
 
-def test_paper_fidelity_equals_the_authors_on_every_task(work):
+def test_paper_fidelity_equals_the_authors_on_every_task(work, paper_bon):
     oracle = {(r["source"], r["task_id"]): r["fidelity"] for r in _rows("utrl_fidelity.jsonl")}
     seen = 0
     for source in SOURCES:
-        _bon(work, source, "--paper", "utrl")  # fills the cache: fidelity reruns nothing
         for task_id, rho in _fidelity(work, source, "--paper", "utrl").items():
             assert rho == pytest.approx(oracle[(source, task_id)], abs=TOL), (source, task_id)
             seen += 1
@@ -216,6 +221,7 @@ def _tests_of(response: str) -> list[dict]:
     return both
 
 
+@pytest.mark.slow
 def test_atest_test_reward_differs_only_where_a_departure_explains_it(work, runs):
     tasks = {t.task_id: t for t in read_tasks(ORACLE / "tasks.jsonl")[0]}
     known = _departure_ids()
@@ -235,6 +241,7 @@ def test_atest_test_reward_differs_only_where_a_departure_explains_it(work, runs
     assert agree == 22  # of 63 on this half of the fixture; recorded in docs/rewards.md
 
 
+@pytest.mark.slow
 def test_atest_bon_and_fidelity_differ_only_where_a_departure_explains_it(work, runs):
     tasks = {t.task_id: t for t in read_tasks(ORACLE / "tasks.jsonl")[0]}
     known = _departure_ids()
