@@ -8,6 +8,7 @@ import json
 import pytest
 from atest_cli import run_cli
 
+from atest.core.errors import InputError
 from atest.core.paper import utrl as paper
 from atest.core.rewards.utrl import UtrlCodeItem, UtrlTestItem
 from atest.core.rewards.utrl_paper import score_utrl_code_paper, score_utrl_tests_paper
@@ -198,3 +199,12 @@ def test_bon_paper_refuses_contradicting_flags(tmp_path):
         assert result.returncode == 2 and "--paper utrl" in result.stderr, extra
     result = run_cli(*args[:-1], "cure")
     assert result.returncode == 2 and "--paper 'cure'" in result.stderr
+
+
+def test_paper_rules_refuse_what_the_authors_code_cannot_score(executor):
+    functional = Task("f", "q", "functional", ["def f(x):\n    return x\n"], [], fn_name="f")
+    with pytest.raises(InputError, match="stdio tasks only"):
+        score_utrl_tests_paper(executor, [UtrlTestItem(functional, fence("[1]", "1"), ["x"])], limits=LIMITS)
+    no_gold = Task("g", "q", "stdio", [], [])
+    with pytest.raises(InputError, match="no gold solution"):
+        score_utrl_tests_paper(executor, [UtrlTestItem(no_gold, fence("1", "1"), [SUM])], limits=LIMITS)

@@ -83,6 +83,7 @@ class PaperCell:
 
 
 def _program(task: Task, code: str) -> Program | None:
+    paper.require_stdio(task.task_id, task.kind)
     source = paper.program_source(code)
     return None if source is None else Program(source, task.kind, task.fn_name)
 

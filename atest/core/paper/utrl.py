@@ -26,6 +26,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from atest.core.errors import InputError
 from atest.core.sandbox.types import Execution, Status
 
 Language = Literal["python3", "python", "python2", "java", "cpp", "c"]
@@ -174,6 +175,14 @@ def language(code: str) -> Language:
 
 
 # ------------------------------------------------------------------ running and judging
+
+
+def require_stdio(task_id: str, kind: str) -> None:
+    """UTRL's code only runs stdio tasks (it dropped functional ones)."""
+    if kind != "stdio":
+        raise InputError(
+            f"task {task_id!r} is {kind}: UTRL's rules cover stdio tasks only", "drop --paper utrl for it"
+        )
 
 
 def program_source(code: str) -> str | None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from atest.core.paper import utrl as paper
-from atest.core.rewards.common import Batch, RewardResult
+from atest.core.rewards.common import Batch, RewardResult, gold_program
 from atest.core.rewards.utrl import UtrlCodeItem, UtrlTestItem
 from atest.core.sandbox import Execution, Executor, Limits, Program
 from atest.core.tasks import Task
@@ -24,12 +24,13 @@ PASS_RATE_EPSILON = 1e-6  # added to the code reward's denominator by the author
 
 
 def _program(task: Task, code: str) -> Program | None:
+    paper.require_stdio(task.task_id, task.kind)
     source = paper.program_source(code)
     return None if source is None else Program(source, task.kind, task.fn_name)
 
 
 def _gold(task: Task) -> str:
-    return task.gold_solutions[0] if task.gold_solutions else ""
+    return gold_program(task).source
 
 
 Slot = tuple[Batch, int] | None  # a run in one round's batch; None: not run as Python 3
