@@ -99,3 +99,10 @@ def test_bad_input_is_one_line_and_exit_2(files, kind, rows, flags, message):
     result, _ = _run(files, kind, rows, *flags)
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert not (files / "o.jsonl").exists()
+
+
+def test_listed_in_help_with_its_options():
+    listing = run_cli("--help")
+    assert any(line.strip().startswith("reward ") for line in listing.stdout.splitlines())
+    own = run_cli("reward", "--help")
+    assert own.returncode == 0 and "--paper" in own.stdout and "--solution-model" in own.stdout
