@@ -19,6 +19,7 @@ from atest.commands import (
     merge_lora,
     mutation_score,
     prepare,
+    reward,
     train,
     warmup,
 )
@@ -54,6 +55,7 @@ for module in (
     mutation_score,
     warmup,
     demo,
+    reward,
 ):
     module.register(app)
 

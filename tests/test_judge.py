@@ -41,6 +41,30 @@ def test_stdio_mismatches(expected, actual):
     assert not outputs_match("stdio", expected, actual)
 
 
+@pytest.mark.parametrize(
+    ("expected", "actual", "same", "rule"),
+    [
+        ("007", "7", False, "integer tokens are exact text: leading zeros count"),
+        ("5", "+5", False, "integer tokens are exact text: a plus sign counts"),
+        ("0", "-0", False, "integer tokens are exact text: negative zero is not zero"),
+        ("12345678901234567890", "12345678901234567891", False, "big integers exact, no float rounding"),
+        ("1000", "1e3", True, "an exponent makes a float token, read by value"),
+        ("1", "1.0", True, "a float token against an integer token, by value"),
+        ("0.5", ".5", True, "a float without leading digit"),
+        ("5", "5.", True, "a float without fraction digits"),
+        ("1e3", "1001", False, "by value, but outside the tolerance"),
+        ("nan", "nan", True, "nan is text: equal text matches"),
+        ("nan", "NaN", False, "nan is text: case matters"),
+        ("inf", "1e999", False, "inf is text, not the overflowed float"),
+        ("1e999", "1e400", True, "two floats overflowing to the same infinity"),
+        ("1e999", "-1e999", False, "infinities of opposite sign"),
+    ],
+)
+def test_stdio_numeric_rules(expected, actual, same, rule):
+    assert outputs_match("stdio", expected, actual) is same, rule
+    assert outputs_match("stdio", actual, expected) is same, rule + " (symmetric)"
+
+
 def test_stdio_tolerance_is_configurable():
     assert not outputs_match("stdio", "0.5", "0.5001")
     assert outputs_match("stdio", "0.5", "0.5001", tolerance=1e-3)

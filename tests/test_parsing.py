@@ -109,6 +109,14 @@ def test_markers_inside_python_code_are_not_tests():
     assert parse_tests(text, "stdio", template="utrl-test").tests == []
 
 
+@pytest.mark.parametrize("label", ["bash", "yaml", "cpp", "shell", "in", "sh", "c++", "Text", "plaintext"])
+def test_a_fence_label_other_than_python_still_holds_tests(label):
+    text = reasoned(f"```{label}\nInput:\n1 2\n\nOutput:\n3\n```")
+    result = parse_tests(text, "stdio", template="utrl-test")
+    assert result.tests == [{"input": "1 2\n", "output": "3\n"}]
+    assert result.dropped == [] and result.well_formed
+
+
 def test_a_test_without_its_own_reasoning_breaks_the_format_but_still_counts():
     block = "```\nInput:\n{}\n\nOutput:\n{}\n```\n"
     text = "<reasoning>a</reasoning>\n" + block.format(1, 1) + block.format(2, 4)

@@ -50,6 +50,14 @@ ModelsOpt = Annotated[
         "--solution-model", help="Solution model(s) whose candidates to use (repeatable; default: all)."
     ),
 ]
+PaperOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--paper",
+        help="Reproduce a paper's own evaluation rules exactly (utrl: its parser, judge, "
+        "last-index ties, duplicate tests kept); see docs/rewards.md.",
+    ),
+]
 DropInvalidOpt = Annotated[
     bool,
     typer.Option("--drop-invalid", help="Ignore generated tests whose output the gold does not produce."),

@@ -16,6 +16,7 @@ from atest.commands._evaluation import (
     JsonOpt,
     MemoryOpt,
     ModelsOpt,
+    PaperOpt,
     SeedOpt,
     TasksOpt,
     WorkersOpt,
@@ -25,6 +26,7 @@ from atest.commands._evaluation import (
     print_warnings,
     progress_bar,
 )
+from atest.commands._paper import check_paper, run_paper_bon
 from atest.core.errors import InputError
 from atest.core.io import write_jsonl_atomic
 from atest.core.metrics.testsfile import GROUND_TRUTH
@@ -53,11 +55,13 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--ns", help="Also report accuracy at these N, e.g. 1,2,4,8.")
         ] = None,
         tie: Annotated[
-            str,
+            str | None,
             typer.Option(
-                "--tie", help="Tie rule: expected (exact mean over ties), first (CURE), last (UTRL)."
+                "--tie",
+                help="Tie rule: expected (exact mean over ties; default), first (CURE), last (UTRL).",
             ),
-        ] = "expected",
+        ] = None,
+        paper: PaperOpt = None,
         drop_invalid: DropInvalidOpt = False,
         plot: Annotated[
             Path | None, typer.Option("--plot", help="Save the accuracy-vs-N curve as a PNG.")
@@ -77,6 +81,13 @@ def register(app: typer.Typer) -> None:
         from atest.core.metrics.inputs import check_n, load_eval_inputs
         from atest.core.sandbox import get_executor
 
+        if paper is not None:
+            check_paper(paper, tie=tie, drop_invalid=drop_invalid, ns=ns, plot=plot)
+            run_paper_bon(
+                tasks, tests, solution_model, n, out, workers, cache_dir, cpu_seconds, memory_mb, json_out
+            )
+            return
+        tie = tie or "expected"
         if tie not in TIE_RULES:
             raise InputError(f"--tie {tie!r}: expected one of {', '.join(TIE_RULES)}")
         curve_ns = parse_ns(ns)

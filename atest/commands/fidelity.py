@@ -15,6 +15,7 @@ from atest.commands._evaluation import (
     JsonOpt,
     MemoryOpt,
     ModelsOpt,
+    PaperOpt,
     SeedOpt,
     TasksOpt,
     WorkersOpt,
@@ -23,6 +24,7 @@ from atest.commands._evaluation import (
     print_warnings,
     progress_bar,
 )
+from atest.commands._paper import check_paper, run_paper_fidelity
 from atest.core.io import write_jsonl_atomic
 
 
@@ -39,6 +41,7 @@ def register(app: typer.Typer) -> None:
             int | None, typer.Option("--n", min=1, help="Use the first N candidates per model.")
         ] = None,
         drop_invalid: DropInvalidOpt = False,
+        paper: PaperOpt = None,
         out: Annotated[
             Path | None, typer.Option("--out", help="Write per-task correlations as JSON lines.")
         ] = None,
@@ -53,6 +56,12 @@ def register(app: typer.Typer) -> None:
         from atest.core.metrics.inputs import check_n, load_eval_inputs
         from atest.core.sandbox import get_executor
 
+        if paper is not None:
+            check_paper(paper, drop_invalid=drop_invalid)
+            run_paper_fidelity(
+                tasks, tests, solution_model, n, out, workers, cache_dir, cpu_seconds, memory_mb, json_out
+            )
+            return
         inputs = load_eval_inputs(tasks, tests, solution_model, need_gold_tests=True)
         check_n(inputs, n, [])
         print_warnings(inputs.warnings)

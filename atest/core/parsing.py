@@ -3,7 +3,8 @@
 The parsers are lenient about layout and strict about meaning. `Input:` may be followed by the
 value on the same line or the next ones, inside one fence with `Output:`, in a fence of its own
 (CURE's `**Test Input:**` style) or with no fence at all; CRLF line ends and a missing final
-fence are accepted. Nothing written inside a `<reasoning>` or `<think>` block counts as a test,
+fence are accepted. A fence's label does not matter (models write ```` ```bash ````, ```` ```yaml ````,
+```` ```in ```` around tests), except that a Python-labelled fence is code and never holds tests. Nothing written inside a `<reasoning>` or `<think>` block counts as a test,
 so a model cannot score by hiding tests in its explanation. Everything that is dropped is
 reported with its reason.
 
@@ -37,8 +38,6 @@ OVER_CAP = "over_cap"  # beyond max_tests
 
 _SNIPPET = 80
 _MAX_LITERAL_CHARS = 200_000  # Python-literal parsing (ast) is only tried below this size
-_TEST_FENCE_INFO = {"", "text", "txt", "plain", "plaintext", "input", "output", "stdin", "stdout", "json",
-                    "console", "none", "md", "markdown"}  # fmt: skip
 _CODE_FENCE_INFO = {"python", "py", "python3", "py3"}
 _TAG = re.compile(r"<(/?)(reasoning|think)>", re.IGNORECASE)
 _MARKER = re.compile(
@@ -147,7 +146,7 @@ class _Scanner:
                 if self.in_fence:
                     self.in_fence = False
                     i += 1
-                elif _fence_info(line) in _TEST_FENCE_INFO:
+                elif _fence_info(line) not in _CODE_FENCE_INFO:
                     self.in_fence = True
                     i += 1
                 else:

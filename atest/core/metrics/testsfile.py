@@ -26,6 +26,7 @@ class TestsRow:
     tests: list[Any]
     buggy_index: int | None = None
     buggy_code: str | None = None
+    responses: list[str] | None = None  # the raw responses the tests were parsed from, when kept
 
 
 def read_tests_file(path: str | Path) -> list[TestsRow]:
@@ -68,7 +69,12 @@ def _row(loc: str, line: str) -> TestsRow:
     buggy_code = obj.get("buggy_code")
     if buggy_code is not None and not isinstance(buggy_code, str):
         raise InputError(f"{loc}: field 'buggy_code' must be a string")
-    return TestsRow(loc, task_id, tests, buggy_index, buggy_code)
+    responses = obj.get("responses")
+    if responses is not None and not (
+        isinstance(responses, list) and all(isinstance(r, str) for r in responses)
+    ):
+        raise InputError(f"{loc}: field 'responses' must be a list of strings")
+    return TestsRow(loc, task_id, tests, buggy_index, buggy_code, responses)
 
 
 def well_formed(test: Any, task: Task) -> bool:

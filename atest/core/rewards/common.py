@@ -88,6 +88,6 @@ def passes(execution: Execution, kind: str, expected: Any) -> bool:
     """The program ran to completion and produced the expected output.
 
     A crash, a time-out or any other limit counts as failing: a test that makes a wrong
-    program crash has caught it (the reference counted crashes as passing).
+    program crash has caught it (UTRL's runner counts it the same way).
     """
     return execution.status is Status.OK and outputs_match(kind, expected, execution.output)

@@ -4,9 +4,14 @@ The rules, each with a test in tests/test_judge.py:
 
 * stdio: outputs are compared token by token after splitting on whitespace, so spacing
   between tokens, trailing spaces and the final newline do not matter, but line content and
-  case do. Two tokens that differ as text still match when both are decimal numbers, at
-  least one is not a plain integer (has a point or an exponent), and they are within the
-  tolerance (absolute or relative, default 1e-6). Integers are always compared exactly.
+  case do. Two plain integer tokens match only when they are the same text: `007`, `+5` and
+  `-0` are not `7`, `5` and `0` (a task that asks for three digits means it). Two tokens
+  that differ as text still match when both are decimal numbers, at least one is a float
+  (has a point or an exponent: `1.0`, `1e3`, `.5`, `5.`), and their values are within the
+  tolerance (absolute or relative, default 1e-6), as a competitive-programming float checker
+  reads them: `1.0` matches `1`, `1e3` matches `1000`. `nan`, `inf` and other words are text
+  (testlib's checkers do not read them as numbers either); a float token too large for a
+  double only matches one that overflows the same way.
 * functional: return values are compared as JSON values: lists and tuples alike, dict keys
   exactly, bool only equal to bool, numbers equal when equal as integers or, if either is a
   float, within the tolerance.
@@ -47,7 +52,7 @@ def tokens_match(expected: str, actual: str, tolerance: float = DEFAULT_TOLERANC
     if not (_NUMBER.fullmatch(expected) and _NUMBER.fullmatch(actual)):
         return False
     if _INTEGER.fullmatch(expected) and _INTEGER.fullmatch(actual):
-        return int(expected) == int(actual)
+        return False  # integers are exact text, and these differ
     return _close(float(expected), float(actual), tolerance)
 
 
