@@ -14,13 +14,16 @@ optimizer, learning rate, LoRA, seed and number of steps, on one torch thread. E
 is forced to the full `--max-tokens` (`min_new_tokens`), so the two runs do the same amount of
 generation and optimisation whatever the rewards: what differs is what atest adds.
 
-Time per step is the median of the intervals between consecutive logged steps, leaving out the
-first step (allocator warm-up, lazy imports). Peak memory is the peak, sampled every 50 ms by
-this parent, of the resident memory summed over the child's whole process tree (the sandbox's
-worker processes are atest's cost and are counted), and `ru_maxrss` of the child itself. Each
-child also reports, from a sampler of its own, the peak of its process tree during each part of
-a step (generation, reward, optimisation) and during setup and export, and the bytes of its
-tensors (weights, trainable weights, optimizer state).
+Time per step is the median of the intervals between consecutive logged steps (steps 2..N; the
+first step pays for allocator warm-up and lazy imports). Peak memory is the peak, sampled every
+50 ms by this parent, of the resident memory summed over the child's whole process tree (the
+sandbox's worker processes are atest's cost and are counted); `maxrss_self_mb` is the child's
+own `ru_maxrss`. Each child also samples its own tree and reports the peak of its child
+processes alone (the sandbox's workers), the peak during each part of a step (generation,
+reward, optimisation, and the optimizer step / logging / callbacks between them), during setup
+and during the export, and the bytes of its tensors (weights, trainable weights, optimizer
+state). RSS does not fall when tensors are freed (the allocator keeps the pages), so a part's
+peak includes what earlier parts left resident.
 
     nice -n 10 .venv/bin/python bench/trl_overhead.py            # 4 steps each, 2 x 2 completions of 16 tokens
 
@@ -89,6 +92,7 @@ class TreeSampler:
         self.interval = interval
         self.label = "setup"
         self.peak = 0
+        self.peak_descendants = 0  # the child processes alone (atest: the sandbox's workers)
         self.peaks: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -107,8 +111,10 @@ class TreeSampler:
             self._stop.wait(self.interval)
 
     def sample(self) -> None:
-        rss = tree_rss(self.root)
+        own = rss_bytes(self.root)
+        rss = own + sum(rss_bytes(pid) for pid in tree_pids(self.root)[1:])
         self.peak = max(self.peak, rss)
+        self.peak_descendants = max(self.peak_descendants, rss - own)
         self.peaks[self.label] = max(self.peaks.get(self.label, 0), rss)
 
     @contextmanager
@@ -137,6 +143,7 @@ def label_trainer_parts(sampler: TreeSampler) -> None:
 
         setattr(GRPOTrainer, name, wrapped)
 
+    wrap("train", "optimizer step, logging, callbacks")  # what runs between the parts below
     wrap("training_step", "optimisation")  # generation and reward inside it get their own label
     wrap("_generate", "generation")
     wrap("_calculate_rewards", "reward")
@@ -255,7 +262,7 @@ def child(side: str, spec_path: Path) -> None:
     intervals = [b - a for a, b in itertools.pairwise(stamps)]
     result = {
         "maxrss_self_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "maxrss_children_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024),
+        "peak_child_processes_mb": round(sampler.peak_descendants / MB),
         "steps": len(stamps),
         "step_seconds": intervals,
         "peak_by_part_mb": {k: round(v / MB) for k, v in sampler.peaks.items()},
@@ -369,10 +376,9 @@ def run_child(side: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
     if proc.returncode != 0:
         raise SystemExit(f"error: the {side} run failed (exit {proc.returncode}); its log is above")
     result = json.loads(out.strip().splitlines()[-1])
-    steps = result.pop("step_seconds")
-    later = steps[1:] if len(steps) > 1 else steps
+    steps = result.pop("step_seconds")  # steps 2..N: each the interval since the previous step ended
     return {
-        "seconds_per_step": statistics.median(later),
+        "seconds_per_step": statistics.median(steps),
         "step_seconds": [round(s, 2) for s in steps],
         "peak_tree_rss_mb": round(sampler.peak / MB),
         "wall_seconds": round(time.perf_counter() - start, 1),
