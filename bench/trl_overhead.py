@@ -19,7 +19,8 @@ first step pays for allocator warm-up and lazy imports). Peak memory is the peak
 50 ms by this parent, of the resident memory summed over the child's whole process tree (the
 sandbox's worker processes are atest's cost and are counted); `maxrss_self_mb` is the child's
 own `ru_maxrss`. Each child also samples its own tree and reports the peak of its child
-processes alone (the sandbox's workers), the peak during each part of a step (generation,
+processes alone (the sandbox's workers; the peak falls on a worker's start, when the fork
+still shows the parent's pages until it execs), the peak during each part of a step (generation,
 reward, optimisation, and the optimizer step / logging / callbacks between them), during setup
 and during the export, and the bytes of its tensors (weights, trainable weights, optimizer
 state). RSS does not fall when tensors are freed (the allocator keeps the pages), so a part's
