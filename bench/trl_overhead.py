@@ -307,6 +307,14 @@ def atest_overrides(args: argparse.Namespace, task_file: Path) -> list[str]:
     ]
 
 
+# atest's GRPO settings the plain script sets its own way (logging, no checkpoints) or that do
+# not apply on CPU (vLLM).
+NOT_FOR_PLAIN = {
+    "report_to", "save_steps", "logging_steps", "use_vllm", "vllm_mode", "vllm_server_base_url",
+    "vllm_gpu_memory_utilization", "vllm_tensor_parallel_size",
+}  # fmt: skip
+
+
 def plain_spec(args: argparse.Namespace, task_file: Path, out: Path) -> dict[str, Any]:
     """The plain script's inputs, read off atest's resolved config so that both train alike."""
     from atest.core.prompts import build_messages
@@ -320,21 +328,7 @@ def plain_spec(args: argparse.Namespace, task_file: Path, out: Path) -> dict[str
         overrides=atest_overrides(args, task_file),
     )
     cfg = plan.config
-    grpo = {
-        name: getattr(cfg.grpo, name)
-        for name in _PASSTHROUGH
-        if name
-        not in (
-            "report_to",
-            "save_steps",
-            "logging_steps",
-            "use_vllm",
-            "vllm_mode",
-            "vllm_server_base_url",
-            "vllm_gpu_memory_utilization",
-            "vllm_tensor_parallel_size",
-        )
-    }
+    grpo = {name: getattr(cfg.grpo, name) for name in _PASSTHROUGH if name not in NOT_FOR_PLAIN}
     grpo.update(
         max_steps=args.steps,
         seed=cfg.seed,
