@@ -273,3 +273,35 @@ def test_bad_input_is_one_line_before_any_model_loads(tmp_path, task_file):
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], (args, proc.stderr)
         assert not out.exists()
+
+
+@pytest.mark.slow
+def test_atgen_export_runs_after_the_trainer_is_released(tmp_path, tiny_model_dir, task_file, monkeypatch):
+    """The merge at export loads another copy of the base: the trained model and its optimizer
+    must be gone by then, or the run's peak memory holds both."""
+    import gc
+
+    from trl import GRPOTrainer
+
+    from atest.core.training import atgen_loop
+    from atest.core.training.runner import execute, plan_run
+
+    alive_at_export: list[int] = []
+    export = atgen_loop.export_role
+
+    def counting_export(*args, **kw):
+        gc.collect()
+        alive_at_export.append(sum(isinstance(o, GRPOTrainer) for o in gc.get_objects()))
+        return export(*args, **kw)
+
+    monkeypatch.setattr(atgen_loop, "export_role", counting_export)
+    seen: list[int] = []
+    plan = plan_run(
+        out=tmp_path / "run",
+        mode="atgen-static",
+        preset="cpu-smoke",
+        overrides=[f"tasks={task_file}", f"test_model.path={tiny_model_dir}", "atgen.max_steps=1"],
+    )
+    execute(plan, on_metrics=lambda row: seen.append(row["step"]))
+    assert seen == [1]
+    assert alive_at_export == [0]

@@ -302,6 +302,7 @@ def run_atgen(ctx: LoopContext) -> dict[str, Path]:
             on_trainer=lambda trainer: setattr(callback, "trainer", trainer),
             on_event=ctx.on_event,
         )
+        callback.trainer = None  # the trainer (model, optimizer) must not outlive training into the export
     del policy
     release_memory()
     if ctx.is_main:
