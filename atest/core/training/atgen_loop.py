@@ -38,7 +38,7 @@ from atest.core.training.sampling import release_memory, texts_of
 PHASE = "atgen/train"
 
 
-def build_slots(tasks: list[Task], per_task: int) -> list[Slot]:
+def build_slots(tasks: list[Task], per_task: int | None) -> list[Slot]:
     slots = [Slot(task.task_id, code) for task in tasks for code in task.buggy_code[:per_task]]
     if not slots:
         raise InputError(
@@ -136,7 +136,7 @@ class AdversarySampler:
                 budget = self.config.retries - drawn[slot]
                 drawn[slot] += min(n, budget)  # failed requests count too, so the loop always ends
                 for code in map(extract_code, texts_of(completions[:budget])):
-                    if code and code not in used:
+                    if code and (code not in used or not self.config.extra_gates):
                         candidates.append((slot, task, tests, code))
             found.update(self._first_qualifying(candidates))
             round_no += 1
@@ -156,7 +156,8 @@ class AdversarySampler:
             if slot in found:
                 continue
             on_tests, on_gold = verdicts[2 * i], verdicts[2 * i + 1]
-            evades = all(on_tests) and (bool(tests) or any(on_gold))
+            gated = self.config.extra_gates and not tests
+            evades = all(on_tests) and (not gated or any(on_gold))
             if evades and not all(on_gold):
                 found[slot] = code
         return found

@@ -84,7 +84,7 @@ def plan_run(
             config.tasks = str(Path(config.tasks).resolve())
     use_cpu = check_device(config)
     tasks, notes = select_tasks(config)
-    check_batch(config, tasks)
+    check_mode_inputs(config, tasks)
     base_dirs = resolve_models(config)
     return RunPlan(config, out, resume, overrides, tasks, base_dirs, use_cpu, notes)
 
@@ -126,12 +126,26 @@ def select_tasks(config: TrainConfig) -> tuple[list[Task], list[str]]:
     return usable, notes
 
 
+def check_mode_inputs(config: TrainConfig, tasks: list[Task]) -> None:
+    """The checks of one mode's own inputs (batch arithmetic for the GRPO modes)."""
+    if config.mode == "sft":
+        from atest.core.training.sft_loop import check_sft_tasks
+
+        check_sft_tasks(tasks)
+        return
+    if config.mode == "codegen":
+        from atest.core.training.codegen_loop import check_codegen_inputs
+
+        check_codegen_inputs(config, tasks)
+    check_batch(config, tasks)
+
+
 def check_batch(config: TrainConfig, tasks: list[Task]) -> None:
     gradient_accumulation(config.grpo, world_size())
     rows = (
         len(tasks)
         if not config.is_atgen
-        else sum(min(len(t.buggy_code), config.atgen.buggy_per_task) for t in tasks)
+        else sum(len(t.buggy_code[: config.atgen.buggy_per_task]) for t in tasks)
     )
     if rows < config.grpo.prompts_per_step:
         raise InputError(
@@ -142,8 +156,10 @@ def check_batch(config: TrainConfig, tasks: list[Task]) -> None:
 
 def resolve_models(config: TrainConfig) -> dict[str, str]:
     """Local folders for every model the run loads (an error now, not after an hour of training)."""
-    dirs = {"test": _resolve(config.test_model.path, "test_model.path")}
-    if config.code_model is not None and config.mode == "utrl":
+    dirs: dict[str, str] = {}
+    if not (config.mode == "codegen" and config.codegen.tests is not None):  # else no test model runs
+        dirs["test"] = _resolve(config.test_model.path, "test_model.path")
+    if config.code_model is not None and config.mode in ("utrl", "codegen"):
         dirs["code"] = _resolve(config.code_model.path, "code_model.path")
     if config.is_atgen and config.mode != "atgen-static":
         adv = config.atgen.adversary
@@ -181,7 +197,9 @@ def execute(
 ) -> TrainSummary:
     from atest.core.sandbox import get_executor
     from atest.core.training.atgen_loop import run_atgen
+    from atest.core.training.codegen_loop import run_codegen
     from atest.core.training.context import LoopContext
+    from atest.core.training.sft_loop import run_sft
     from atest.core.training.utrl_loop import run_utrl
 
     start = time.perf_counter()
@@ -206,7 +224,8 @@ def execute(
             on_metrics(row)
 
         ctx = LoopContext(run, plan.tasks, executor, plan.use_cpu, plan.base_dirs, record, on_event)
-        models = run_utrl(ctx) if plan.config.mode == "utrl" else run_atgen(ctx)
+        loops = {"utrl": run_utrl, "codegen": run_codegen, "sft": run_sft}
+        models = loops.get(plan.config.mode, run_atgen)(ctx)
     return summarize(run, {k: str(v) for k, v in models.items()}, time.perf_counter() - start)
 
 

@@ -38,13 +38,15 @@ def run_utrl(ctx: LoopContext) -> dict[str, Path]:
     for it in range(1, cfg.utrl.iterations + 1):
         opponents = opponents_phase(ctx, it, code_model)
         test_model = test_train_phase(ctx, it, test_model, opponents)
+        if steps_for_iteration(cfg, it)[1] == 0:
+            continue  # the authors trained no iteration-2 code generator
         tests = gen_tests_phase(ctx, it, test_model)
         code_model = code_train_phase(ctx, it, code_model, tests)
-    assert test_model is not None and code_model is not None
-    return {
-        "test_generator": export_role(ctx, "test_generator", test_model, ctx.base_dirs["test"]),
-        "code_generator": export_role(ctx, "code_generator", code_model, ctx.base_dirs["code"]),
-    }
+    assert test_model is not None
+    models = {"test_generator": export_role(ctx, "test_generator", test_model, ctx.base_dirs["test"])}
+    if code_model is not None:
+        models["code_generator"] = export_role(ctx, "code_generator", code_model, ctx.base_dirs["code"])
+    return models
 
 
 def _phase(it: int, name: str) -> str:
@@ -94,7 +96,11 @@ def _sample_opponents(
             build_prompt=lambda t: build_messages("utrl-code", t, thinking=thinking),
             to_row=lambda t, texts: {"task_id": t.task_id, "responses": texts},
         )
-    codes = {row["task_id"]: [c for c in map(extract_code, row["responses"]) if c] for row in rows}
+    drop = cfg.utrl.drop_codeless_opponents
+    codes = {
+        row["task_id"]: [c or "" for c in map(extract_code, row["responses"]) if c or not drop]
+        for row in rows
+    }
     items = [(task, codes.get(task.task_id, [])) for task in ctx.tasks]
     correct = (
         correct_codes(ctx.executor, items, ctx.limits)
@@ -109,13 +115,13 @@ def _sample_opponents(
         out / "opponents.jsonl", ({"task_id": k, "opponents": v} for k, v in opponents.items())
     )
     n_samples = sum(len(r["responses"]) for r in rows)
-    n_code = sum(len(c) for _, c in items)
+    n_kept = sum(len(c) for _, c in items)
     n_correct = sum(sum(f) for f in correct)
     stats = {
         "samples": n_samples,
-        "with_code": n_code,
+        "with_code": sum(1 for _, cs in items for c in cs if c),
         "correct_dropped": n_correct,
-        "opponents": n_code - n_correct,
+        "opponents": n_kept - n_correct,
         "tasks_without_opponents": sum(1 for v in opponents.values() if not v),
     }
     ctx.on_event(f"{name}: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
