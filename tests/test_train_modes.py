@@ -197,3 +197,48 @@ def test_sft_fine_tunes_on_gold_tests_and_exports_the_test_generator(tmp_path, t
     again = train_cli("--resume", "--out", str(out), "--json")
     assert again.returncode == 0, again.stderr[-2000:]
     assert json.loads(again.stdout)["phases"] == ["sft/train", "final/test_generator"]
+
+
+# -- validation and checkpoint selection --------------------------------------------------------
+
+
+def test_select_must_be_best_last_or_step_n():
+    proc = train_cli(
+        "--mode", "codegen", "--preset", "cpu-smoke", "--set", "validation.select=first", "--print-config"
+    )
+    assert proc.returncode == 2 and "use best, last or 'step N'" in proc.stderr
+
+
+def test_select_best_needs_validation_tasks(tmp_path, task_file, tests_file):
+    proc = train_cli(
+        "--mode", "codegen", "--preset", "cpu-smoke", "--tasks", str(task_file), "--out", str(tmp_path / "o"),
+        "--tests", str(tests_file), "--set", "validation.select=best",
+    )  # fmt: skip
+    assert proc.returncode == 2 and "validation.tasks is not set" in proc.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_validation_every_step_and_the_best_policy_is_exported(
+    tmp_path, task_file, tests_file, tiny_model_dir
+):
+    held_out = tmp_path / "val.jsonl"
+    write_tasks(held_out, [sum_task(i, prefix="val") for i in range(2)])
+    out = tmp_path / "run"
+    proc = train_cli(
+        "--mode", "codegen", "--preset", "cpu-smoke", "--tasks", str(task_file), "--out", str(out), "--json",
+        "--tests", str(tests_file), "--set", f"code_model.path={tiny_model_dir}",
+        "--set", f"validation.tasks={held_out}", "--set", "validation.eval_steps=1",
+        "--set", "validation.select=best",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [r for r in read_metrics(out) if "val/score" in r]
+    assert [(r["phase"], r["step"]) for r in rows] == [("iter1/code_train", s) for s in (0, 1, 2)]
+    assert all(r["val/pass_rate"] == r["val/score"] for r in rows)
+    state = json.loads((out / "iter1/code_train/validation.json").read_text())
+    best = max(rows, key=lambda r: r["val/score"])  # the first of the best: later ties do not replace it
+    assert state["best"]["step"] == min(r["step"] for r in rows if r["val/score"] == best["val/score"])
+    ledger = json.loads((out / "run.json").read_text())
+    assert ledger["phases"]["iter1/code_train"]["model"] == "iter1/code_train/best"
+    assert ledger["phases"]["iter1/code_train"]["selected"] == "best"
+    assert (out / "final/code_generator/config.json").is_file()

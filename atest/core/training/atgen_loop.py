@@ -34,6 +34,7 @@ from atest.core.training.grpo import (
 from atest.core.training.judging import CodeCheck, pass_matrix
 from atest.core.training.reward_fns import AtgenReward
 from atest.core.training.sampling import release_memory, texts_of
+from atest.core.training.validation import Validator
 
 PHASE = "atgen/train"
 
@@ -260,6 +261,7 @@ def run_atgen(ctx: LoopContext) -> dict[str, Path]:
                 generator, ctx.executor, adv, ctx.limits, cfg.seed, cfg.test_model.thinking
             )
         callback = adversary_callback(state, hooks, sampler, ctx)
+        validator = Validator(ctx, PHASE, out, "atgen", cfg.test_model.thinking)
         policy = load_policy(cfg.test_model, ctx.base_dirs["test"], None, ctx.use_cpu)
         args = build_grpo_config(
             cfg.grpo,
@@ -282,8 +284,8 @@ def run_atgen(ctx: LoopContext) -> dict[str, Path]:
             grpo_args=args,
             metrics_sink=ctx.on_metrics,
             hooks=hooks,
-            callbacks=[callback],
-            on_trainer=lambda trainer: setattr(callback, "trainer", trainer),
+            callbacks=[callback, validator.callback()],
+            on_trainer=lambda trainer: [setattr(c, "trainer", trainer) for c in (callback, validator)],
             on_event=ctx.on_event,
         )
     del policy
@@ -292,8 +294,9 @@ def run_atgen(ctx: LoopContext) -> dict[str, Path]:
         from atest.core.io import write_json_atomic
 
         write_json_atomic(out / "adversary_state.json", state.state_dict())
-    ctx.mark_done(PHASE, model=ctx.rel(result.model_dir), steps=result.steps, **state.totals)
-    return {"test_generator": export_role(ctx, "test_generator", result.model_dir, ctx.base_dirs["test"])}
+    model_dir = validator.selected(result.model_dir)
+    ctx.mark_done(PHASE, model=ctx.rel(model_dir), steps=result.steps, **state.totals)
+    return {"test_generator": export_role(ctx, "test_generator", model_dir, ctx.base_dirs["test"])}
 
 
 def _adversary_generator(ctx: LoopContext) -> Any:

@@ -209,6 +209,23 @@ class SftSection(_Strict):
     save_total_limit: int | None = 2
 
 
+class ValidationSection(_Strict):
+    """Validation during each training phase and which policy a phase exports (validation.py)."""
+
+    tasks: str | None = None  # validation tasks, disjoint from training and every evaluation set
+    eval_steps: int = Field(10, ge=1)  # validate every N steps, and at step 0
+    max_tasks: int | None = Field(None, ge=1)
+    select: str = "last"  # best | last | step N
+
+    @field_validator("select")
+    @classmethod
+    def _select(cls, value: str) -> str:
+        from atest.core.training.validation import parse_select
+
+        parse_select(value)
+        return value
+
+
 class SandboxSection(_Strict):
     # None: $ATEST_SANDBOX (`atest --sandbox`), else auto, as for every other command.
     isolation: Literal["auto", "namespace", "none"] | None = None
@@ -236,6 +253,7 @@ class TrainConfig(_Strict):
     atgen: AtgenSection = Field(default_factory=AtgenSection)
     codegen: CodegenSection = Field(default_factory=CodegenSection)
     sft: SftSection = Field(default_factory=SftSection)
+    validation: ValidationSection = Field(default_factory=ValidationSection)
     sandbox: SandboxSection = Field(default_factory=SandboxSection)
 
     @model_validator(mode="after")

@@ -127,7 +127,10 @@ def select_tasks(config: TrainConfig) -> tuple[list[Task], list[str]]:
 
 
 def check_mode_inputs(config: TrainConfig, tasks: list[Task]) -> None:
-    """The checks of one mode's own inputs (batch arithmetic for the GRPO modes)."""
+    """The checks of one mode's own inputs (batch arithmetic for the GRPO modes, validation)."""
+    from atest.core.training.validation import check_validation
+
+    check_validation(config, tasks)
     if config.mode == "sft":
         from atest.core.training.sft_loop import check_sft_tasks
 

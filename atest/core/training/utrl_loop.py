@@ -27,6 +27,7 @@ from atest.core.training.grpo import build_grpo_config, load_policy, run_grpo_ph
 from atest.core.training.judging import correct_codes, valid_tests
 from atest.core.training.reward_fns import UtrlCodeReward, UtrlTestReward
 from atest.core.training.sampling import open_generator, release_memory, sample_resumable
+from atest.core.training.validation import Validator
 
 PHASES = ("opponents", "test_train", "gen_tests", "code_train")
 
@@ -280,6 +281,7 @@ def _train(
     cfg = ctx.config
     section = cfg.test_model if role == "test" else cfg.code_model
     ctx.on_event(f"{name}: GRPO on the {role} generator for {steps} steps")
+    validator = Validator(ctx, name, out, role, section.thinking)
     policy = load_policy(section, ctx.base_dirs[role], current, ctx.use_cpu)
     args = build_grpo_config(
         grpo_for_iteration(cfg, it),
@@ -298,9 +300,12 @@ def _train(
         reward_funcs=rewards,
         grpo_args=args,
         metrics_sink=ctx.on_metrics,
+        callbacks=[validator.callback()],
+        on_trainer=lambda trainer: setattr(validator, "trainer", trainer),
         on_event=ctx.on_event,
     )
     del policy
     release_memory()
-    ctx.mark_done(name, model=ctx.rel(result.model_dir), steps=result.steps)
-    return result.model_dir
+    model_dir = validator.selected(result.model_dir)
+    ctx.mark_done(name, model=ctx.rel(model_dir), steps=result.steps, selected=ctx.config.validation.select)
+    return model_dir
