@@ -233,7 +233,7 @@ def test_validation_every_step_and_the_best_policy_is_exported(
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [r for r in read_metrics(out) if "val/score" in r]
-    assert [(r["phase"], r["step"]) for r in rows] == [("iter1/code_train", s) for s in (0, 1, 2)]
+    assert [(r["phase"], r["step"]) for r in rows] == [("iter1/code_train/validation", s) for s in (0, 1, 2)]
     assert all(r["val/pass_rate"] == r["val/score"] for r in rows)
     state = json.loads((out / "iter1/code_train/validation.json").read_text())
     best = max(rows, key=lambda r: r["val/score"])  # the first of the best: later ties do not replace it
@@ -241,4 +241,6 @@ def test_validation_every_step_and_the_best_policy_is_exported(
     ledger = json.loads((out / "run.json").read_text())
     assert ledger["phases"]["iter1/code_train"]["model"] == "iter1/code_train/best"
     assert ledger["phases"]["iter1/code_train"]["selected"] == "best"
+    shown = json.loads(proc.stdout)["validation"]["iter1/code_train/validation"]
+    assert shown["validations"] == 3 and shown["best_step"] == state["best"]["step"]
     assert (out / "final/code_generator/config.json").is_file()

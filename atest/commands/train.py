@@ -128,6 +128,7 @@ def register(app: typer.Typer) -> None:
                     "seconds": round(summary.seconds, 2),
                     "rewards": summary.rewards,
                     "time_per_step": summary.time_per_step,
+                    "validation": summary.validation,
                 }
             )
 
@@ -187,5 +188,11 @@ def _print_summary(summary: Any) -> None:
         split = ", ".join(f"{k} {v:.2f}s" for k, v in timing.items())
         share = f" (reward {fraction:.0%} of a step)" if fraction is not None else ""
         console.print(f"time per step: {split}{share}", highlight=False)
+    for phase, val in summary.validation.items():
+        console.print(
+            f"validation {phase}: score {val['score_first']:.3f} -> {val['score_last']:.3f}, "
+            f"best {val['score_best']:.3f} at step {val['best_step']:.0f} ({val['validations']:.0f} runs)",
+            highlight=False,
+        )
     for role, path in summary.models.items():
         console.print(f"{role}: [bold]{path}[/]")

@@ -49,6 +49,7 @@ class TrainSummary:
         str, dict[str, float]
     ]  # phase -> steps, reward_first, reward_last (means of first/last fifth)
     time_per_step: dict[str, float]  # seconds per step by category, averaged over every logged step
+    validation: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> scores (validation.py)
 
 
 def bundled_tasks() -> Path:
@@ -233,7 +234,10 @@ def execute(
 
 
 def summarize(run: RunDir, models: dict[str, str], seconds: float) -> TrainSummary:
-    rows = [r for r in run.read_metrics() if "reward" in r]
+    from atest.core.training.validation import summarize_validation
+
+    every = run.read_metrics()
+    rows = [r for r in every if "reward" in r]
     by_phase: dict[str, list[float]] = {}
     for r in rows:
         by_phase.setdefault(r["phase"], []).append(float(r["reward"]))
@@ -257,4 +261,5 @@ def summarize(run: RunDir, models: dict[str, str], seconds: float) -> TrainSumma
         seconds=seconds,
         rewards=rewards,
         time_per_step=time_per_step,
+        validation=summarize_validation(every),
     )

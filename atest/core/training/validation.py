@@ -11,7 +11,7 @@ and step 0 too:
   whose greedy code passes every gold test;
 - the ATGEN test generator by IO accuracy and attack rate against each task's first buggy code.
 
-Each validation is a `metrics.jsonl` record (`val/*`, phase and step) and a line in
+Each validation is a `metrics.jsonl` record (`val/*`, phase `PHASE/validation`) and a line in
 `PHASE/validation.json`. `select: best` keeps the best-scoring policy in `PHASE/best/`
 (saved when it is validated, so checkpoint rotation never loses it), `select: step N` keeps
 the step-N policy in `PHASE/step-N/`, `select: last` (the default) the final one; the phase
@@ -126,7 +126,9 @@ class Validator:
         if not self.tasks or step % every or any(r["step"] == step for r in self.state["history"]):
             return
         figures = self._score()
-        row = {"phase": self.phase, "step": step, **figures}
+        # A phase of its own in metrics.jsonl: a record is keyed by (phase, step), and the
+        # training step of the same number must not replace it.
+        row = {"phase": f"{self.phase}/validation", "step": step, **figures}
         self.state["history"].append({"step": step, **figures})
         best = self.state.get("best")
         improved = best is None or figures["val/score"] > best["val/score"]
@@ -258,3 +260,22 @@ def _read_state(path: Path) -> dict[str, Any]:
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+def summarize_validation(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per phase: validations run, the first and last `val/score`, and the best one with its step."""
+    by_phase: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if "val/score" in row:
+            by_phase.setdefault(row["phase"], []).append(row)
+    out = {}
+    for phase, found in by_phase.items():
+        best = max(found, key=lambda r: (r["val/score"], -r["step"]))
+        out[phase] = {
+            "validations": len(found),
+            "score_first": found[0]["val/score"],
+            "score_last": found[-1]["val/score"],
+            "score_best": best["val/score"],
+            "best_step": best["step"],
+        }
+    return out
