@@ -244,3 +244,43 @@ def test_validation_every_step_and_the_best_policy_is_exported(
     shown = json.loads(proc.stdout)["validation"]["iter1/code_train/validation"]
     assert shown["validations"] == 3 and shown["best_step"] == state["best"]["step"]
     assert (out / "final/code_generator/config.json").is_file()
+
+
+@pytest.mark.slow
+def test_utrl_without_an_iteration_2_code_phase_validates_both_roles_and_pins_steps(
+    tmp_path, task_file, tiny_model_dir
+):
+    """The paper config's shape: iteration 2 trains the test generator only (code_steps 0), and
+    `select: step N` hands on the step-N policy; validation scores both roles from step 0."""
+    held_out = tmp_path / "val.jsonl"
+    wrong = "a, b = map(int, input().split())\nprint(a - b)\n"
+    val = [sum_task(i, prefix="val") for i in range(2)]
+    for task in val:
+        task.candidates = {"m": [task.gold_solutions[0], wrong]}
+    write_tasks(held_out, val)
+    out = tmp_path / "run"
+    proc = train_cli(
+        "--mode", "utrl", "--preset", "cpu-smoke", "--tasks", str(task_file), "--out", str(out), "--json",
+        "--set", f"test_model.path={tiny_model_dir}", "--set", f"code_model.path={tiny_model_dir}",
+        "--set", "utrl.test_steps=1", "--set", "utrl.code_steps=1", "--set", "grpo.max_completion_length=32",
+        "--set", "utrl.opponents.n=2", "--set", "utrl.per_iteration=[{}, {code_steps: 0}]",
+        "--set", f"validation.tasks={held_out}", "--set", "validation.eval_steps=1",
+        "--set", "validation.select=step 1",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert summary["phases"] == [
+        "iter1/opponents", "iter1/test_train", "iter1/gen_tests", "iter1/code_train",
+        "iter2/opponents", "iter2/test_train", "final/test_generator", "final/code_generator",
+    ]  # fmt: skip
+    ledger = json.loads((out / "run.json").read_text())["phases"]
+    assert ledger["iter1/test_train"]["model"] == "iter1/test_train/step-1"
+    assert ledger["iter2/test_train"]["model"] == "iter2/test_train/step-1"
+    validated = {(r["phase"], r["step"]) for r in read_metrics(out) if "val/score" in r}
+    assert validated == {
+        (f"{phase}/validation", step)
+        for phase in ("iter1/test_train", "iter1/code_train", "iter2/test_train")
+        for step in (0, 1)
+    }
+    test_rows = [r for r in read_metrics(out) if r["phase"] == "iter1/test_train/validation"]
+    assert all({"val/format", "val/discrimination", "val/validity"} <= set(r) for r in test_rows)
