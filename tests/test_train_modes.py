@@ -284,3 +284,11 @@ def test_utrl_without_an_iteration_2_code_phase_validates_both_roles_and_pins_st
     }
     test_rows = [r for r in read_metrics(out) if r["phase"] == "iter1/test_train/validation"]
     assert all({"val/format", "val/discrimination", "val/validity"} <= set(r) for r in test_rows)
+
+
+def test_sft_paper_config_on_cpu_is_refused_before_any_model_loads(tmp_path, task_file):
+    proc = train_cli(
+        "--mode", "sft", "--tasks", str(task_file), "--out", str(tmp_path / "o"), "--set", "device=cpu"
+    )
+    assert proc.returncode == 2 and "--set sft.bf16=false" in proc.stderr
+    assert not (tmp_path / "o").exists()

@@ -85,7 +85,7 @@ def plan_run(
             config.tasks = str(Path(config.tasks).resolve())
     use_cpu = check_device(config)
     tasks, notes = select_tasks(config)
-    check_mode_inputs(config, tasks)
+    check_mode_inputs(config, tasks, use_cpu)
     base_dirs = resolve_models(config)
     return RunPlan(config, out, resume, overrides, tasks, base_dirs, use_cpu, notes)
 
@@ -127,7 +127,7 @@ def select_tasks(config: TrainConfig) -> tuple[list[Task], list[str]]:
     return usable, notes
 
 
-def check_mode_inputs(config: TrainConfig, tasks: list[Task]) -> None:
+def check_mode_inputs(config: TrainConfig, tasks: list[Task], use_cpu: bool = False) -> None:
     """The checks of one mode's own inputs (batch arithmetic for the GRPO modes, validation)."""
     from atest.core.training.validation import check_validation
 
@@ -136,6 +136,8 @@ def check_mode_inputs(config: TrainConfig, tasks: list[Task]) -> None:
         from atest.core.training.sft_loop import check_sft_tasks
 
         check_sft_tasks(tasks)
+        if use_cpu and config.sft.bf16:
+            raise InputError("config asks for bf16 but training runs on CPU (no GPU)", "--set sft.bf16=false")
         return
     if config.mode == "codegen":
         from atest.core.training.codegen_loop import check_codegen_inputs
