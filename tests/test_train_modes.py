@@ -209,6 +209,14 @@ def test_select_must_be_best_last_or_step_n():
     assert proc.returncode == 2 and "use best, last or 'step N'" in proc.stderr
 
 
+def test_select_step_beyond_a_phase_is_refused_before_training(tmp_path, task_file, tests_file):
+    proc = train_cli(
+        "--mode", "codegen", "--preset", "cpu-smoke", "--tasks", str(task_file), "--out", str(tmp_path / "o"),
+        "--tests", str(tests_file), "--set", "validation.select=step 3",
+    )  # fmt: skip
+    assert proc.returncode == 2 and "a phase trains only 2 steps" in proc.stderr
+
+
 def test_select_best_needs_validation_tasks(tmp_path, task_file, tests_file):
     proc = train_cli(
         "--mode", "codegen", "--preset", "cpu-smoke", "--tasks", str(task_file), "--out", str(tmp_path / "o"),
@@ -284,6 +292,8 @@ def test_utrl_without_an_iteration_2_code_phase_validates_both_roles_and_pins_st
     }
     test_rows = [r for r in read_metrics(out) if r["phase"] == "iter1/test_train/validation"]
     assert all({"val/format", "val/discrimination", "val/validity"} <= set(r) for r in test_rows)
+    # A random model writes no test: every candidate ties, one of the two is right -> 0.5.
+    assert all(r["val/bon_accuracy"] == 0.5 for r in test_rows)
 
 
 def test_sft_paper_config_on_cpu_is_refused_before_any_model_loads(tmp_path, task_file):

@@ -70,13 +70,31 @@ def _scorable(task: Task, role: str) -> bool:
 def check_validation(config: Any, tasks: list[Task]) -> None:
     """Fail before any model loads: a missing or overlapping file, `best` without tasks."""
     val = config.validation
-    kind, _ = parse_select(val.select)
+    kind, step = parse_select(val.select)
+    if step is not None and step > min(phase_steps(config), default=step):
+        raise InputError(
+            f"validation.select is 'step {step}' but a phase trains only {min(phase_steps(config))} steps",
+            "choose a step every phase reaches, or best / last",
+        )
     if val.tasks is None:
         if kind == "best":
             raise InputError("validation.select is best but validation.tasks is not set")
         return
     for role in phase_roles(config):
         load_validation_tasks(val.tasks, tasks, role)
+
+
+def phase_steps(config: Any) -> list[int]:
+    """The step count of every GRPO phase the run trains."""
+    from atest.core.training.config import steps_for_iteration
+
+    if config.mode == "utrl":
+        return [
+            n for it in range(1, config.utrl.iterations + 1) for n in steps_for_iteration(config, it) if n
+        ]
+    if config.mode == "codegen":
+        return [config.utrl.code_steps]
+    return [config.atgen.max_steps] if config.is_atgen else []
 
 
 def phase_roles(config: Any) -> list[str]:
@@ -191,7 +209,32 @@ class Validator:
         figures = {"val/score": _mean([r.score for r in results])}
         for name in ("format", "discrimination", "validity"):
             figures[f"val/{name}"] = _mean([r.components.get(name, 0.0) for r in results])
+        with_gold = [(t, x) for t, x in zip(self.tasks, texts, strict=True) if t.gold_tests]
+        if with_gold:
+            figures["val/bon_accuracy"] = self._best_of_n(with_gold)
         return figures
+
+    def _best_of_n(self, pairs: list[tuple[Task, str]]) -> float:
+        """Best-of-N on the candidate pool: pick by the generated tests passed, judge by the gold
+        tests; the expected accuracy under a uniform choice among tied candidates."""
+        from atest.core.parsing import parse_tests
+        from atest.core.training.judging import CodeCheck, correct_codes, pass_matrix
+
+        pools = [[c for cs in t.candidates.values() for c in cs] for t, _ in pairs]
+        tests = [parse_tests(x, t.kind, template="utrl-test").tests for t, x in pairs]
+        checks = [
+            CodeCheck(t, c, ts) for (t, _), pool, ts in zip(pairs, pools, tests, strict=True) for c in pool
+        ]
+        passed = iter(pass_matrix(self.ctx.executor, checks, self.ctx.limits))
+        correct = correct_codes(
+            self.ctx.executor, [(t, pool) for (t, _), pool in zip(pairs, pools, strict=True)], self.ctx.limits
+        )
+        accuracy = []
+        for pool, flags in zip(pools, correct, strict=True):
+            counts = [sum(next(passed)) for _ in pool]
+            tied = [f for n, f in zip(counts, flags, strict=True) if n == max(counts)]
+            accuracy.append(sum(tied) / len(tied))
+        return _mean(accuracy)
 
     def _score_code(self, texts: list[str]) -> dict[str, float]:
         from atest.core.parsing import extract_code
