@@ -12,12 +12,14 @@ buggy-code column); nothing is replaced by a stand-in.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 import test_train_e2e
 
+from atest.core.tasks import write_tasks
 from atest.core.training import atgen_loop, reward_fns
 from atest.core.training.runner import execute, plan_run
 
@@ -86,7 +88,9 @@ def recorded(monkeypatch):
     return calls, stop_at
 
 
-def run(out, mode: str, model, tasks, server, *, steps: int = 3, resume: bool = False) -> Any:
+def run(
+    out, mode: str, model, tasks, server, *, steps: int = 3, resume: bool = False, extra: tuple[str, ...] = ()
+) -> Any:
     overrides = (
         []
         if resume
@@ -96,7 +100,7 @@ def run(out, mode: str, model, tasks, server, *, steps: int = 3, resume: bool = 
             # the chat template exactly as the model was primed with (no enable_thinking switch)
             "grpo.extra.chat_template_kwargs={}",
             "atgen.adversary.backend=openai", "atgen.adversary.model=scripted",
-            f"atgen.adversary.base_url={server.base_url}",
+            f"atgen.adversary.base_url={server.base_url}", *extra,
         ]
     )  # fmt: skip
     plan = plan_run(out=out, mode=None if resume else mode, preset=None if resume else "cpu-smoke",
@@ -141,10 +145,21 @@ def test_adaptive_replaces_only_the_bug_the_policy_caught(
 ):
     calls, _ = recorded
     out = tmp_path / "run"
-    run(out, "atgen-adaptive", primed_model, task_file, adversary, steps=2)
+    # One held-out task validates the policy (greedy) at steps 0, 1 and 2.
+    val = test_train_e2e.sum_tasks()[0]
+    val.task_id = "val0"
+    write_tasks(tmp_path / "val.jsonl", [val])
+    extra = (f"validation.tasks={tmp_path / 'val.jsonl'}", "validation.eval_steps=1")
+    summary = run(out, "atgen-adaptive", primed_model, task_file, adversary, steps=2, extra=extra)
     # The primed test "-1 2" -> "1" is right for sum0 and exposes its abs() bug: caught, so
     # replaced. For sum1 the expected output is 2: not accurate, the bug is not caught and stays.
     after = shown(calls, "prompts", 1)
     assert after["sum0"] == adversarial_code(0)
     assert after["sum1"] == "a, b = map(int, input().split())\nprint(abs(a) + b + 1)\n"
     assert shown(calls, "rewards", 1) == after
+    validated = summary.validation["atgen/train/validation"]
+    assert validated["validations"] == 3 and 0.0 <= validated["score_best"] <= 1.0
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    val_rows = [r for r in rows if r["phase"] == "atgen/train/validation"]
+    assert [r["step"] for r in val_rows] == [0, 1, 2]
+    assert all(r["val/attack_rate"] <= r["val/io_accuracy"] for r in val_rows)  # attacks need a right output
