@@ -43,13 +43,39 @@ def test_paper_hyper_parameters_are_the_papers():
         0.85,
         0.05,
     )
+    # The authors' scripts: n=8 in every phase, 5e-6 for the iteration-2 test generator only,
+    # a 1% warm-up, the hand-picked step-100 test generator and step-370 code generator of
+    # iteration 1, and no iteration-2 code generator.
     second = grpo_for_iteration(utrl, 2)
-    assert (second.num_generations, second.learning_rate) == (16, 5e-6)
-    assert grpo_for_iteration(utrl, 1).num_generations == 8
-    assert steps_for_iteration(utrl, 2)[0] == 370
+    assert (second.num_generations, second.learning_rate) == (8, 5e-6)
+    assert (utrl.grpo.warmup_steps, utrl.grpo.lr_scheduler_type) == (0.01, "constant_with_warmup")
+    assert steps_for_iteration(utrl, 1) == (100, 370)
+    assert steps_for_iteration(utrl, 2)[1] == 0
+    assert utrl.test_model.thinking and utrl.code_model.thinking  # the authors never pass enable_thinking
+    assert (utrl.utrl.gen_tests.n, utrl.utrl.gen_tests.temperature) == (1, 0.0)  # greedy when one sample
+    assert not utrl.utrl.exclude_correct_opponents and not utrl.utrl.drop_codeless_opponents
     atgen = load_config("atgen-adaptive")
     assert atgen.test_model.path == "Qwen/Qwen2.5-7B-Instruct" and atgen.test_model.lora.enabled
     assert (atgen.atgen.adversary.retries, atgen.atgen.start_adver_steps) == (30, 50)
+    assert (atgen.atgen.replay_prob, atgen.atgen.buggy_per_task, atgen.atgen.adversary.extra_gates) == (
+        0.0,
+        None,
+        False,
+    )
+
+
+@pytest.mark.parametrize("mode", ["utrl", "atgen-static", "atgen-unconditional", "atgen-adaptive"])
+def test_atest_preset_turns_on_atests_own_choices(mode):
+    config = load_config(mode, preset="atest")
+    if mode == "utrl":
+        assert config.utrl.exclude_correct_opponents and config.utrl.drop_codeless_opponents
+        assert not config.test_model.thinking
+    else:
+        atgen = config.atgen
+        assert (atgen.replay_prob, atgen.replay_pool_size, atgen.buggy_per_task) == (0.2, 4, 1)
+        assert atgen.adversary.extra_gates
+    paper = load_config(mode)
+    assert config.grpo == paper.grpo  # only the switches differ, not the hyper-parameters
 
 
 def test_cpu_smoke_preset_is_a_small_cpu_run():
@@ -57,12 +83,15 @@ def test_cpu_smoke_preset_is_a_small_cpu_run():
         config = load_config(mode, preset="cpu-smoke")
         assert config.test_model.path == "tiny-random"
         assert config.device == "cpu" and not config.grpo.bf16 and not config.grpo.use_vllm
-        assert config.grpo.max_completion_length <= 128
         assert config.threads == 1
+        if mode == "sft":
+            assert not config.sft.bf16 and config.sft.max_steps is not None
+        else:
+            assert config.grpo.max_completion_length <= 128
 
 
 def test_smoke_tasks_are_found_beside_the_preset_and_fit_every_mode():
-    from atest.core.training.runner import check_batch, select_tasks
+    from atest.core.training.runner import check_mode_inputs, select_tasks
 
     for mode in MODES:
         config = load_config(mode, preset="cpu-smoke")
@@ -70,7 +99,7 @@ def test_smoke_tasks_are_found_beside_the_preset_and_fit_every_mode():
         tasks, notes = select_tasks(config)
         assert len(tasks) == config.max_tasks and not notes
         assert all(t.gold_tests and t.buggy_code for t in tasks)
-        check_batch(config, tasks)
+        check_mode_inputs(config, tasks)
 
 
 def test_relative_tasks_path_in_a_user_file_is_relative_to_that_file(tmp_path):
@@ -132,7 +161,7 @@ def test_bad_values_and_shapes_are_one_line_errors():
         parse_override("grpo.learning_rate")
     with pytest.raises(InputError, match="unknown mode"):
         load_config("utrl-v2")
-    with pytest.raises(InputError, match=r"no preset .gpu-huge.*available: cpu-smoke"):
+    with pytest.raises(InputError, match=r"no preset .gpu-huge.*available: atest, cpu-smoke"):
         load_config("utrl", preset="gpu-huge")
 
 

@@ -232,7 +232,7 @@ def test_cli_filter_model_with_the_tiny_hf_model(no_gold, tmp_path, tiny_model_d
         ([], "pass exactly one of --tests FILE and --model M"),
         (["--tests", "T", "--model", "tiny-random"], "pass exactly one of --tests FILE and --model M"),
         (["--tests", "T", "--backend", "openai"], "--backend only applies with --model"),
-        (["--model", "tiny-random", "--prompt", "atgen"], "--prompt 'atgen' is not available to filter"),
+        (["--model", "tiny-random", "--prompt", "nope"], "--prompt 'nope' is not available to filter"),
     ],
 )
 def test_cli_filter_test_source_errors(no_gold, tmp_path, extra, message):
@@ -247,3 +247,88 @@ def test_cli_filter_test_source_errors(no_gold, tmp_path, extra, message):
 def test_default_tests_path_sits_beside_out():
     assert default_tests_path(Path("runs/selected.jsonl")) == Path("runs/selected.tests.jsonl")
     assert default_tests_path(Path("picks")) == Path("picks.tests.jsonl")
+
+
+# `filter --prompt atgen`: ATGEN's best-of-N use, K one-test prompts per task, each showing a candidate.
+
+
+def atgen_answer(test_input: str, output: str) -> str:
+    return f"<reasoning>this input exposes the code</reasoning>\n```\nInput:\n{test_input}\n\nOutput:\n{output}\n```\n"
+
+
+class AnswersByShownCode:
+    """A scripted test writer whose one test depends on the code its prompt shows: it attacks
+    |a|+|b| with a negative number and the crashing code with a plain sum, else it tests 5 5."""
+
+    def generate(self, prompts, params):
+        from atest.core.generation import Completion
+
+        texts = []
+        for messages in prompts:
+            shown = messages[-1]["content"]
+            if "Read an integer n" in shown:
+                texts.append(atgen_answer("3", "6"))
+            elif "abs(a)" in shown:
+                texts.append(atgen_answer("-3 1", "-2"))
+            elif "a // 0" in shown:
+                texts.append(atgen_answer("1 2", "3"))
+            else:
+                texts.append(atgen_answer("5 5", "10"))
+        return [[Completion(t, 20, "stop", None) for _ in range(params.n)] for t in texts]
+
+
+def test_atgen_units_show_every_candidate_in_turn_round_robin():
+    from atest.core.gentests import prompt_units
+
+    tasks = [task_from_dict(evalcases.TASK_A), task_from_dict({**evalcases.TASK_B, "candidates": {}})]
+    units, n_without = prompt_units(tasks, "atgen", thinking=False, n_tests=12, tests_per_task=7)
+    assert n_without == 1 and [u.test_index for u in units] == list(range(7))
+    shown = [(u.conditioned_on.model, u.conditioned_on.index) for u in units]
+    assert shown == [("m1", 0), ("m1", 1), ("m1", 2), ("m1", 3), ("m2", 0), ("m2", 1), ("m1", 0)]
+    assert all(u.conditioned_on.code in u.messages[-1]["content"] for u in units)
+    only_m2, _ = prompt_units(tasks[:1], "atgen", thinking=False, n_tests=12, tests_per_task=3, models=["m2"])
+    assert [u.conditioned_on.index for u in only_m2] == [0, 1, 0]
+
+
+def test_filter_atgen_prompt_defaults_to_the_authors_ten_tests_per_task():
+    from atest.core import gentests
+    from atest.core.generation import SamplingParams
+    from atest.core.selection import TestGeneration
+
+    generation = TestGeneration(gentests.BackendChoice("hf", "tiny-random"), SamplingParams(), "atgen")
+    generation.check()
+    assert generation.tests_per_task == 10
+    with pytest.raises(Exception, match="--tests-per-task applies to --prompt atgen"):
+        TestGeneration(gentests.BackendChoice("hf", "x"), SamplingParams(), "utrl", tests_per_task=3).check()
+
+
+def test_cli_filter_atgen_writes_k_conditioned_tests_and_ranks_on_their_union(no_gold, tmp_path):
+    from chat_server import ChatServer
+
+    tasks, _ = no_gold
+    out = tmp_path / "selected.jsonl"
+    server = ChatServer(AnswersByShownCode(), model_name="scripted").start()
+    try:
+        proc = run_with_key(
+            "filter", "--tasks", str(tasks), "--out", str(out), "--model", "scripted", "--backend", "openai",
+            "--base-url", server.base_url, "--prompt", "atgen", "--tests-per-task", "7", "--json",
+            "--cpu-seconds", evalcases.CPU,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(x) for x in (tmp_path / "selected.tests.jsonl").read_text().splitlines()]
+    a_rows = sorted((r for r in rows if r["task_id"] == "A"), key=lambda r: r["test_index"])
+    assert [r["test_index"] for r in a_rows] == list(range(7))
+    assert [(r["conditioned_on"]["model"], r["conditioned_on"]["index"]) for r in a_rows][4:] == [
+        ("m2", 0),
+        ("m2", 1),
+        ("m1", 0),
+    ]
+    assert all(len(r["tests"]) == 1 and "buggy_code" not in r for r in rows)
+    # Task A's union: "5 5"->10, "-3 1"->-2, "1 2"->3 (the gold tests). m1: c0 3, c1 2, c2 0, c3 2;
+    # m2: c0 0, c1 3 -> m1[0], tied with m2[1]. Task B: "3"->6 only: m1 c0, c3 and m2 c0 pass -> m1[0].
+    picks = rows_by_task(out)
+    assert picks["A"]["passed"] == {"m1": [3, 2, 0, 2], "m2": [0, 3]}
+    assert (picks["A"]["model"], picks["A"]["index"], picks["A"]["n_tied"]) == ("m1", 0, 2)
+    assert picks["B"]["passed"]["m1"] == [1, 0, 0, 1] and picks["B"]["n_tied"] == 3

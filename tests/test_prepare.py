@@ -60,6 +60,28 @@ def test_statements_are_deduplicated_after_normalisation():
     assert (summary.n_in, summary.n_out, summary.n_dropped) == (3, 2, 1)
 
 
+def test_atgen_pairs_of_one_question_stay_training_slots_after_deduplication(tmp_path):
+    """ATGEN's parquet has one row per (question, buggy code) pair: the pairs of a question
+    become one task holding every distinct buggy code, each a training slot."""
+    import pandas as pd
+
+    from atest.core.loaders import load_source
+    from atest.core.training.atgen_loop import build_slots
+
+    tests = json.dumps({"inputs": ["1 2\n"], "outputs": ["3\n"]})
+    bugs = ["print(1)", "print(2)", "print(1)", "print(3)"]  # a repeated pair counts once
+    rows = [{"question": "Print a+b.", "buggy_code": b, "gold_code": ADD, "tests": tests} for b in bugs]
+    rows.append({"question": "Other.", "buggy_code": "print(9)", "gold_code": ADD, "tests": tests})
+    path = tmp_path / "atgen.parquet"
+    pd.DataFrame(rows).to_parquet(path)
+    tasks, problems = load_source("atgen", str(path))
+    kept, summary = prepare_tasks(tasks, problems, PrepareOptions())
+    assert [t.buggy_code for t in kept] == [["print(1)", "print(2)", "print(3)"], ["print(9)"]]
+    assert summary.dropped_by_reason == {"duplicate": 3}
+    assert "its 1 buggy code(s) joined it" in summary.problems[0]
+    assert len(build_slots(kept, None)) == 4 and len(build_slots(kept, 1)) == 2
+
+
 def test_exclude_drops_statements_found_in_another_task_file(tmp_path):
     write_tasks(tmp_path / "eval.jsonl", [stdio_task("e1", question="add two NUMBERS.")])
     tasks = [stdio_task("a"), stdio_task("b", question="Something else.")]

@@ -43,7 +43,21 @@ BackendOpt = Annotated[
     str | None, typer.Option("--backend", help="With --model: hf (default), openai or vllm.")
 ]
 PromptOpt = Annotated[
-    str | None, typer.Option("--prompt", help="With --model: utrl (default, many tests) or cure (one test).")
+    str | None,
+    typer.Option(
+        "--prompt",
+        help="With --model: utrl (default, many tests), cure (one test) or atgen (one test per prompt, "
+        "each prompt showing a candidate: see --tests-per-task).",
+    ),
+]
+TestsPerTaskOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--tests-per-task",
+        min=1,
+        help="With --prompt atgen: prompts per task (default 10, ATGEN's each_test_gen_num); the j-th shows "
+        "candidate j mod C of the task's C candidates.",
+    ),
 ]
 NOpt = Annotated[int | None, typer.Option("--n", min=1, help="With --model: responses per task (default 1).")]
 TemperatureOpt = Annotated[
@@ -92,6 +106,7 @@ def register(app: typer.Typer) -> None:
         base_url: BaseUrlOpt = None,
         api_key_env: KeyEnvOpt = None,
         tests_out: TestsOutOpt = None,
+        tests_per_task: TestsPerTaskOpt = None,
         solution_model: ModelsOpt = None,
         min_pass: Annotated[
             float | None,
@@ -116,7 +131,7 @@ def register(app: typer.Typer) -> None:
         generation_flags = {
             "--backend": backend, "--prompt": prompt, "--n": n, "--temperature": temperature,
             "--max-new-tokens": max_new_tokens, "--base-url": base_url, "--api-key-env": api_key_env,
-            "--tests-out": tests_out,
+            "--tests-out": tests_out, "--tests-per-task": tests_per_task,
         }  # fmt: skip
         _check_source(tests, model, generation_flags)
         generated = None
@@ -124,7 +139,7 @@ def register(app: typer.Typer) -> None:
             inputs = _inputs_from_file(tasks, tests, solution_model)
         else:
             generation = _generation(
-                model, backend, prompt, n, temperature, max_new_tokens, base_url, api_key_env
+                model, backend, prompt, n, temperature, max_new_tokens, base_url, api_key_env, tests_per_task
             )
             inputs, generated = _inputs_from_model(
                 tasks, solution_model, generation, tests_out, out, json_out
@@ -200,6 +215,7 @@ def _generation(
     max_new_tokens: int | None,
     base_url: str | None,
     api_key_env: str | None,
+    tests_per_task: int | None = None,
 ) -> TestGeneration:
     """The generation flags with their defaults (those of `atest gen-tests`), checked."""
     from atest.core import gentests
@@ -215,7 +231,7 @@ def _generation(
         n=n or 1,
         seed=0,
     )
-    generation = TestGeneration(choice, params, prompt or "utrl")
+    generation = TestGeneration(choice, params, prompt or "utrl", tests_per_task=tests_per_task)
     generation.check()
     if params.n > 1 and params.greedy:
         console.print("[yellow]warning:[/] --n > 1 with --temperature 0 repeats the same response")

@@ -146,6 +146,15 @@ def register(app: typer.Typer) -> None:
         n_tests: Annotated[
             int, typer.Option("--n-tests", min=1, help="Tests the utrl prompt asks for.")
         ] = 12,
+        tests_per_task: Annotated[
+            int | None,
+            typer.Option(
+                "--tests-per-task",
+                min=1,
+                help="atgen for best-of-N (ATGEN's 10): K prompts per task, the j-th showing candidate "
+                "j mod C of the task's C candidates. Without it: one prompt per buggy code.",
+            ),
+        ] = None,
         seed: SeedOpt = 0,
         batch_size: BatchOpt = None,
         adapter: AdapterOpt = None,
@@ -185,11 +194,23 @@ def register(app: typer.Typer) -> None:
         task_list, problems = read_tasks(tasks)
         for problem in problems[:5]:
             console.print(f"[yellow]warning:[/] skipped {problem}", highlight=False, soft_wrap=True)
-        units, n_without = gentests.prompt_units(task_list, template, thinking=thinking, n_tests=n_tests)
+        if tests_per_task is not None and prompt != "atgen":
+            raise InputError(
+                "--tests-per-task applies to --prompt atgen", "use --n-tests for the utrl prompt"
+            )
+        units, n_without = gentests.prompt_units(
+            task_list, template, thinking=thinking, n_tests=n_tests, tests_per_task=tests_per_task
+        )
+        needed = "candidates" if tests_per_task is not None else "buggy_code"
         if not units:
-            raise InputError(f"{tasks}: no task has buggy_code", "--prompt atgen needs tasks with buggy_code")
+            hint = (
+                "attach candidates (atest gen-solutions)"
+                if tests_per_task is not None
+                else "--prompt atgen needs tasks with buggy_code (or --tests-per-task with candidates)"
+            )
+            raise InputError(f"{tasks}: no task has {needed}", hint)
         if n_without:
-            console.print(f"[yellow]warning:[/] {n_without} task(s) have no buggy_code and get no prompt")
+            console.print(f"[yellow]warning:[/] {n_without} task(s) have no {needed} and get no prompt")
         if n > 1 and params.greedy:
             console.print("[yellow]warning:[/] --n > 1 with --temperature 0 repeats the same response")
         gentests.check_output(out, resume=resume, force=force)
@@ -217,7 +238,7 @@ def register(app: typer.Typer) -> None:
             "n_prompts": len(units),
             "n_written": stats.n_written,
             "n_skipped": stats.n_skipped,
-            "tasks_without_buggy_code": n_without,
+            f"tasks_without_{needed}": n_without,
             "tests_per_task_min": min(counts),
             "tests_per_task_mean": sum(counts) / len(counts),
             "tests_per_task_max": max(counts),

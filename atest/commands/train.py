@@ -11,9 +11,12 @@ import typer
 from rich.table import Table
 
 from atest.commands._common import console, emit_json, handle_errors
-from atest.core.errors import AtestError
+from atest.core.errors import AtestError, InputError
 
-MODE_HELP = "utrl | atgen-static | atgen-unconditional | atgen-adaptive (required unless --resume)."
+MODE_HELP = (
+    "utrl | atgen-static | atgen-unconditional | atgen-adaptive | codegen (a code generator "
+    "against generated tests) | sft (the supervised baseline) (required unless --resume)."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -21,8 +24,9 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def _cmd(
         out: Annotated[
-            Path, typer.Option("--out", help="Run folder: config, checkpoints, artifacts, final models.")
-        ],
+            Path | None,
+            typer.Option("--out", help="Run folder: config, checkpoints, artifacts, final models."),
+        ] = None,
         mode: Annotated[str | None, typer.Option("--mode", help=MODE_HELP)] = None,
         preset: Annotated[
             str | None, typer.Option("--preset", help="Preset over the mode's config, e.g. cpu-smoke.")
@@ -32,6 +36,14 @@ def register(app: typer.Typer) -> None:
         ] = None,
         tasks: Annotated[
             Path | None, typer.Option("--tasks", help="Task file (default: the bundled sample).")
+        ] = None,
+        tests: Annotated[
+            Path | None,
+            typer.Option("--tests", help="codegen: the reward's tests, a gen-tests output file."),
+        ] = None,
+        test_model: Annotated[
+            str | None,
+            typer.Option("--test-model", help="codegen: a test generator that writes the reward's tests."),
         ] = None,
         set_: Annotated[
             list[str] | None,
@@ -52,6 +64,13 @@ def register(app: typer.Typer) -> None:
             typer.Option("--resume", help="Continue the run in --out from its last phase or checkpoint."),
         ] = False,
         json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
+        print_config: Annotated[
+            bool,
+            typer.Option(
+                "--print-config",
+                help="Print the resolved config as one JSON object and exit (no model loaded, --out untouched).",
+            ),
+        ] = False,
     ) -> None:
         from transformers.utils import logging as hf_logging
 
@@ -65,10 +84,31 @@ def register(app: typer.Typer) -> None:
         overrides = list(set_ or [])
         if tasks is not None:
             overrides.append(f"tasks={tasks.resolve()}")
+        if tests is not None and test_model is not None:
+            raise InputError("--tests and --test-model both name the reward's tests", "give one of them")
+        if tests is not None:
+            overrides.append(f"codegen.tests={tests.resolve()}")
+        if test_model is not None:
+            overrides += [f"test_model.path={test_model}", "codegen.tests=null"]
         if adversary_retries is not None:
             overrides.append(f"atgen.adversary.retries={adversary_retries}")
         if start_adver_steps is not None:
             overrides.append(f"atgen.start_adver_steps={start_adver_steps}")
+        if out is None and (resume or not print_config):
+            raise InputError("--out is required", "name the run folder, e.g. --out runs/utrl")
+        if print_config:
+            from atest.core.training.config import resolve_config
+
+            resolved = resolve_config(
+                mode,
+                preset=preset,
+                config_file=config,
+                overrides=overrides,
+                resume_dir=out if resume else None,
+            )
+            if ranks.is_main():
+                emit_json(resolved.model_dump(mode="json"))
+            return
         with ranks.same_on_every_rank():
             plan = plan_run(
                 out=out, mode=mode, preset=preset, config_file=config, overrides=overrides, resume=resume
@@ -96,6 +136,7 @@ def register(app: typer.Typer) -> None:
                     "seconds": round(summary.seconds, 2),
                     "rewards": summary.rewards,
                     "time_per_step": summary.time_per_step,
+                    "validation": summary.validation,
                 }
             )
 
@@ -132,6 +173,11 @@ _COMPONENT_PREFIXES = ("utrl_test/", "utrl_code/", "atgen/")
 def _print_step(row: dict[str, Any]) -> None:
     """One line per logged step: reward and its parts, group statistics, KL, length, time split."""
     parts = [f"[bold]{row['phase']}[/] step {row['step']}/{row.get('max_steps', '?')}"]
+    if "reward" not in row:  # a supervised step or an evaluation: print what it holds
+        figures = {k: v for k, v in row.items() if k not in ("phase", "step", "max_steps")}
+        parts += [f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()]
+        console.print(" ".join(parts), highlight=False)
+        return
     parts.append(f"reward {row.get('reward', float('nan')):.3f}")
     comps = [
         f"{k.split('/', 1)[1]} {v:.2f}"
@@ -176,5 +222,11 @@ def _print_summary(summary: Any) -> None:
         split = ", ".join(f"{k} {v:.2f}s" for k, v in timing.items())
         share = f" (reward {fraction:.0%} of a step)" if fraction is not None else ""
         console.print(f"time per step: {split}{share}", highlight=False)
+    for phase, val in summary.validation.items():
+        console.print(
+            f"validation {phase}: score {val['score_first']:.3f} -> {val['score_last']:.3f}, "
+            f"best {val['score_best']:.3f} at step {val['best_step']:.0f} ({val['validations']:.0f} runs)",
+            highlight=False,
+        )
     for role, path in summary.models.items():
         console.print(f"{role}: [bold]{path}[/]")

@@ -25,17 +25,33 @@ from atest.core.tasks import Task
 PROMPTS = {"utrl": "utrl-test", "atgen": "atgen", "cure": "cure"}
 
 
+@dataclass(frozen=True)
+class Conditioning:
+    """The candidate an ATGEN best-of-N prompt shows in place of buggy code."""
+
+    model: str
+    index: int
+    code: str
+
+
 @dataclass
 class Unit:
-    """One prompt: a task, or for ATGEN one (task, buggy code) pair."""
+    """One prompt: a task, or for ATGEN one (task, buggy code) pair, or one of the K tests of a
+    task in ATGEN's best-of-N mode (`test_index`, conditioned on a candidate)."""
 
     task: Task
     messages: Messages
     buggy_index: int | None = None
+    test_index: int | None = None
+    conditioned_on: Conditioning | None = None
 
     @property
-    def key(self) -> tuple[str, int | None]:
-        return (self.task.task_id, self.buggy_index)
+    def key(self) -> tuple[str, int | None, int | None]:
+        return (self.task.task_id, self.buggy_index, self.test_index)
+
+
+def row_key(row: dict[str, Any]) -> tuple[str, int | None, int | None]:
+    return (row["task_id"], row.get("buggy_index"), row.get("test_index"))
 
 
 @dataclass
@@ -67,12 +83,26 @@ class RunStats:
 
 
 def prompt_units(
-    tasks: Sequence[Task], template: str, *, thinking: bool, n_tests: int
+    tasks: Sequence[Task],
+    template: str,
+    *,
+    thinking: bool,
+    n_tests: int,
+    tests_per_task: int | None = None,
+    models: Sequence[str] | None = None,
 ) -> tuple[list[Unit], int]:
     """The prompt units of a test-generation run and how many tasks had nothing to prompt with
-    (ATGEN needs buggy code; tasks without any are skipped and counted)."""
+    (ATGEN needs buggy code, or candidates in best-of-N mode; tasks without are skipped and counted).
+
+    `tests_per_task` K switches ATGEN's prompt to its best-of-N use (the authors'
+    `--reward_mode gen_test --each_test_gen_num 10`): K prompts per task, the j-th conditioned on
+    candidate j mod C of the task's C candidates (models in `models` order, then index), so
+    every candidate is shown in turn and none twice before all were shown once.
+    """
     from atest.core.prompts import build_messages
 
+    if tests_per_task is not None and template == "atgen":
+        return _candidate_units(tasks, thinking=thinking, k=tests_per_task, models=models)
     units: list[Unit] = []
     n_without = 0
     for task in tasks:
@@ -83,6 +113,29 @@ def prompt_units(
                 units.append(Unit(task, build_messages("atgen", task, buggy_code=code, thinking=thinking), i))
         else:
             units.append(Unit(task, build_messages(template, task, thinking=thinking, n_tests=n_tests)))
+    return units, n_without
+
+
+def _candidate_units(
+    tasks: Sequence[Task], *, thinking: bool, k: int, models: Sequence[str] | None
+) -> tuple[list[Unit], int]:
+    from atest.core.prompts import build_messages
+
+    units: list[Unit] = []
+    n_without = 0
+    for task in tasks:
+        pool = [
+            Conditioning(model, i, code)
+            for model in (models if models is not None else list(task.candidates))
+            for i, code in enumerate(task.candidates.get(model, []))
+        ]
+        if not pool:
+            n_without += 1
+            continue
+        for j in range(k):
+            shown = pool[j % len(pool)]
+            messages = build_messages("atgen", task, buggy_code=shown.code, thinking=thinking)
+            units.append(Unit(task, messages, test_index=j, conditioned_on=shown))
     return units, n_without
 
 
@@ -100,9 +153,9 @@ def check_output(out: Path, *, resume: bool, force: bool) -> None:
         out.unlink()
 
 
-def done_keys(out: Path, expected: dict[str, Any]) -> set[tuple[str, int | None]]:
+def done_keys(out: Path, expected: dict[str, Any]) -> set[tuple[str, int | None, int | None]]:
     """Units already in `out`; a file written with other settings is refused rather than mixed in."""
-    keys: set[tuple[str, int | None]] = set()
+    keys: set[tuple[str, int | None, int | None]] = set()
     for i, row in enumerate(read_jsonl_resumable(out), start=1):
         for name, value in expected.items():
             if row.get(name) != value:
@@ -110,7 +163,7 @@ def done_keys(out: Path, expected: dict[str, Any]) -> set[tuple[str, int | None]
                     f"{out}:{i} was written with {name}={json.dumps(row.get(name))}, not {json.dumps(value)}",
                     "resume with the same settings, or write to a new --out",
                 )
-        keys.add((row["task_id"], row.get("buggy_index")))
+        keys.add(row_key(row))
     return keys
 
 
@@ -178,7 +231,7 @@ def write_tests(
     *,
     template: str,
     meta: dict[str, Any],
-    done: set[tuple[str, int | None]],
+    done: set[tuple[str, int | None, int | None]],
     progress: Callable[[Progress], None] | None = None,
 ) -> RunStats:
     """Append a tests row for every unit not in `done`; what `gen-tests` and `filter --model` share.
@@ -245,6 +298,10 @@ def tests_row(
     if unit.buggy_index is not None:
         row["buggy_index"] = unit.buggy_index
         row["buggy_code"] = unit.task.buggy_code[unit.buggy_index]
+    if unit.test_index is not None and unit.conditioned_on is not None:
+        row["test_index"] = unit.test_index
+        shown = unit.conditioned_on
+        row["conditioned_on"] = {"model": shown.model, "index": shown.index, "code": shown.code}
     row["tests"] = tests
     row.update(meta)
     row["responses"] = [c.text for c in completions]
@@ -255,7 +312,7 @@ def tests_row(
 def summarize_tests(out: Path, units: Sequence[Unit]) -> dict[str, Any]:
     """Totals over the whole output file (rows of earlier, resumed runs included)."""
     wanted = {u.key for u in units}
-    rows = [r for r in read_jsonl_resumable(out) if (r["task_id"], r.get("buggy_index")) in wanted]
+    rows = [r for r in read_jsonl_resumable(out) if row_key(r) in wanted]
     per_response = [d for r in rows for d in r.get("diagnostics", [])]
     return {
         "n_tasks": len({r["task_id"] for r in rows}),

@@ -203,15 +203,22 @@ def _unique_inputs(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _dedupe(tasks: list[Task], summary: PrepareSummary) -> list[Task]:
-    seen: dict[str, str] = {}
-    out = []
+    """One task per statement. A duplicate's buggy codes join the task kept for that statement:
+    ATGEN's parquet has one row per (question, buggy code) pair, and every pair is a training
+    slot (16,822 pairs in the paper), so de-duplication must not lose them."""
+    seen: dict[str, int] = {}
+    out: list[Task] = []
     for task in tasks:
         key = normalise_statement(task.question)
         if key in seen:
+            kept = out[seen[key]]
+            new = [c for c in dict.fromkeys(task.buggy_code) if c not in kept.buggy_code]
+            out[seen[key]] = replace(kept, buggy_code=[*kept.buggy_code, *new])
             summary.dropped_by_reason[DUPLICATE] += 1
-            summary.problems.append(f"{task.task_id}: same statement as {seen[key]}")
+            joined = f"; its {len(new)} buggy code(s) joined it" if new else ""
+            summary.problems.append(f"{task.task_id}: same statement as {kept.task_id}{joined}")
             continue
-        seen[key] = task.task_id
+        seen[key] = len(out)
         out.append(task)
     return out
 

@@ -25,8 +25,9 @@ from atest.core.metrics.testsfile import join_tests, read_tests_file
 from atest.core.sandbox import Executor, Limits
 from atest.core.tasks import Task
 
-# ATGEN's prompt is conditioned on buggy code, which tasks in production do not have.
-FILTER_PROMPTS = ("utrl", "cure")
+# ATGEN's prompt shows a code: in filtering, each prompt shows one of the task's candidates.
+FILTER_PROMPTS = ("utrl", "cure", "atgen")
+ATGEN_TESTS_PER_TASK = 10  # the authors' each_test_gen_num
 
 
 @dataclass
@@ -98,6 +99,7 @@ class TestGeneration:
     params: SamplingParams
     prompt: str = "utrl"
     n_tests: int = 12  # tests the utrl prompt asks for
+    tests_per_task: int | None = None  # atgen: prompts per task, each showing a candidate
 
     def check(self) -> None:
         if self.prompt not in FILTER_PROMPTS:
@@ -105,6 +107,10 @@ class TestGeneration:
                 f"--prompt {self.prompt!r} is not available to filter",
                 f"choose one of: {', '.join(FILTER_PROMPTS)}",
             )
+        if self.tests_per_task is not None and self.prompt != "atgen":
+            raise InputError("--tests-per-task applies to --prompt atgen", "use --prompt atgen or drop it")
+        if self.prompt == "atgen" and self.tests_per_task is None:
+            self.tests_per_task = ATGEN_TESTS_PER_TASK
         self.choice.check()
 
     @property
@@ -135,6 +141,7 @@ def generate_tests(
     generation: TestGeneration,
     out: Path,
     progress: Callable[[gentests.Progress], None] | None = None,
+    models: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Make sure `out` holds a tests row for every task, generating only the missing ones.
 
@@ -143,7 +150,12 @@ def generate_tests(
     """
     generation.check()
     units, _ = gentests.prompt_units(
-        tasks, generation.template, thinking=generation.choice.thinking, n_tests=generation.n_tests
+        tasks,
+        generation.template,
+        thinking=generation.choice.thinking,
+        n_tests=generation.n_tests,
+        tests_per_task=generation.tests_per_task,
+        models=models,
     )
     gentests.check_output(out, resume=True, force=False)
     meta = generation.meta()
@@ -193,7 +205,7 @@ def inputs_with_generated_tests(
     missing = [t.task_id for t in tasks if not any(t.candidates.get(m) for m in models)]
     inputs.skip("no_candidates", missing, f"tasks without candidates from {', '.join(models)}")
     kept = [t for t in tasks if t.task_id not in set(missing)]
-    summary = generate_tests(kept, generation, tests_out, progress)
+    summary = generate_tests(kept, generation, tests_out, progress, models=models)
     joined = join_tests(read_tests_file(tests_out), tasks, tests_out)
     inputs.tasks = kept
     inputs.tests = {t.task_id: joined.tests.get(t.task_id, []) for t in kept}

@@ -43,12 +43,13 @@ from atest.core.training.grpo import (
 from atest.core.training.judging import CodeCheck, pass_matrix
 from atest.core.training.reward_fns import AtgenReward
 from atest.core.training.sampling import release_memory, texts_of
+from atest.core.training.validation import Validator
 
 PHASE = "atgen/train"
 RANK_SEED_STRIDE = 1_000_003  # apart enough that two processes never draw with the same seed
 
 
-def build_slots(tasks: list[Task], per_task: int) -> list[Slot]:
+def build_slots(tasks: list[Task], per_task: int | None) -> list[Slot]:
     slots = [Slot(task.task_id, code) for task in tasks for code in task.buggy_code[:per_task]]
     if not slots:
         raise InputError(
@@ -146,7 +147,7 @@ class AdversarySampler:
                 budget = self.config.retries - drawn[slot]
                 drawn[slot] += min(n, budget)  # failed requests count too, so the loop always ends
                 for code in map(extract_code, texts_of(completions[:budget])):
-                    if code and code not in used:
+                    if code and (code not in used or not self.config.extra_gates):
                         candidates.append((slot, task, tests, code))
             found.update(self._first_qualifying(candidates))
             round_no += 1
@@ -166,7 +167,8 @@ class AdversarySampler:
             if slot in found:
                 continue
             on_tests, on_gold = verdicts[2 * i], verdicts[2 * i + 1]
-            evades = all(on_tests) and (bool(tests) or any(on_gold))
+            gated = self.config.extra_gates and not tests
+            evades = all(on_tests) and (not gated or any(on_gold))
             if evades and not all(on_gold):
                 found[slot] = code
         return found
@@ -276,6 +278,7 @@ def run_atgen(ctx: LoopContext) -> dict[str, Path]:
                 generator, ctx.executor, adv, ctx.limits, seed, cfg.test_model.thinking
             )
         callback = adversary_callback(state, hooks, sampler, ctx)
+        validator = Validator(ctx, PHASE, out, "atgen", cfg.test_model.thinking)
         policy = load_policy(cfg.test_model, ctx.base_dirs["test"], None, ctx.use_cpu)
         args = build_grpo_config(
             cfg.grpo,
@@ -298,8 +301,8 @@ def run_atgen(ctx: LoopContext) -> dict[str, Path]:
             grpo_args=args,
             metrics_sink=ctx.on_metrics,
             hooks=hooks,
-            callbacks=[callback],
-            on_trainer=lambda trainer: setattr(callback, "trainer", trainer),
+            callbacks=[callback, validator.callback()],
+            on_trainer=lambda trainer: [setattr(c, "trainer", trainer) for c in (callback, validator)],
             on_event=ctx.on_event,
         )
         callback.trainer = None  # the trainer (model, optimizer) must not outlive training into the export
@@ -309,8 +312,9 @@ def run_atgen(ctx: LoopContext) -> dict[str, Path]:
         from atest.core.io import write_json_atomic
 
         write_json_atomic(out / "adversary_state.json", state.state_dict())
-    ctx.mark_done(PHASE, model=ctx.rel(result.model_dir), steps=result.steps, **state.totals)
-    return {"test_generator": export_role(ctx, "test_generator", result.model_dir, ctx.base_dirs["test"])}
+    model_dir = validator.selected(result.model_dir)
+    ctx.mark_done(PHASE, model=ctx.rel(model_dir), steps=result.steps, **state.totals)
+    return {"test_generator": export_role(ctx, "test_generator", model_dir, ctx.base_dirs["test"])}
 
 
 def _adversary_generator(ctx: LoopContext) -> Any:

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from atest.core.errors import InputError
 
-Mode = Literal["utrl", "atgen-static", "atgen-unconditional", "atgen-adaptive"]
-MODES: tuple[str, ...] = ("utrl", "atgen-static", "atgen-unconditional", "atgen-adaptive")
+Mode = Literal["utrl", "atgen-static", "atgen-unconditional", "atgen-adaptive", "codegen", "sft"]
+MODES: tuple[str, ...] = ("utrl", "atgen-static", "atgen-unconditional", "atgen-adaptive", "codegen", "sft")
 
 CONFIG_DIR_ENV = "ATEST_CONFIG_DIR"
 
@@ -105,7 +105,7 @@ class IterationOverride(_Strict):
     """What changes in one UTRL iteration (the paper raised n and lr in iteration 2)."""
 
     test_steps: int | None = Field(None, ge=1)
-    code_steps: int | None = Field(None, ge=1)
+    code_steps: int | None = Field(None, ge=0)  # 0: no code-generator phase in this iteration
     grpo: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("grpo")
@@ -134,6 +134,9 @@ class UtrlSection(_Strict):
     opponents: SamplingSection = Field(default_factory=SamplingSection)
     gen_tests: SamplingSection = Field(default_factory=lambda: SamplingSection(n=1))
     exclude_correct_opponents: bool = True
+    # A sampled response without a python block: dropped (True), or kept as an empty program that
+    # fails every valid test (False, the authors' reward, whose denominator is always K).
+    drop_codeless_opponents: bool = True
     format_weight: float = 0.1
     discrimination_weight: float = 0.85
     validity_weight: float = 0.05
@@ -154,16 +157,73 @@ class AdversarySection(_Strict):
     samples_per_request: int = Field(8, ge=1)
     temperature: float = Field(1.0, ge=0)
     max_new_tokens: int = Field(1024, ge=1)
+    # atest's two acceptance gates beyond ATGEN's rule (pass the group's accurate tests, fail a
+    # gold test): a code must pass a gold test when the group wrote no accurate test (else a
+    # program that does not run is a "harder bug"), and a code the slot already used is skipped.
+    extra_gates: bool = True
 
 
 class AtgenSection(_Strict):
     max_steps: int = Field(500, ge=1)
     start_adver_steps: int = Field(50, ge=0)
     catch_fraction: float = Field(0.5, gt=0, le=1)  # adaptive: share of a group that must attack the bug
-    buggy_per_task: int = Field(1, ge=1)
+    buggy_per_task: int | None = Field(1, ge=1)  # None: every buggy code of a task is a slot
     replay_pool_size: int = Field(4, ge=0)
     replay_prob: float = Field(0.2, ge=0, le=1)
     adversary: AdversarySection = Field(default_factory=AdversarySection)
+
+
+class CodegenSection(_Strict):
+    """`--mode codegen`: GRPO on the code generator against generated tests (UTRL's code phase alone).
+
+    The reward is `utrl.code_pass_weight` x pass rate on the valid generated tests +
+    `utrl.code_format_weight` x format; no gold test is used in training. The tests come from
+    a gen-tests file, or (when `tests` is null) the run's `test_model` writes them first.
+    """
+
+    tests: str | None = None  # a gen-tests output file; null: test_model writes them
+    # Held-out tasks with gold tests: the code generator's greedy pass rate before and after.
+    eval_tasks: str | None = None
+    eval_max_new_tokens: int = Field(4096, ge=1)
+
+
+class SftSection(_Strict):
+    """`--mode sft`: UTRL's supervised baseline, the test generator fine-tuned on gold tests
+    written in the UTRL response format (TRL's SFTTrainer)."""
+
+    epochs: float = Field(10, gt=0)
+    max_steps: int | None = Field(None, ge=1)  # set: stop after this many steps, whatever `epochs`
+    learning_rate: float = Field(1e-5, gt=0)
+    per_device_train_batch_size: int = Field(1, ge=1)
+    gradient_accumulation_steps: int = Field(16, ge=1)
+    lr_scheduler_type: str = "cosine"
+    warmup_steps: float = Field(0.01, ge=0)  # steps, or a fraction of the run when < 1
+    weight_decay: float = 0.0
+    max_length: int = Field(4096, ge=1)
+    completion_only_loss: bool = False
+    n_tests: int = Field(12, ge=1)  # gold tests per target response
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    logging_steps: int = Field(1, ge=1)
+    save_steps: int = Field(50, ge=1)
+    save_total_limit: int | None = 2
+
+
+class ValidationSection(_Strict):
+    """Validation during each training phase and which policy a phase exports (validation.py)."""
+
+    tasks: str | None = None  # validation tasks, disjoint from training and every evaluation set
+    eval_steps: int = Field(10, ge=1)  # validate every N steps, and at step 0
+    max_tasks: int | None = Field(None, ge=1)
+    select: str = "last"  # best | last | step N
+
+    @field_validator("select")
+    @classmethod
+    def _select(cls, value: str) -> str:
+        from atest.core.training.validation import parse_select
+
+        parse_select(value)
+        return value
 
 
 class SandboxSection(_Strict):
@@ -188,16 +248,19 @@ class TrainConfig(_Strict):
     # jobs) spinning threads make a step many times slower: the CPU presets use 1.
     threads: int | None = Field(None, ge=1)
     test_model: ModelSection
-    code_model: ModelSection | None = None  # UTRL only: the code generator under training
+    code_model: ModelSection | None = None  # utrl / codegen: the code generator under training
     grpo: GrpoSection = Field(default_factory=GrpoSection)
     utrl: UtrlSection = Field(default_factory=UtrlSection)
     atgen: AtgenSection = Field(default_factory=AtgenSection)
+    codegen: CodegenSection = Field(default_factory=CodegenSection)
+    sft: SftSection = Field(default_factory=SftSection)
+    validation: ValidationSection = Field(default_factory=ValidationSection)
     sandbox: SandboxSection = Field(default_factory=SandboxSection)
 
     @model_validator(mode="after")
     def _roles(self) -> TrainConfig:
-        if self.mode == "utrl" and self.code_model is None:
-            raise ValueError("mode utrl needs a 'code_model' section (the code generator is trained too)")
+        if self.mode in ("utrl", "codegen") and self.code_model is None:
+            raise ValueError(f"mode {self.mode} needs a 'code_model' section (the code generator is trained)")
         return self
 
     @property
@@ -426,11 +489,39 @@ def grpo_for_iteration(config: TrainConfig, iteration: int) -> GrpoSection:
 def steps_for_iteration(config: TrainConfig, iteration: int) -> tuple[int, int]:
     """(test-generator steps, code-generator steps) of a UTRL iteration."""
     over = _iteration_override(config, iteration)
-    test = over.test_steps if over and over.test_steps else config.utrl.test_steps
-    code = over.code_steps if over and over.code_steps else config.utrl.code_steps
+    test = over.test_steps if over and over.test_steps is not None else config.utrl.test_steps
+    code = over.code_steps if over and over.code_steps is not None else config.utrl.code_steps
     return test, code
 
 
 def _iteration_override(config: TrainConfig, iteration: int) -> IterationOverride | None:
     table = config.utrl.per_iteration
     return table[iteration - 1] if 0 < iteration <= len(table) else None
+
+
+def resolve_config(
+    mode: str | None,
+    *,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | None = None,
+    resume_dir: Path | None = None,
+) -> TrainConfig:
+    """The config a `train` call would run with (a new run's, or the saved one under --resume),
+    read without loading a model or writing anything."""
+    if resume_dir is None:
+        if mode is None:
+            raise InputError("--mode is required for a new run")
+        config = load_config(mode, preset=preset, config_file=config_file, overrides=overrides)
+        if config.tasks is not None:
+            config.tasks = str(Path(config.tasks).resolve())
+        return config
+    if preset is not None or config_file is not None:
+        raise InputError("--resume reads OUT/config.yaml; drop --preset/--config (use --set to change keys)")
+    path = resume_dir / "config.yaml"
+    if not path.is_file():
+        raise InputError(f"--resume: {resume_dir} holds no run (config.yaml missing)")
+    config = load_saved_config(path, overrides)
+    if mode is not None and mode != config.mode:
+        raise InputError(f"--mode {mode} but the run in {resume_dir} is {config.mode}")
+    return config

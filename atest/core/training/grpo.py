@@ -45,9 +45,9 @@ def world_size() -> int:
 
 def generation_backends(config: TrainConfig) -> list[str]:
     """The backends the run generates with outside GRPO (opponents, tests, adversarial code)."""
-    if config.mode == "utrl":
+    if config.mode in ("utrl", "codegen"):
         return [config.utrl.generation_backend]
-    if config.mode != "atgen-static":
+    if config.is_atgen and config.mode != "atgen-static":
         return [config.atgen.adversary.backend]
     return []
 

@@ -51,6 +51,7 @@ class TrainSummary:
         str, dict[str, float]
     ]  # phase -> steps, reward_first, reward_last (means of first/last fifth)
     time_per_step: dict[str, float]  # seconds per step by category, averaged over every logged step
+    validation: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> scores (validation.py)
 
 
 def bundled_tasks() -> Path:
@@ -86,7 +87,7 @@ def plan_run(
             config.tasks = str(Path(config.tasks).resolve())
     use_cpu = check_device(config)
     tasks, notes = select_tasks(config)
-    check_batch(config, tasks)
+    check_mode_inputs(config, tasks, use_cpu)
     base_dirs = resolve_models(config)
     return RunPlan(config, out, resume, overrides, tasks, base_dirs, use_cpu, notes)
 
@@ -128,12 +129,31 @@ def select_tasks(config: TrainConfig) -> tuple[list[Task], list[str]]:
     return usable, notes
 
 
+def check_mode_inputs(config: TrainConfig, tasks: list[Task], use_cpu: bool = False) -> None:
+    """The checks of one mode's own inputs (batch arithmetic for the GRPO modes, validation)."""
+    from atest.core.training.validation import check_validation
+
+    check_validation(config, tasks)
+    if config.mode == "sft":
+        from atest.core.training.sft_loop import check_sft_tasks
+
+        check_sft_tasks(tasks)
+        if use_cpu and config.sft.bf16:
+            raise InputError("config asks for bf16 but training runs on CPU (no GPU)", "--set sft.bf16=false")
+        return
+    if config.mode == "codegen":
+        from atest.core.training.codegen_loop import check_codegen_inputs
+
+        check_codegen_inputs(config, tasks)
+    check_batch(config, tasks)
+
+
 def check_batch(config: TrainConfig, tasks: list[Task]) -> None:
     gradient_accumulation(config.grpo, world_size())
     rows = (
         len(tasks)
         if not config.is_atgen
-        else sum(min(len(t.buggy_code), config.atgen.buggy_per_task) for t in tasks)
+        else sum(len(t.buggy_code[: config.atgen.buggy_per_task]) for t in tasks)
     )
     if rows < config.grpo.prompts_per_step:
         raise InputError(
@@ -144,8 +164,10 @@ def check_batch(config: TrainConfig, tasks: list[Task]) -> None:
 
 def resolve_models(config: TrainConfig) -> dict[str, str]:
     """Local folders for every model the run loads (an error now, not after an hour of training)."""
-    dirs = {"test": _resolve(config.test_model.path, "test_model.path")}
-    if config.code_model is not None and config.mode == "utrl":
+    dirs: dict[str, str] = {}
+    if not (config.mode == "codegen" and config.codegen.tests is not None):  # else no test model runs
+        dirs["test"] = _resolve(config.test_model.path, "test_model.path")
+    if config.code_model is not None and config.mode in ("utrl", "codegen"):
         dirs["code"] = _resolve(config.code_model.path, "code_model.path")
     if config.is_atgen and config.mode != "atgen-static":
         adv = config.atgen.adversary
@@ -183,7 +205,9 @@ def execute(
 ) -> TrainSummary:
     from atest.core.sandbox import get_executor
     from atest.core.training.atgen_loop import run_atgen
+    from atest.core.training.codegen_loop import run_codegen
     from atest.core.training.context import LoopContext
+    from atest.core.training.sft_loop import run_sft
     from atest.core.training.utrl_loop import run_utrl
 
     start = time.perf_counter()
@@ -213,7 +237,8 @@ def execute(
             on_metrics(row)
 
         ctx = LoopContext(run, plan.tasks, executor, plan.use_cpu, plan.base_dirs, record, on_event)
-        models = run_utrl(ctx) if plan.config.mode == "utrl" else run_atgen(ctx)
+        loops = {"utrl": run_utrl, "codegen": run_codegen, "sft": run_sft}
+        models = loops.get(plan.config.mode, run_atgen)(ctx)
     return summarize(run, {k: str(v) for k, v in models.items()}, time.perf_counter() - start)
 
 
@@ -229,7 +254,10 @@ def open_run(plan: RunPlan) -> RunDir:
 
 
 def summarize(run: RunDir, models: dict[str, str], seconds: float) -> TrainSummary:
-    rows = [r for r in run.read_metrics() if "reward" in r]
+    from atest.core.training.validation import summarize_validation
+
+    every = run.read_metrics()
+    rows = [r for r in every if "reward" in r]
     by_phase: dict[str, list[float]] = {}
     for r in rows:
         by_phase.setdefault(r["phase"], []).append(float(r["reward"]))
@@ -253,4 +281,5 @@ def summarize(run: RunDir, models: dict[str, str], seconds: float) -> TrainSumma
         seconds=seconds,
         rewards=rewards,
         time_per_step=time_per_step,
+        validation=summarize_validation(every),
     )

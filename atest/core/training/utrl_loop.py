@@ -29,6 +29,7 @@ from atest.core.training.grpo import build_grpo_config, load_policy, run_grpo_ph
 from atest.core.training.judging import correct_codes, valid_tests
 from atest.core.training.reward_fns import UtrlCodeReward, UtrlTestReward
 from atest.core.training.sampling import open_generator, release_memory, sample_resumable
+from atest.core.training.validation import Validator
 
 PHASES = ("opponents", "test_train", "gen_tests", "code_train")
 
@@ -40,13 +41,15 @@ def run_utrl(ctx: LoopContext) -> dict[str, Path]:
     for it in range(1, cfg.utrl.iterations + 1):
         opponents = opponents_phase(ctx, it, code_model)
         test_model = test_train_phase(ctx, it, test_model, opponents)
+        if steps_for_iteration(cfg, it)[1] == 0:
+            continue  # the authors trained no iteration-2 code generator
         tests = gen_tests_phase(ctx, it, test_model)
         code_model = code_train_phase(ctx, it, code_model, tests)
-    assert test_model is not None and code_model is not None
-    return {
-        "test_generator": export_role(ctx, "test_generator", test_model, ctx.base_dirs["test"]),
-        "code_generator": export_role(ctx, "code_generator", code_model, ctx.base_dirs["code"]),
-    }
+    assert test_model is not None
+    models = {"test_generator": export_role(ctx, "test_generator", test_model, ctx.base_dirs["test"])}
+    if code_model is not None:
+        models["code_generator"] = export_role(ctx, "code_generator", code_model, ctx.base_dirs["code"])
+    return models
 
 
 def _phase(it: int, name: str) -> str:
@@ -97,7 +100,11 @@ def _sample_opponents(
             build_prompt=lambda t: build_messages("utrl-code", t, thinking=thinking),
             to_row=lambda t, texts: {"task_id": t.task_id, "responses": texts},
         )
-    codes = {row["task_id"]: [c for c in map(extract_code, row["responses"]) if c] for row in rows}
+    drop = cfg.utrl.drop_codeless_opponents
+    codes = {
+        row["task_id"]: [c or "" for c in map(extract_code, row["responses"]) if c or not drop]
+        for row in rows
+    }
     items = [(task, codes.get(task.task_id, [])) for task in ctx.tasks]
     correct = (
         ranks.map_sharded(lambda part: correct_codes(ctx.executor, part, ctx.limits), items)
@@ -113,13 +120,13 @@ def _sample_opponents(
             out / "opponents.jsonl", ({"task_id": k, "opponents": v} for k, v in opponents.items())
         )
     n_samples = sum(len(r["responses"]) for r in rows)
-    n_code = sum(len(c) for _, c in items)
+    n_kept = sum(len(c) for _, c in items)
     n_correct = sum(sum(f) for f in correct)
     stats = {
         "samples": n_samples,
-        "with_code": n_code,
+        "with_code": sum(1 for _, cs in items for c in cs if c),
         "correct_dropped": n_correct,
-        "opponents": n_code - n_correct,
+        "opponents": n_kept - n_correct,
         "tasks_without_opponents": sum(1 for v in opponents.values() if not v),
     }
     ctx.on_event(f"{name}: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
@@ -283,6 +290,7 @@ def _train(
     cfg = ctx.config
     section = cfg.test_model if role == "test" else cfg.code_model
     ctx.on_event(f"{name}: GRPO on the {role} generator for {steps} steps")
+    validator = Validator(ctx, name, out, role, section.thinking)
     policy = load_policy(section, ctx.base_dirs[role], current, ctx.use_cpu)
     args = build_grpo_config(
         grpo_for_iteration(cfg, it),
@@ -301,9 +309,12 @@ def _train(
         reward_funcs=rewards,
         grpo_args=args,
         metrics_sink=ctx.on_metrics,
+        callbacks=[validator.callback()],
+        on_trainer=lambda trainer: setattr(validator, "trainer", trainer),
         on_event=ctx.on_event,
     )
     del policy
     release_memory()
-    ctx.mark_done(name, model=ctx.rel(result.model_dir), steps=result.steps)
-    return result.model_dir
+    model_dir = validator.selected(result.model_dir)
+    ctx.mark_done(name, model=ctx.rel(model_dir), steps=result.steps, selected=ctx.config.validation.select)
+    return model_dir

@@ -1,0 +1,324 @@
+"""Validation during a training phase, and which checkpoint the phase exports (`validation.select`).
+
+The UTRL authors validated every 10 steps (greedy, and once before training) and then picked
+checkpoints by hand. Here a phase validates the policy every `validation.eval_steps` on a
+task file of its own (kept apart from every evaluation set: `prepare --exclude`), greedy,
+and step 0 too:
+
+- the UTRL test generator by its reward (format, discrimination, validity) against each
+  validation task's `candidates` (all models) as opponents;
+- a code generator (UTRL's code phase, `--mode codegen`) by its pass rate: the share of tasks
+  whose greedy code passes every gold test;
+- the ATGEN test generator by IO accuracy and attack rate against each task's first buggy code.
+
+Each validation is a `metrics.jsonl` record (`val/*`, phase `PHASE/validation`) and a line in
+`PHASE/validation.json`. `select: best` keeps the best-scoring policy in `PHASE/best/`
+(saved when it is validated, so checkpoint rotation never loses it), `select: step N` keeps
+the step-N policy in `PHASE/step-N/`, `select: last` (the default) the final one; the phase
+then hands the selected folder on to the next phase and to the export.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from atest.core.errors import InputError
+from atest.core.io import write_json_atomic
+from atest.core.tasks import Task, read_tasks
+from atest.core.training.context import LoopContext
+
+STATE_NAME = "validation.json"
+
+
+def parse_select(value: str) -> tuple[str, int | None]:
+    """`best` / `last` / `step N` -> (kind, N)."""
+    text = value.strip()
+    if text in ("best", "last"):
+        return text, None
+    kind, _, number = text.partition(" ")
+    if kind == "step" and number.strip().isdigit() and int(number) >= 1:
+        return "step", int(number)
+    raise ValueError(f"select {value!r}: use best, last or 'step N' (N >= 1)")
+
+
+def load_validation_tasks(path: str, training: list[Task], role: str) -> list[Task]:
+    """The validation tasks a role can be scored on; none may be a training task."""
+    tasks, _ = read_tasks(path)
+    shared = {t.task_id for t in tasks} & {t.task_id for t in training}
+    if shared:
+        raise InputError(
+            f"validation.tasks {path}: {len(shared)} task(s) are training tasks (e.g. {sorted(shared)[0]})",
+            "keep validation apart: atest prepare --exclude",
+        )
+    usable = [t for t in tasks if t.gold_solutions and _scorable(t, role)]
+    if not usable:
+        need = {"test": "candidates", "code": "gold tests", "atgen": "buggy_code"}[role]
+        raise InputError(f"validation.tasks {path}: no task has a gold solution and {need}")
+    return usable
+
+
+def _scorable(task: Task, role: str) -> bool:
+    if role == "test":
+        return any(task.candidates.values())
+    if role == "code":
+        return bool(task.gold_tests)
+    return bool(task.buggy_code)
+
+
+def check_validation(config: Any, tasks: list[Task]) -> None:
+    """Fail before any model loads: a missing or overlapping file, `best` without tasks."""
+    val = config.validation
+    kind, step = parse_select(val.select)
+    if step is not None and step > min(phase_steps(config), default=step):
+        raise InputError(
+            f"validation.select is 'step {step}' but a phase trains only {min(phase_steps(config))} steps",
+            "choose a step every phase reaches, or best / last",
+        )
+    if val.tasks is None:
+        if kind == "best":
+            raise InputError("validation.select is best but validation.tasks is not set")
+        return
+    for role in phase_roles(config):
+        load_validation_tasks(val.tasks, tasks, role)
+
+
+def phase_steps(config: Any) -> list[int]:
+    """The step count of every GRPO phase the run trains."""
+    from atest.core.training.config import steps_for_iteration
+
+    if config.mode == "utrl":
+        return [
+            n for it in range(1, config.utrl.iterations + 1) for n in steps_for_iteration(config, it) if n
+        ]
+    if config.mode == "codegen":
+        return [config.utrl.code_steps]
+    return [config.atgen.max_steps] if config.is_atgen else []
+
+
+def phase_roles(config: Any) -> list[str]:
+    if config.mode == "utrl":
+        return ["test", "code"]
+    if config.mode == "codegen":
+        return ["code"]
+    return ["atgen"] if config.is_atgen else []
+
+
+class Validator:
+    """A TrainerCallback: validate at step 0 and every `eval_steps`; keep the selected policy."""
+
+    def __init__(self, ctx: LoopContext, phase: str, phase_dir: Path, role: str, thinking: bool):
+        cfg = ctx.config.validation
+        self.ctx = ctx
+        self.phase = phase
+        self.dir = phase_dir
+        self.role = role
+        self.thinking = thinking
+        self.kind, self.step_n = parse_select(cfg.select)
+        self.tasks = load_validation_tasks(cfg.tasks, ctx.tasks, role)[: cfg.max_tasks] if cfg.tasks else []
+        self.trainer: Any = None
+        self.state = _read_state(phase_dir / STATE_NAME)
+
+    def callback(self) -> Any:
+        from transformers import TrainerCallback
+
+        validator = self
+
+        class _Validate(TrainerCallback):
+            def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+                if state.global_step == 0:
+                    validator.at_step(0)
+
+            def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+                validator.at_step(state.global_step)
+
+        return _Validate()
+
+    def at_step(self, step: int) -> None:
+        from atest.core.training.grpo import save_policy
+
+        if self.kind == "step" and step == self.step_n:
+            save_policy(self.trainer, self.dir / f"step-{step}")
+        every = self.ctx.config.validation.eval_steps
+        if not self.tasks or step % every or any(r["step"] == step for r in self.state["history"]):
+            return
+        figures = self._score()
+        # A phase of its own in metrics.jsonl: a record is keyed by (phase, step), and the
+        # training step of the same number must not replace it.
+        row = {"phase": f"{self.phase}/validation", "step": step, **figures}
+        self.state["history"].append({"step": step, **figures})
+        best = self.state.get("best")
+        improved = best is None or figures["val/score"] > best["val/score"]
+        if improved:
+            self.state["best"] = {"step": step, "val/score": figures["val/score"]}
+            if self.kind == "best":
+                save_policy(self.trainer, self.dir / "best")
+        if self.ctx.is_main:
+            write_json_atomic(self.dir / STATE_NAME, self.state)
+            self.ctx.on_metrics(row)
+
+    def selected(self, final: Path) -> Path:
+        """The folder the phase hands on: the final model, or the best / step-N one."""
+        if self.kind == "best" and (self.dir / "best").is_dir():
+            return self.dir / "best"
+        if self.kind == "step":
+            path = self.dir / f"step-{self.step_n}"
+            if not path.is_dir():
+                raise InputError(
+                    f"{self.phase}: validation.select is 'step {self.step_n}' but the phase ran "
+                    f"{self.trainer.state.global_step if self.trainer else '?'} steps",
+                    "choose a step the phase reaches",
+                )
+            return path
+        return final
+
+    def _score(self) -> dict[str, float]:
+        texts = greedy_texts(self.trainer, [self._prompt(t) for t in self.tasks], self.thinking)
+        if self.role == "test":
+            return self._score_tests(texts)
+        if self.role == "code":
+            return self._score_code(texts)
+        return self._score_atgen(texts)
+
+    def _prompt(self, task: Task) -> list[dict]:
+        from atest.core.prompts import build_messages
+
+        cfg = self.ctx.config
+        if self.role == "test":
+            return build_messages("utrl-test", task, thinking=self.thinking, n_tests=cfg.utrl.n_tests)
+        if self.role == "code":
+            return build_messages("utrl-code", task, thinking=self.thinking)
+        return build_messages("atgen", task, buggy_code=task.buggy_code[0], thinking=self.thinking)
+
+    def _score_tests(self, texts: list[str]) -> dict[str, float]:
+        from atest.core.rewards import UtrlTestConfig, UtrlTestItem, score_utrl_tests
+
+        cfg = self.ctx.config.utrl
+        items = [
+            UtrlTestItem(task=t, response=x, opponents=[c for cs in t.candidates.values() for c in cs])
+            for t, x in zip(self.tasks, texts, strict=True)
+        ]
+        config = UtrlTestConfig(
+            format_weight=cfg.format_weight,
+            discrimination_weight=cfg.discrimination_weight,
+            validity_weight=cfg.validity_weight,
+            min_tests=cfg.n_tests,
+        )
+        results = score_utrl_tests(self.ctx.executor, items, config, limits=self.ctx.limits)
+        figures = {"val/score": _mean([r.score for r in results])}
+        for name in ("format", "discrimination", "validity"):
+            figures[f"val/{name}"] = _mean([r.components.get(name, 0.0) for r in results])
+        with_gold = [(t, x) for t, x in zip(self.tasks, texts, strict=True) if t.gold_tests]
+        if with_gold:
+            figures["val/bon_accuracy"] = self._best_of_n(with_gold)
+        return figures
+
+    def _best_of_n(self, pairs: list[tuple[Task, str]]) -> float:
+        """Best-of-N on the candidate pool: pick by the generated tests passed, judge by the gold
+        tests; the expected accuracy under a uniform choice among tied candidates."""
+        from atest.core.parsing import parse_tests
+        from atest.core.training.judging import CodeCheck, correct_codes, pass_matrix
+
+        pools = [[c for cs in t.candidates.values() for c in cs] for t, _ in pairs]
+        tests = [parse_tests(x, t.kind, template="utrl-test").tests for t, x in pairs]
+        checks = [
+            CodeCheck(t, c, ts) for (t, _), pool, ts in zip(pairs, pools, tests, strict=True) for c in pool
+        ]
+        passed = iter(pass_matrix(self.ctx.executor, checks, self.ctx.limits))
+        correct = correct_codes(
+            self.ctx.executor, [(t, pool) for (t, _), pool in zip(pairs, pools, strict=True)], self.ctx.limits
+        )
+        accuracy = []
+        for pool, flags in zip(pools, correct, strict=True):
+            counts = [sum(next(passed)) for _ in pool]
+            tied = [f for n, f in zip(counts, flags, strict=True) if n == max(counts)]
+            accuracy.append(sum(tied) / len(tied))
+        return _mean(accuracy)
+
+    def _score_code(self, texts: list[str]) -> dict[str, float]:
+        from atest.core.parsing import extract_code
+        from atest.core.training.judging import correct_codes
+
+        codes = [[c] if (c := extract_code(x)) else [] for x in texts]
+        flags = correct_codes(self.ctx.executor, list(zip(self.tasks, codes, strict=True)), self.ctx.limits)
+        rate = _mean([1.0 if any(f) else 0.0 for f in flags])
+        return {"val/score": rate, "val/pass_rate": rate}
+
+    def _score_atgen(self, texts: list[str]) -> dict[str, float]:
+        from atest.core.rewards import AtgenItem, score_atgen
+
+        items = [
+            AtgenItem(task=t, response=x, buggy_code=t.buggy_code[0])
+            for t, x in zip(self.tasks, texts, strict=True)
+        ]
+        results = score_atgen(self.ctx.executor, items, limits=self.ctx.limits)
+        accurate = [r.components.get("io_accuracy", 0.0) > 0 for r in results]
+        attacks = [a and r.components.get("attack", 0.0) > 0 for a, r in zip(accurate, results, strict=True)]
+        attack_rate = _mean([float(a) for a in attacks])
+        return {
+            "val/score": attack_rate,
+            "val/io_accuracy": _mean([float(a) for a in accurate]),
+            "val/attack_rate": attack_rate,
+        }
+
+
+def greedy_texts(trainer: Any, prompts: list[list[dict]], thinking: bool, batch: int = 8) -> list[str]:
+    """Greedy answers of the policy under training (every process joins: ZeRO-3 gathers weights)."""
+    import torch
+    from trl.models import unwrap_model_for_generation
+
+    from atest.core.generation.hf import render_chat
+
+    cfg = trainer.args
+    tokenizer = trainer.processing_class
+    texts = [render_chat(tokenizer, m, thinking=thinking) for m in prompts]
+    out: list[str] = []
+    with unwrap_model_for_generation(trainer.model_wrapped, trainer.accelerator) as model:
+        was_training = model.training
+        model.eval()
+        try:
+            for start in range(0, len(texts), batch):
+                enc = tokenizer(
+                    texts[start : start + batch], return_tensors="pt", padding=True, add_special_tokens=False
+                ).to(model.device)
+                with torch.no_grad():
+                    ids = model.generate(
+                        **enc,
+                        max_new_tokens=cfg.max_completion_length,
+                        do_sample=False,
+                        pad_token_id=tokenizer.pad_token_id,
+                    )
+                out += tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
+        finally:
+            model.train(was_training)
+    return out
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    return {"history": [], "best": None}
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def summarize_validation(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per phase: validations run, the first and last `val/score`, and the best one with its step."""
+    by_phase: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        if "val/score" in row:
+            by_phase.setdefault(row["phase"], []).append(row)
+    out = {}
+    for phase, found in by_phase.items():
+        best = max(found, key=lambda r: (r["val/score"], -r["step"]))
+        out[phase] = {
+            "validations": len(found),
+            "score_first": found[0]["val/score"],
+            "score_last": found[-1]["val/score"],
+            "score_best": best["val/score"],
+            "best_step": best["step"],
+        }
+    return out
