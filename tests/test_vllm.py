@@ -64,8 +64,10 @@ def rows_of(path: Path) -> list[dict]:
 
 
 def last_json(done: subprocess.CompletedProcess) -> dict:
+    """The command's `--json` object: the only line on stdout (vLLM's own logs go to stderr)."""
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    [line] = done.stdout.strip().splitlines()
+    return json.loads(line)
 
 
 # -- the offline engine ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ generator does not support ("CPU Generator does not use offset"), and the engine
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from atest.core.errors import InputError
@@ -22,6 +23,9 @@ from atest.core.generation.params import Completion, Messages, SamplingParams
 
 
 def _import_vllm() -> Any:
+    # vLLM logs to stdout by default, which would break `--json` (one JSON object on stdout); the
+    # variable is read at import and inherited by the engine's processes.
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     try:
         import vllm
     except ImportError as exc:
