@@ -1,7 +1,7 @@
 """Does the loop learn? GRPO on the embedded default model, on easy tasks, on CPU.
 
 Trains the test generator of `--mode atgen-static` (default) or `--mode utrl` on a handful of
-easy tasks (default: `configs/cpu-smoke/tasks.jsonl`, eight stdio problems with hand-written
+easy tasks (default: `atest/configs/cpu-smoke/tasks.jsonl`, eight stdio problems with hand-written
 bugs) and prints the mean reward and its components per step.
 
 SmolLM2-135M-Instruct as shipped never writes a test in the papers' formats (0 parsed tests
@@ -244,7 +244,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=["atgen-static", "utrl"], default="atgen-static")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument(
-        "--tasks", type=Path, default=None, help="task file (default: configs/cpu-smoke/tasks.jsonl)"
+        "--tasks", type=Path, default=None, help="task file (default: atest/configs/cpu-smoke/tasks.jsonl)"
     )
     parser.add_argument("--n-tasks", type=int, default=2)
     parser.add_argument("--steps", type=int, default=20)

@@ -75,7 +75,7 @@ def test_print_config_prints_the_resolved_config_and_touches_nothing(tmp_path):
     config = json.loads(proc.stdout)
     assert config["mode"] == "utrl" and config["grpo"]["learning_rate"] == 3e-5
     assert config["test_model"]["path"] == "tiny-random"  # the preset over the paper file
-    assert config["utrl"]["exclude_correct_opponents"] is True  # the preset's base is configs/atest
+    assert config["utrl"]["exclude_correct_opponents"] is True  # the preset's base is atest/configs/atest
     assert not out.exists()
 
 

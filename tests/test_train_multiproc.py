@@ -216,7 +216,7 @@ def test_a_generation_phase_cut_short_resumes_to_the_rows_of_an_uninterrupted_on
     from atest.core.tasks import read_tasks
     from atest.core.training.sampling import open_generator, sample_resumable, tasks_per_call
 
-    tasks, _ = read_tasks(Path(__file__).resolve().parents[1] / "configs/cpu-smoke/tasks.jsonl")
+    tasks, _ = read_tasks(Path(__file__).resolve().parents[1] / "atest/configs/cpu-smoke/tasks.jsonl")
     assert tasks_per_call(len(tasks)) == 1 and tasks_per_call(1000) == 16
     params = SamplingParams(temperature=1.0, max_new_tokens=16, n=2, seed=7)
 

@@ -14,7 +14,7 @@ from atest.core.sandbox import Job, Limits, Program, Verdict, get_executor, judg
 from atest.core.tasks import read_tasks
 from atest.core.training.warmup import WarmupOptions, build_examples, run_warmup
 
-SMOKE_TASKS = Path("configs/cpu-smoke/tasks.jsonl")
+SMOKE_TASKS = Path("atest/configs/cpu-smoke/tasks.jsonl")
 
 
 @pytest.fixture(scope="module")

@@ -184,7 +184,7 @@ def training_tasks() -> tuple[Path, Path]:
         if not path.is_file():
             raise InputError(
                 f"{path}: the cpu-smoke training tasks are missing",
-                "run the demo from a checkout of the atest repository, or set ATEST_CONFIG_DIR to its configs/",
+                "reinstall atest (they ship inside the package), or set ATEST_CONFIG_DIR to a folder holding cpu-smoke/",
             )
     return paths
 

@@ -133,8 +133,8 @@ def write_report(path: Path, result: DemoResult) -> Path:
         f"`{cfg.prompt}` template ({cfg.mutants} buggy codes per task, one test each), first as is, then after "
         f"a format warm-up ({cfg.warmup_steps} supervised steps), then after {cfg.train_steps} GRPO steps of "
         f"`atest train --mode {cfg.mode}`. The warm-up uses four easy tasks "
-        "(`configs/cpu-smoke/warmup-tasks.jsonl`) and GRPO four others (the first four of "
-        "`configs/cpu-smoke/tasks.jsonl`), all disjoint from the evaluation tasks. "
+        "(`atest/configs/cpu-smoke/warmup-tasks.jsonl`) and GRPO four others (the first four of "
+        "`atest/configs/cpu-smoke/tasks.jsonl`), all disjoint from the evaluation tasks. "
         f"This invocation took {result.seconds / 60:.1f} min on CPU"
         + (
             "; steps marked `resumed` ran in an earlier one." if any(s.resumed for s in result.steps) else "."

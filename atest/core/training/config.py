@@ -1,8 +1,8 @@
 """Training configuration: YAML files with presets, `--set key=value` overrides, strict keys.
 
 A run is described by one resolved `TrainConfig`. It is built from a mode file
-(`configs/<mode>.yaml`, the papers' hyper-parameters), optionally a preset that overlays it
-(`configs/<preset>/<mode>.yaml`, e.g. `cpu-smoke`) or a user file, then command-line
+(`atest/configs/<mode>.yaml`, the papers' hyper-parameters), optionally a preset that overlays it
+(`atest/configs/<preset>/<mode>.yaml`, e.g. `cpu-smoke`) or a user file, then command-line
 overrides. Any YAML file may name a `base:` file it extends. Unknown keys are rejected with
 the list of valid keys, because a misspelt hyper-parameter that is silently ignored wastes a
 GPU-day. The resolved config is written into the run directory and is what `--resume` reads.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -269,9 +270,10 @@ class TrainConfig(_Strict):
 
 
 def config_dir() -> Path:
-    """The shipped `configs/` folder (a checkout's), or `$ATEST_CONFIG_DIR`."""
+    """The configs shipped inside the package (so an installed wheel has its presets), or
+    `$ATEST_CONFIG_DIR` to use another folder of the same layout."""
     override = os.environ.get(CONFIG_DIR_ENV)
-    return Path(override) if override else Path(__file__).resolve().parents[3] / "configs"
+    return Path(override) if override else Path(str(resources.files("atest").joinpath("configs")))
 
 
 def valid_keys(model: type[BaseModel] = TrainConfig, prefix: str = "") -> list[str]:
