@@ -29,20 +29,36 @@ def functional(source: str, fn_name: str, args, limits: Limits = FAST) -> Job:
 
 
 def sandbox_processes(executor) -> list[int]:
-    """Processes running under one of this executor's sandbox uids, on the whole host."""
-    uids = {UID_BASE + worker.pid for worker in executor.provider.pool.workers}
-    found = []
+    """Processes a sandboxed program left behind, on the whole host: any descendant of a worker
+    (the worker is a child subreaper, so an orphan is re-parented to it, whoever runs the tests)
+    and, as root, anything still running under one of the workers' sandbox uids (even a process
+    that escaped the worker's tree)."""
+    workers = {worker.pid for worker in executor.provider.pool.workers}
+    uids = {UID_BASE + pid for pid in workers} if os.geteuid() == 0 else set()
+    parents: dict[int, int] = {}
+    owners: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
+            stat = (entry / "stat").read_text()
             status = (entry / "status").read_text()
         except OSError:
             continue
-        uid = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:"))
-        if uid in uids:
-            found.append(int(entry.name))
-    return found
+        pid = int(entry.name)
+        parents[pid] = int(stat.rsplit(")", 1)[1].split()[1])
+        owners[pid] = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:"))
+
+    def under_a_worker(pid: int) -> bool:
+        seen = set()
+        while pid in parents and pid not in seen:
+            seen.add(pid)
+            pid = parents[pid]
+            if pid in workers:
+                return True
+        return False
+
+    return sorted(pid for pid in parents if owners[pid] in uids or under_a_worker(pid))
 
 
 @pytest.fixture(scope="module")
