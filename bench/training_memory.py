@@ -60,6 +60,7 @@ def main() -> None:
     from atest.core.models import resolve_model
     from atest.core.prompts import build_messages
     from atest.core.tasks import read_tasks
+    from atest.core.training.compat import checkpointing_field
     from atest.core.training.config import config_dir
 
     path = resolve_model("smollm2-135m")
@@ -81,7 +82,7 @@ def main() -> None:
             beta=0.0,
             report_to="none",
             save_strategy="no",
-            activation_checkpointing=args.checkpointing,
+            **{checkpointing_field(trl.GRPOConfig): args.checkpointing},
         ),
         train_dataset=datasets.Dataset.from_list([{"prompt": prompt}]),
         processing_class=tokenizer,

