@@ -305,7 +305,8 @@ def run_atgen(ctx: LoopContext) -> dict[str, Path]:
             on_trainer=lambda trainer: [setattr(c, "trainer", trainer) for c in (callback, validator)],
             on_event=ctx.on_event,
         )
-        callback.trainer = None  # the trainer (model, optimizer) must not outlive training into the export
+        for holder in (callback, validator):
+            holder.trainer = None  # the trainer (model, optimizer) must not outlive training into the export
     del policy
     release_memory()
     if ctx.is_main:
