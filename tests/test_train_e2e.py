@@ -280,18 +280,21 @@ def test_atgen_export_runs_after_the_trainer_is_released(tmp_path, tiny_model_di
     """The merge at export loads another copy of the base: the trained model and its optimizer
     must be gone by then, or the run's peak memory holds both."""
     import gc
+    import weakref
 
     from trl import GRPOTrainer
 
     from atest.core.training import atgen_loop
     from atest.core.training.runner import execute, plan_run
 
+    gc.collect()
+    earlier = weakref.WeakSet(o for o in gc.get_objects() if isinstance(o, GRPOTrainer))  # other tests'
     alive_at_export: list[int] = []
     export = atgen_loop.export_role
 
     def counting_export(*args, **kw):
         gc.collect()
-        alive_at_export.append(sum(isinstance(o, GRPOTrainer) for o in gc.get_objects()))
+        alive_at_export.append(sum(isinstance(o, GRPOTrainer) and o not in earlier for o in gc.get_objects()))
         return export(*args, **kw)
 
     monkeypatch.setattr(atgen_loop, "export_role", counting_export)
