@@ -74,6 +74,30 @@ def test_greedy_rows_match_generate_one_prompt_at_a_time(lm, monkeypatch):
     assert [rows[0] for rows in got] == expected
 
 
+def test_prompts_sharing_a_prefix_decode_as_if_prefilled_alone(lm):
+    """Later prompts reuse an earlier one's keys for the tokens they share (one task's statement
+    before each buggy code); a prompt equal to an earlier one, or a prefix of it, still gets the
+    logits of its own last token."""
+    model, ids = lm
+    base = ids[3]
+    prompts = [base + ids[0], base + ids[2], base, base[:-5], base + ids[0], ids[1]]
+    stop = {0}
+    expected = [reference(model, p, 8, stop) for p in prompts]
+    ran: list[int] = []
+    hook = model.register_forward_pre_hook(
+        lambda module, args, kwargs: ran.append(kwargs["input_ids"].shape[1]), with_kwargs=True
+    )
+    try:
+        got = Decoder(model, stop).run(prompts, 1, max_new_tokens=8, temperature=0.0, top_p=1.0)
+    finally:
+        hook.remove()
+    assert [rows[0] for rows in got] == expected
+    prefilled = ran[: len(prompts)]
+    assert prefilled[0] == len(prompts[0])
+    assert prefilled[1] <= len(ids[2]), "the second prompt runs only what follows the shared statement"
+    assert prefilled[2:5] == [1, 1, 1], "a prompt held in an earlier one runs its last token only"
+
+
 def test_samples_share_a_prefill_and_are_reproducible(lm):
     model, ids = lm
     decoder = Decoder(model, {0})

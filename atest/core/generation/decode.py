@@ -6,7 +6,10 @@ have finished keep being decoded until the last row stops, and the default cache
 step with `torch.cat`, copying the whole cache each time. This loop runs the same model forward
 passes without that waste:
 
-- each distinct prompt is prefilled alone, unpadded (one prefill serves all `n` samples of it);
+- each distinct prompt is prefilled alone, unpadded (one prefill serves all `n` samples of it),
+  and only from where it departs from an earlier prompt of the batch: the prompts of one task
+  (its statement, then each buggy code, say) share a long prefix whose keys and values are
+  copied, not computed again;
 - the rows then decode together, left-padded, in a key/value buffer written in place;
 - rows that have finished are dropped from the batch as it goes.
 
@@ -89,9 +92,12 @@ class Row:
 class Decoder:
     """Greedy or sampled decoding of many prompts on one loaded causal LM."""
 
-    def __init__(self, model: Any, stop_ids: set[int]):
+    def __init__(self, model: Any, stop_ids: set[int], *, share_prefixes: bool = True):
         self.model = model
         self.stop_ids = stop_ids
+        self.share_prefixes = (
+            share_prefixes  # off: every prompt prefilled whole (bench/prefill.py's baseline)
+        )
         self.device = next(model.parameters()).device
         self.cache_arg = cache_argument(model)
 
@@ -124,9 +130,17 @@ class Decoder:
         layers: list[BufferLayer] = []
         last_logits = []
         for i, ids in enumerate(prompts):
+            source, shared = _longest_shared_prefix(prompts[:i], ids) if self.share_prefixes else (0, 0)
             cache = DynamicCache(config=self.model.config)
+            offset, row = width - len(prompts[source]), source * n
+            for j, layer in enumerate(layers if shared else []):
+                cache.update(
+                    layer.key_buffer[row : row + 1, :, offset : offset + shared],
+                    layer.value_buffer[row : row + 1, :, offset : offset + shared],
+                    j,
+                )
             out = self.model(
-                input_ids=torch.tensor([ids], device=self.device),
+                input_ids=torch.tensor([ids[shared:]], device=self.device),
                 **{self.cache_arg: cache},
                 use_cache=True,
                 logits_to_keep=1,
@@ -210,3 +224,15 @@ class Decoder:
             return logits.argmax(dim=-1)
         scores = warpers(None, logits)
         return torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)[:, 0]
+
+
+def _longest_shared_prefix(earlier: list[list[int]], ids: list[int]) -> tuple[int, int]:
+    """The earlier prompt that shares the most leading tokens with `ids`, and how many it shares;
+    at least the last token of `ids` is left to run, since its logits start the decoding."""
+    best, shared = 0, 0
+    for k, other in enumerate(earlier):
+        limit = min(len(other), len(ids) - 1)
+        common = next((t for t in range(limit) if other[t] != ids[t]), limit)
+        if common > shared:
+            best, shared = k, common
+    return best, shared
