@@ -55,9 +55,9 @@ def load_beside(filename: str):
     return module
 
 
-if __package__:
+if __package__:  # imported by atest: the same classes its callers hold
     from atest.core.sandbox import wire
-else:
+else:  # run as a script, or loaded by path by zygote.py
     wire = load_beside("wire.py")
 Limits, Record, Status = wire.Limits, wire.Record, wire.Status
 
