@@ -16,7 +16,6 @@ import os
 import select
 import shutil
 import site
-import struct
 import subprocess
 import sys
 import tempfile
@@ -25,15 +24,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from atest.core.errors import ExternalError
-from atest.core.sandbox import harness
-from atest.core.sandbox.records import decode, to_execution
+from atest.core.sandbox import harness, wire
+from atest.core.sandbox.records import to_execution
 from atest.core.sandbox.types import Execution, Fault, Job, Limits, Program, Status
 
 log = logging.getLogger("atest.sandbox")
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
-HEADER = struct.Struct("<ddqqq")  # must match zygote.HEADER
-FAULT = 2**64 - 1  # must match zygote.FAULT
 CANARY = Job(Program("print(1)", "stdio"), "", Limits(cpu_seconds=1.0))
 UID_BASE = 100_000
 TMPFS_MB = 256
@@ -134,9 +131,10 @@ class Worker:
             return ""
 
     def _receive(self, timeout: float) -> dict:
-        length = self._read(8, timeout)
-        size = int.from_bytes(length, "little")
-        return json.loads(self._read(size, timeout))
+        return json.loads(self._read(self._read_length(timeout), timeout))
+
+    def _read_length(self, timeout: float) -> int:
+        return wire.LENGTH.unpack(self._read(wire.LENGTH.size, timeout))[0]
 
     def _read(self, n: int, timeout: float) -> bytes:
         chunks, remaining = [], n
@@ -151,7 +149,7 @@ class Worker:
             remaining -= len(chunk)
         return b"".join(chunks)
 
-    def execute(self, jobs: Sequence[Job]) -> list[dict]:
+    def execute(self, jobs: Sequence[Job]) -> list[wire.Record]:
         """Run one program (and one set of limits) on each job's input, in order."""
         if self._proc is None:
             raise WorkerFailure(f"worker {self.index} is not running")
@@ -165,21 +163,18 @@ class Worker:
             ],
         }
         self._write(self.job_name, json.dumps(payload).encode("utf-8", "surrogatepass"))
-        header = HEADER.pack(
-            limits.cpu_seconds, limits.wall_limit, limits.memory_mb, limits.output_bytes, len(jobs)
-        )
         try:
-            os.write(self._req_w, header)
+            os.write(self._req_w, wire.pack_request(limits, len(jobs)))
         except BrokenPipeError as exc:
             raise WorkerFailure(f"worker {self.index} is gone") from exc
         timeout = len(jobs) * (limits.wall_limit + FORK_ALLOWANCE) + RESPONSE_GRACE
-        count = int.from_bytes(self._read(8, timeout), "little")
-        if count == FAULT:
-            message = self._read(int.from_bytes(self._read(8, timeout), "little"), timeout)
+        count = self._read_length(timeout)
+        if count == wire.FAULT:
+            message = self._read(self._read_length(timeout), timeout)
             raise WorkerFailure(f"worker {self.index} failed: {message.decode(errors='replace')}")
         if count != len(jobs):
             raise WorkerFailure(f"worker {self.index} answered {count} results for {len(jobs)} inputs")
-        return [decode(self._read(int.from_bytes(self._read(8, timeout), "little"), timeout)) for _ in jobs]
+        return [wire.decode(self._read(self._read_length(timeout), timeout)) for _ in jobs]
 
     def _write(self, name: str, data: bytes) -> None:
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600, dir_fd=self.job_root_fd)
@@ -304,8 +299,8 @@ class WorkerPool:
         return [self._alone(worker, job) for job in batch]
 
     def _execute(self, worker: Worker, batch: list[Job]) -> list[Execution | Fault]:
-        messages = worker.execute(batch)
-        return [to_execution(job, message) for job, message in zip(batch, messages, strict=True)]
+        records = worker.execute(batch)
+        return [to_execution(job, record) for job, record in zip(batch, records, strict=True)]
 
     def _alone(self, worker: Worker, job: Job) -> Execution | Fault:
         try:

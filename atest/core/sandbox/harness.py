@@ -4,12 +4,14 @@ The fork server's worker (zygote.py, loaded by path before it confines itself) a
 one-process-per-run provider (this file run as a script) both execute programs through
 these functions, and the caller's side settles their records with `settle`, so a verdict
 never depends on where a program ran: the prelude of names, the functional call
-convention, the JSON encoding of return values, the stdin newline rule, the exit-code and
-limit rules, and the "the function returned" check are defined here and nowhere else.
+convention, the JSON encoding of return values, the stdin newline rule, the environment,
+the exit-code and limit rules, how a record is read off a finished or a dead process, and
+the "the function returned" check are defined here and nowhere else. The records and
+limits themselves are `wire`'s.
 
 As a script (`python -I -S harness.py JOB RESULT`), it runs one input of one program: the
 job file holds source, kind, fn_name, the input and the limits; stdin, stdout and stderr
-are already the program's; the result record (the same JSON the fork server sends) is
+are already the program's; the result record (the same one the fork server sends) is
 written to RESULT.
 """
 
@@ -27,6 +29,37 @@ import traceback
 
 STDERR_TAIL = 2000
 ONE_SHOT_NOFILE = 64
+PROGRAM_ENV = {  # a program's whole environment, with HOME and TMPDIR set to its work dir
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "PYTHONIOENCODING": "utf-8",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
+
+def load_beside(filename: str):
+    """A module of this directory, executed by path into a module object of its own.
+
+    How the sandbox's own processes (run with `-I -S`, never importing atest) load it: this
+    directory never joins sys.path, where its modules would shadow standard ones (`types`)
+    for programs.
+    """
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), filename)
+    module = type(sys)("atest_sandbox_" + filename.removesuffix(".py"))
+    module.__file__ = path
+    with open(path, encoding="utf-8") as f:
+        exec(compile(f.read(), path, "exec"), module.__dict__)
+    return module
+
+
+if __package__:  # imported by atest: the same classes its callers hold
+    from atest.core.sandbox import wire
+else:  # run as a script, or loaded by path by zygote.py
+    wire = load_beside("wire.py")
+Limits, Record, Status = wire.Limits, wire.Record, wire.Status
 
 
 def prelude() -> dict:
@@ -182,15 +215,15 @@ def finish_program(namespace: dict) -> int:
 
 def finished_status(
     cpu_used: float, cpu: float, out_size: int, cap: int, out_of_memory: bool, code: int
-) -> str:
+) -> Status:
     """The status of an input that ran to its end inside the harness."""
     if cpu_used > cpu:
-        return "time_limit"
+        return Status.TIME_LIMIT
     if out_size > cap:
-        return "output_limit"
+        return Status.OUTPUT_LIMIT
     if out_of_memory:
-        return "memory_limit"
-    return "ok" if code == 0 else "runtime_error"
+        return Status.MEMORY_LIMIT
+    return Status.OK if code == 0 else Status.RUNTIME_ERROR
 
 
 def ended_status(exit_status: int, reason, cpu_used: float, cpu: float, out_size: int, cap: int):
@@ -198,27 +231,55 @@ def ended_status(exit_status: int, reason, cpu_used: float, cpu: float, out_size
     signum = os.WTERMSIG(exit_status) if os.WIFSIGNALED(exit_status) else None
     code = os.WEXITSTATUS(exit_status) if os.WIFEXITED(exit_status) else None
     if reason in ("cpu", "wall") or signum == signal.SIGXCPU or cpu_used > cpu:
-        return "time_limit", code
+        return Status.TIME_LIMIT, code
     if out_size > cap or signum == signal.SIGXFSZ:
-        return "output_limit", code
+        return Status.OUTPUT_LIMIT, code
     if reason or signum is not None or code != 0:
-        return "runtime_error", -signum if signum is not None else code
-    return "ok", code
+        return Status.RUNTIME_ERROR, -signum if signum is not None else code
+    return Status.OK, code
 
 
-def record(
-    status: str, output, returned: bool, stderr: str, code, cpu: float, wall: float, peak_mb: float
-) -> dict:
-    return {
-        "status": status,
-        "output": output,
-        "returned": returned,
-        "stderr_tail": stderr,
-        "exit_code": code,
-        "cpu_time": cpu,
-        "wall_time": wall,
-        "peak_memory_mb": peak_mb,
-    }
+def run_input(
+    job: dict, value, namespace: dict, compiled: list, limits: Limits, out: int, err: int
+) -> Record:
+    """Run the program on one input in this process, from `namespace` on; its stdout and
+    stderr are the files `out` and `err`, which the record's output and tail are read from."""
+    cpu_start, wall_start = time.process_time(), time.monotonic()
+    code, returned, out_of_memory = run_program(job, value, namespace, compiled)
+    code = finish_program(namespace) or code
+    cpu_used, wall_used = time.process_time() - cpu_start, time.monotonic() - wall_start
+    cap = limits.output_bytes
+    status = finished_status(cpu_used, limits.cpu_seconds, os.fstat(out).st_size, cap, out_of_memory, code)
+    output = None
+    if status == Status.OK:
+        output = returned if returned is not None else _read_output(out, cap)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return Record(status, output, returned is not None, _stderr_tail(err), code, cpu_used, wall_used, peak)
+
+
+def ended_record(
+    exit_status: int, reason, usage, cpu_base: float, wall_used: float, limits: Limits, out: int, err: int
+) -> Record:
+    """The record of an input whose process died, was killed (`reason`) or exited before it
+    reported, read from outside: `usage` is the process's rusage, `cpu_base` its CPU seconds
+    before this input."""
+    cpu_used = max(0.0, usage.ru_utime + usage.ru_stime - cpu_base)
+    cap = limits.output_bytes
+    status, code = ended_status(exit_status, reason, cpu_used, limits.cpu_seconds, os.fstat(out).st_size, cap)
+    output = _read_output(out, cap) if status == Status.OK else None
+    stderr = _stderr_tail(err)
+    if reason == "corrupt":
+        stderr = (stderr + "\nthe program wrote to the sandbox's report channel").strip()
+    return Record(status, output, False, stderr, code, cpu_used, wall_used, usage.ru_maxrss / 1024)
+
+
+def _read_output(fd: int, cap: int) -> str:
+    return os.pread(fd, cap, 0).decode("utf-8", "surrogateescape")
+
+
+def _stderr_tail(fd: int) -> str:
+    size = os.fstat(fd).st_size
+    return os.pread(fd, STDERR_TAIL, max(0, size - STDERR_TAIL)).decode("utf-8", "replace")
 
 
 def limit_process(cpu_total: float, memory_mb: int, output_bytes: int) -> None:
@@ -233,26 +294,22 @@ def limit_process(cpu_total: float, memory_mb: int, output_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (output_bytes + 1, output_bytes + 1))
 
 
-def read_tail(fd: int, limit: int) -> bytes:
-    size = os.fstat(fd).st_size
-    return os.pread(fd, limit, max(0, size - limit))
-
-
-def settle(kind: str, status: str, output, returned: bool, stderr: str) -> tuple[str, object, str]:
+def settle(kind: str, record: Record) -> tuple[Status, object, str]:
     """The caller's side of a record: a functional call counts only if the function returned
     a JSON value; (status, decoded output or None, stderr tail)."""
-    if status == "ok" and kind == "functional":
-        if not returned:
+    status, stderr = record.status, record.stderr_tail
+    if status == Status.OK and kind == "functional":
+        if not record.returned:
             return (
-                "runtime_error",
+                Status.RUNTIME_ERROR,
                 None,
                 (stderr + "\nthe program exited before the function returned").strip(),
             )
         try:
-            return status, json.loads(output), stderr
+            return status, json.loads(record.output), stderr
         except (TypeError, ValueError):
-            return "runtime_error", None, stderr
-    return status, output if status == "ok" else None, stderr
+            return Status.RUNTIME_ERROR, None, stderr
+    return status, record.output if status == Status.OK else None, stderr
 
 
 def _run_once(job_path: str, result_path: str) -> int:
@@ -261,32 +318,21 @@ def _run_once(job_path: str, result_path: str) -> int:
         job = json.load(f)
     os.unlink(job_path)
     result = os.open(result_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    limits = Limits(**job["limits"])
     sys.path.extend(p for p in job["site_dirs"] if p not in sys.path)
     open_std_streams()
     builtins_dict = program_builtins(prelude())
     remember_source(job["source"])
     resource.setrlimit(resource.RLIMIT_NOFILE, (ONE_SHOT_NOFILE, ONE_SHOT_NOFILE))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    limit_process(job["cpu_seconds"], job["memory_mb"], job["output_bytes"])
+    limit_process(limits.cpu_seconds, limits.memory_mb, limits.output_bytes)
     namespace = fresh_main(builtins_dict)
-    cpu_start, wall_start = time.process_time(), time.monotonic()
-    code, returned, out_of_memory = run_program(job, job["input"], namespace, [])
-    code = finish_program(namespace) or code
-    cpu_used, wall_used = time.process_time() - cpu_start, time.monotonic() - wall_start
-    cap = job["output_bytes"]
-    out_size = os.fstat(1).st_size
-    status = finished_status(cpu_used, job["cpu_seconds"], out_size, cap, out_of_memory, code)
-    output = None
-    if status == "ok":
-        output = returned if returned is not None else os.pread(1, cap, 0).decode("utf-8", "surrogateescape")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    stderr = read_tail(2, STDERR_TAIL).decode("utf-8", "replace")
-    data = json.dumps(record(status, output, returned is not None, stderr, code, cpu_used, wall_used, peak))
-    view = memoryview(data.encode())
+    record = run_input(job, job["input"], namespace, [], limits, 1, 2)
+    view = memoryview(record.encode())
     while view:
         view = view[os.write(result, view) :]
     os.close(result)
-    return code
+    return record.exit_code
 
 
 if __name__ == "__main__":

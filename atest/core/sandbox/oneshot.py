@@ -27,22 +27,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from atest.core.errors import ExternalError
-from atest.core.sandbox import harness
-from atest.core.sandbox.records import decode, to_execution
+from atest.core.sandbox import harness, wire
+from atest.core.sandbox.records import to_execution
 from atest.core.sandbox.types import Execution, Fault, Job
 
 log = logging.getLogger("atest.sandbox")
 
 HARNESS = Path(harness.__file__)
-PROGRAM_ENV = {
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "LANG": "C.UTF-8",
-    "LC_ALL": "C.UTF-8",
-    "PYTHONIOENCODING": "utf-8",
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-}
 START_ALLOWANCE = 1.0  # seconds on top of the wall limit for the interpreter to start
 
 
@@ -89,16 +80,14 @@ class SubprocessProvider:
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
 
-    def _execute(self, job: Job, run_dir: str) -> dict:
+    def _execute(self, job: Job, run_dir: str) -> wire.Record:
         program, limits = job.program, job.limits
         spec = {
             "source": program.source,
             "kind": program.kind,
             "fn_name": program.fn_name,
             "input": job.input,
-            "cpu_seconds": limits.cpu_seconds,
-            "memory_mb": limits.memory_mb,
-            "output_bytes": limits.output_bytes,
+            "limits": limits._asdict(),
             "site_dirs": self._site_dirs,
         }
         job_path, result_path = os.path.join(run_dir, "job.json"), os.path.join(run_dir, "result.json")
@@ -120,7 +109,7 @@ class SubprocessProvider:
                 stdout=f_out,
                 stderr=f_err,
                 cwd=work,
-                env={**PROGRAM_ENV, "HOME": work, "TMPDIR": work},
+                env={**harness.PROGRAM_ENV, "HOME": work, "TMPDIR": work},
                 start_new_session=True,
             )
             status, usage, reason, wall = _wait(proc, limits.wall_limit + START_ALLOWANCE)
@@ -130,8 +119,10 @@ class SubprocessProvider:
                 with contextlib.suppress(OSError), open(result_path, "rb") as f:
                     data = f.read()
                     if data:
-                        return decode(data)
-            return _ended(status, usage, reason, wall, limits, f_out.fileno(), f_err.fileno())
+                        return wire.decode(data)
+            return harness.ended_record(
+                status, reason, usage, 0.0, wall, limits, f_out.fileno(), f_err.fileno()
+            )
 
 
 def _wait(proc: subprocess.Popen, timeout: float):
@@ -150,14 +141,3 @@ def _wait(proc: subprocess.Popen, timeout: float):
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = status
     return status, usage, reason, time.monotonic() - start
-
-
-def _ended(status: int, usage, reason, wall: float, limits, out: int, err: int) -> dict:
-    """The record of a run that left none: killed, crashed, or exited before the harness could write."""
-    cap = limits.output_bytes
-    out_size = os.fstat(out).st_size
-    cpu_used = usage.ru_utime + usage.ru_stime
-    verdict, code = harness.ended_status(status, reason, cpu_used, limits.cpu_seconds, out_size, cap)
-    output = os.pread(out, cap, 0).decode("utf-8", "surrogateescape") if verdict == "ok" else None
-    stderr = harness.read_tail(err, harness.STDERR_TAIL).decode("utf-8", "replace")
-    return harness.record(verdict, output, False, stderr, code, cpu_used, wall, usage.ru_maxrss / 1024)

@@ -1,7 +1,9 @@
 """The executor contract: what callers hand the sandbox and what they get back.
 
 Rewards, metrics, mutants and `prepare --verify` all speak only these types, so the
-isolation machinery behind them can change without touching its callers.
+isolation machinery behind them can change without touching its callers. `Limits` and
+`Status` cross into the processes that run programs, so they are `wire`'s (standard
+library only) and re-exported here.
 """
 
 from __future__ import annotations
@@ -13,17 +15,21 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
+from atest.core.sandbox.wire import Limits, Status
 from atest.core.tasks import Kind
 
-
-class Status(str, Enum):
-    """How one execution ended, before any output comparison."""
-
-    OK = "ok"
-    RUNTIME_ERROR = "runtime_error"
-    TIME_LIMIT = "time_limit"
-    MEMORY_LIMIT = "memory_limit"
-    OUTPUT_LIMIT = "output_limit"
+__all__ = [
+    "Execution",
+    "Executor",
+    "Fault",
+    "Job",
+    "Limits",
+    "Program",
+    "Provider",
+    "Status",
+    "Verdict",
+    "input_key",
+]
 
 
 class Verdict(str, Enum):
@@ -51,20 +57,6 @@ class Program:
             h.update(part.encode("utf-8", "surrogatepass"))
             h.update(b"\0")
         return h.hexdigest()
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-execution limits. CPU time is the time limit; wall time is only a watchdog."""
-
-    cpu_seconds: float = 2.0
-    memory_mb: int = 1024
-    output_bytes: int = 4_000_000
-    wall_seconds: float | None = None  # default: 2 * cpu_seconds + 1
-
-    @property
-    def wall_limit(self) -> float:
-        return self.wall_seconds if self.wall_seconds is not None else 2 * self.cpu_seconds + 1
 
 
 def input_key(value: Any) -> str:

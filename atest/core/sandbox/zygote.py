@@ -2,15 +2,15 @@
 
 Run as a script (`python -I zygote.py CONFIG_JSON`), never imported by atest: it must stay
 small (RLIMIT_AS is applied to its forks) and hold nothing but its own code. Protocol, over
-two pipes from the supervisor:
+two pipes from the supervisor (its framing, limits and records are wire.py's, shared with
+the supervisor):
 
-* request: a 40-byte header `<ddqqq` (cpu_seconds, wall_seconds, memory_mb, output_bytes,
-  input count); the job itself (source, kind, fn_name, the inputs) waits in a file of the
-  supervisor's private job directory, which only the forked child reads, so the worker never
-  holds a program's code or any expected output;
-* response: an 8-byte record count, then per input an 8-byte length and a JSON object
-  (status, output text, stderr tail, exit code, cpu/wall time, peak memory); or, when the
-  worker itself failed, `FAULT` in place of the count and a length-prefixed message.
+* request: a header (the limits, the input count); the job itself (source, kind, fn_name,
+  the inputs) waits in a file of the supervisor's private job directory, which only the
+  forked child reads, so the worker never holds a program's code or any expected output;
+* response: a record count, then per input a length and an encoded record (status, output
+  text, stderr tail, exit code, cpu/wall time, peak memory); or, when the worker itself
+  failed, `FAULT` in place of the count and a length-prefixed message.
 
 One child runs the inputs of one program in turn, each in a fresh `__main__` namespace
 with its own stdin, and runs the interpreter's shutdown steps (non-daemon threads, atexit,
@@ -50,11 +50,8 @@ import sys
 import time
 import traceback
 
-HEADER = struct.Struct("<ddqqq")
-LENGTH = struct.Struct("<Q")
-RECORD = struct.Struct("<Qd")  # one input's result: JSON length, the child's CPU seconds so far
+RECORD = struct.Struct("<Qd")  # one input's result: encoded length, the child's CPU seconds so far
 FRESH_PROCESS = 75  # a child's exit code: run the next input in a new fork
-FAULT = 2**64 - 1  # in place of a record count: the worker failed, a message follows
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -85,34 +82,24 @@ RLIMITS = (
 )
 PROGRAM_NPROC = 64
 PROGRAM_NOFILE = 64
-PROGRAM_ENV = {
-    "PATH": "/usr/local/bin:/usr/bin:/bin",
-    "LANG": "C.UTF-8",
-    "LC_ALL": "C.UTF-8",
-    "PYTHONIOENCODING": "utf-8",
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-}
 
 _libc = ctypes.CDLL(None, use_errno=True)  # the interpreter is linked against libc
 
 
 def _load_harness():
-    """harness.py, read before the worker confines itself (atest's tree is not visible after).
-
-    Executed into a module of its own rather than imported: this directory never joins
-    sys.path, where its modules would shadow standard ones (`types`) for programs.
-    """
+    """harness.py (and through it wire.py), read before the worker confines itself (atest's
+    tree is not visible after); executed by path for the reason `harness.load_beside` gives."""
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "harness.py")
-    module = type(sys)("atest_harness")
+    module = type(sys)("atest_sandbox_harness")
+    module.__file__ = path
     with open(path, encoding="utf-8") as f:
         exec(compile(f.read(), path, "exec"), module.__dict__)
     return module
 
 
 harness = _load_harness()
-STDERR_TAIL = harness.STDERR_TAIL
+wire = harness.wire
+Limits = wire.Limits
 
 
 def _check(result: int, what: str) -> None:
@@ -214,32 +201,19 @@ def _open_streams(fds: dict, stdin: bytes) -> None:
     harness.open_std_streams()
 
 
-def _input_record(job: dict, index: int, fds: dict, program_builtins: dict, compiled: list, limits) -> bytes:
-    cpu, _wall, _memory, cap = limits
+def _input_record(
+    job: dict, index: int, fds: dict, program_builtins: dict, compiled: list, limits: Limits
+) -> bytes:
     value = job["inputs"][index]
     stdin = value.encode("utf-8", "surrogateescape") if job["kind"] == "stdio" else b""
     _open_streams(fds, stdin)
     namespace = harness.fresh_main(program_builtins)
-    cpu_start, wall_start = time.process_time(), time.monotonic()
-    code, returned, out_of_memory = harness.run_program(job, value, namespace, compiled)
-    code = harness.finish_program(namespace) or code
-    cpu_used, wall_used = time.process_time() - cpu_start, time.monotonic() - wall_start
-    out_size = os.fstat(fds["out"]).st_size
-    status = harness.finished_status(cpu_used, cpu, out_size, cap, out_of_memory, code)
-    output = None
-    if status == "ok":
-        output = (
-            returned
-            if returned is not None
-            else os.pread(fds["out"], cap, 0).decode("utf-8", "surrogateescape")
-        )
-    stderr = harness.read_tail(fds["err"], STDERR_TAIL).decode("utf-8", "replace")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    record = harness.record(status, output, returned is not None, stderr, code, cpu_used, wall_used, peak)
-    return json.dumps(record).encode()
+    return harness.run_input(job, value, namespace, compiled, limits, fds["out"], fds["err"]).encode()
 
 
-def _run_inputs(job: dict, first: int, fds: dict, program_builtins: dict, limits, baseline: _Baseline) -> int:
+def _run_inputs(
+    job: dict, first: int, fds: dict, program_builtins: dict, limits: Limits, baseline: _Baseline
+) -> int:
     """Run inputs from `first` on, one record each; returns the child's exit code."""
     harness.remember_source(job["source"])
     compiled: list = []
@@ -289,11 +263,10 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _child(state: dict, limits: tuple, first: int, report: int) -> None:
+def _child(state: dict, limits: Limits, first: int, report: int) -> None:
     """The forked child: read its job, confine itself, run inputs from `first`, never return."""
     code = 1
     try:
-        cpu, _wall, memory_mb, output_bytes = limits
         os.setsid()
         job = json.loads(_read_job(state["job_name"], state["job_dir"]))
         for fd in (state["job_dir"], state["req"], state["resp"], state["proc"]):
@@ -311,7 +284,8 @@ def _child(state: dict, limits: tuple, first: int, report: int) -> None:
         fds = {"stdin": os.memfd_create("stdin"), "out": state["out"], "err": state["err"], "report": report}
         os.umask(0o077)
         os.chdir(workdir)
-        harness.limit_process(cpu * (len(job["inputs"]) - first), memory_mb, output_bytes)
+        cpu_total = limits.cpu_seconds * (len(job["inputs"]) - first)
+        harness.limit_process(cpu_total, limits.memory_mb, limits.output_bytes)
         _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         if uid is not None:
             os.setgroups([])
@@ -321,7 +295,7 @@ def _child(state: dict, limits: tuple, first: int, report: int) -> None:
             _drop_capabilities()
         if atexit._ncallbacks():
             atexit._clear()
-        baseline = _Baseline(workdir, memory_mb * 1024 * 1024)
+        baseline = _Baseline(workdir, limits.memory_mb * 1024 * 1024)
         code = _run_inputs(job, first, fds, state["builtins"], limits, baseline)
     except BaseException:
         try:
@@ -392,7 +366,7 @@ class _Watch:
 
     def __init__(self, expected: int, cap: int):
         self.expected = expected
-        self.max_record = 4 * cap + STDERR_TAIL * 8 + 4096
+        self.max_record = 4 * cap + harness.STDERR_TAIL * 8 + 4096
         self.buffer = bytearray()
         self.records: list[bytes] = []
         self.started = time.monotonic()
@@ -422,9 +396,9 @@ def _drain(fd: int, watch: _Watch) -> None:
             watch.feed(data)
 
 
-def _watch_child(pid: int, report: int, limits: tuple, proc_fd, watch: _Watch):
+def _watch_child(pid: int, report: int, limits: Limits, proc_fd, watch: _Watch):
     """Collect the child's records; kill it when the input it is on passes a CPU or wall limit."""
-    cpu, wall, _memory, _cap = limits
+    cpu, wall = limits.cpu_seconds, limits.wall_limit
     pidfd = os.pidfd_open(pid)
     poller = select.poll()
     poller.register(pidfd, select.POLLIN)
@@ -497,24 +471,7 @@ def _remove_tree(path: str) -> None:
         os.rmdir(path)
 
 
-def _ended_mid_input(
-    state: dict, limits: tuple, exit_status: int, usage, reason, wall_used: float, watch
-) -> bytes:
-    """The record of the input a child was running when it died, was killed, or exited."""
-    cpu, _wall, _memory, cap = limits
-    out = state["out"]
-    out_size = os.fstat(out).st_size
-    cpu_used = max(0.0, usage.ru_utime + usage.ru_stime - watch.cpu_base)
-    status, code = harness.ended_status(exit_status, reason, cpu_used, cpu, out_size, cap)
-    stderr = harness.read_tail(state["err"], STDERR_TAIL).decode("utf-8", "replace")
-    if reason == "corrupt":
-        stderr = (stderr + "\nthe program wrote to the sandbox's report channel").strip()
-    output = os.pread(out, cap, 0).decode("utf-8", "surrogateescape") if status == "ok" else None
-    record = harness.record(status, output, False, stderr, code, cpu_used, wall_used, usage.ru_maxrss / 1024)
-    return json.dumps(record).encode()
-
-
-def _run_child(state: dict, limits: tuple, first: int, count: int) -> list[bytes]:
+def _run_child(state: dict, limits: Limits, first: int, count: int) -> list[bytes]:
     """Fork one child for inputs `first`.. and return its records (the last may be its death)."""
     _rewind(state["out"], state["err"])
     report_r, report_w = os.pipe()
@@ -523,7 +480,7 @@ def _run_child(state: dict, limits: tuple, first: int, count: int) -> list[bytes
         os.close(report_r)
         _child(state, limits, first, report_w)
     os.close(report_w)
-    watch = _Watch(count - first, limits[3])
+    watch = _Watch(count - first, limits.output_bytes)
     try:
         exit_status, usage, reason, wall_used = _watch_child(pid, report_r, limits, state["proc"], watch)
     finally:
@@ -534,11 +491,14 @@ def _run_child(state: dict, limits: tuple, first: int, count: int) -> list[bytes
     finished = len(records) == count - first and code == 0
     moved_on = bool(records) and code == FRESH_PROCESS
     if reason or not (finished or moved_on):
-        records.append(_ended_mid_input(state, limits, exit_status, usage, reason, wall_used, watch))
+        record = harness.ended_record(
+            exit_status, reason, usage, watch.cpu_base, wall_used, limits, state["out"], state["err"]
+        )
+        records.append(record.encode())
     return records
 
 
-def _execute(state: dict, limits: tuple, count: int) -> list[bytes]:
+def _execute(state: dict, limits: Limits, count: int) -> list[bytes]:
     """Run the job's `count` inputs, forking again after any input that ends its child."""
     results: list[bytes] = []
     while len(results) < count:
@@ -655,7 +615,7 @@ def _setup(config: dict) -> tuple[dict, list[str], str | None]:
             os.path.join(state["private"], name), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600
         )
     os.environ.clear()
-    os.environ.update(PROGRAM_ENV, HOME=state["workdir"], TMPDIR=state["workdir"])
+    os.environ.update(harness.PROGRAM_ENV, HOME=state["workdir"], TMPDIR=state["workdir"])
     _limit_worker(state["limit_nproc"])
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     return state, layers, failure
@@ -674,20 +634,20 @@ def _read_exact(fd: int, n: int) -> bytes:
 
 def _send(fd: int, message: dict) -> None:
     data = json.dumps(message).encode()
-    _write_all(fd, LENGTH.pack(len(data)) + data)
+    _write_all(fd, wire.LENGTH.pack(len(data)) + data)
 
 
 def _send_records(fd: int, records: list[bytes]) -> None:
-    parts = [LENGTH.pack(len(records))]
+    parts = [wire.LENGTH.pack(len(records))]
     for record in records:
-        parts += [LENGTH.pack(len(record)), record]
+        parts += [wire.LENGTH.pack(len(record)), record]
     _write_all(fd, b"".join(parts))
 
 
 def _send_fault(fd: int, exc: Exception) -> None:
     """The worker itself failed (a fork refused, a full disk): no verdict, the supervisor retries."""
     data = f"{type(exc).__name__}: {exc}".encode()
-    _write_all(fd, LENGTH.pack(FAULT) + LENGTH.pack(len(data)) + data)
+    _write_all(fd, wire.LENGTH.pack(wire.FAULT) + wire.LENGTH.pack(len(data)) + data)
 
 
 def main() -> None:
@@ -697,12 +657,12 @@ def main() -> None:
     gc.freeze()  # forks then never touch (copy) the worker's own objects when collecting
     _send(state["resp"], {"ready": True, "layers": layers, "failure": failure})
     while True:
-        header = _read_exact(state["req"], HEADER.size)
+        header = _read_exact(state["req"], wire.HEADER.size)
         if not header:
             return
-        cpu, wall, memory_mb, output_bytes, count = HEADER.unpack(header)
+        limits, count = wire.unpack_request(header)
         try:
-            records = _execute(state, (cpu, wall, memory_mb, output_bytes), count)
+            records = _execute(state, limits, count)
         except Exception as exc:
             _send_fault(state["resp"], exc)
             continue
