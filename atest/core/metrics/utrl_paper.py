@@ -80,12 +80,6 @@ class PaperCell:
         }
 
 
-def _program(task: Task, code: str) -> Program | None:
-    paper.require_stdio(task.task_id, task.kind)
-    source = paper.program_source(code)
-    return None if source is None else Program(source, task.kind, task.fn_name)
-
-
 @dataclass
 class _Plan:
     task: Task
@@ -123,13 +117,13 @@ def _plan(batch: Batch, task: Task, model: str, tests: list[Test], n: int | None
         return [None if prog is None else batch.add(prog, t.input) for t in values]
 
     codes = candidates_of(task, model, n)
-    programs = [_program(task, paper.extract_code(code)) for code in codes]
+    programs = [paper.program(task, paper.extract_code(code)) for code in codes]
     gold_tests = as_tests(task.gold_tests)
     plan = _Plan(
         task, model, tests, [slots(p, tests) for p in programs], [slots(p, gold_tests) for p in programs]
     )
     if not tests:
-        plan.fallback_gold = slots(_program(task, codes[0]), gold_tests)
+        plan.fallback_gold = slots(paper.program(task, codes[0]), gold_tests)
     return plan
 
 

@@ -26,9 +26,11 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
+from atest.core import checking
 from atest.core.checking import Test, distinct_tests
 from atest.core.errors import InputError
-from atest.core.sandbox import Execution, Status
+from atest.core.sandbox import Execution, Program, Status
+from atest.core.tasks import Task
 
 Language = Literal["python3", "python", "python2", "java", "cpp", "c"]
 
@@ -189,6 +191,13 @@ def program_source(code: str) -> str | None:
     """The source the authors' runner executes for `code`, or None when it would not run it
     as Python 3 (so the code fails every test)."""
     return HEADER + code if language(code) in ("python3", "python") else None
+
+
+def program(task: Task, code: str) -> Program | None:
+    """`code` as the authors' runner runs it for `task` (a stdio task only); None as in `program_source`."""
+    require_stdio(task.task_id, task.kind)
+    source = program_source(code)
+    return None if source is None else checking.program(task, source)
 
 
 def passes(execution: Execution | None, *, test: Test) -> bool:

@@ -18,20 +18,9 @@ from atest.core.paper import utrl as paper
 from atest.core.rewards.common import RewardResult
 from atest.core.rewards.utrl import UtrlCodeItem, UtrlTestItem
 from atest.core.sandbox import Execution, Executor, Limits, Program
-from atest.core.tasks import Task
 
 MIN_TESTS = 12.0  # the validity clip's denominator floor
 PASS_RATE_EPSILON = 1e-6  # added to the code reward's denominator by the authors
-
-
-def _program(task: Task, code: str) -> Program | None:
-    paper.require_stdio(task.task_id, task.kind)
-    source = paper.program_source(code)
-    return None if source is None else Program(source, task.kind, task.fn_name)
-
-
-def _gold(task: Task) -> str:
-    return gold_program(task).source
 
 
 Slot = tuple[Batch, int] | None  # a run in one round's batch; None: not run as Python 3
@@ -78,7 +67,7 @@ def score_utrl_tests_paper(
     for item in items:
         parsed = paper.parse_tests(item.response)
         unique = paper.unique_tests(parsed)
-        gold = _program(item.task, _gold(item.task))
+        gold = paper.program(item.task, gold_program(item.task).source)
         slots = [runs.add(gold, t.input) for t in unique]
         plans.append(
             _TestPlan(item, len(parsed), unique, paper.test_format(item.response, len(parsed)), slots)
@@ -87,7 +76,7 @@ def score_utrl_tests_paper(
     opponent_slots: list[list[list[Slot]]] = []
     for plan in plans:
         plan.valid = [i for i, s in enumerate(plan.gold_slots) if runs.passes(s, plan.unique[i])]
-        programs = [_program(plan.item.task, code) for code in plan.item.opponents]
+        programs = [paper.program(plan.item.task, code) for code in plan.item.opponents]
         opponent_slots.append([[runs.add(p, plan.unique[i].input) for i in plan.valid] for p in programs])
     runs.run(executor)
     return [_test_result(plan, slots, runs) for plan, slots in zip(plans, opponent_slots, strict=True)]
@@ -167,7 +156,7 @@ def score_utrl_code_paper(
     for item in items:
         tests = as_tests(item.tests[:12] if gold_tests else item.tests)
         code = paper.extract_code(item.response)
-        gold = None if gold_tests else _program(item.task, _gold(item.task))
+        gold = None if gold_tests else paper.program(item.task, gold_program(item.task).source)
         gold_slots = [runs.add(gold, t.input) for t in tests]
         plans.append((item, tests, code, gold_slots))
     runs.run(executor)
@@ -178,7 +167,7 @@ def score_utrl_code_paper(
             if gold_tests
             else [i for i, s in enumerate(gold_slots) if runs.passes(s, tests[i])]
         )
-        prog = _program(item.task, code)
+        prog = paper.program(item.task, code)
         code_slots.append((keep, [runs.add(prog, tests[i].input) for i in keep]))
     runs.run(executor)
     results = []
