@@ -64,7 +64,7 @@ def runnable(row: Any, kind: str) -> bool:
 
 
 By = Literal["input", "test"]
-T = TypeVar("T", Test, Mapping[str, Any])
+T = TypeVar("T", bound=Test | Mapping[str, Any])
 
 
 def identity(test: Test | Mapping[str, Any], *, by: By) -> tuple[str, ...]:
@@ -75,8 +75,9 @@ def identity(test: Test | Mapping[str, Any], *, by: By) -> tuple[str, ...]:
     gold tests, reward inputs: the first one stands); by test where tests are pooled
     as written (tests files, merged responses).
     """
-    value, output = (test.input, test.output) if isinstance(test, Test) else (test["input"], test["output"])
-    return (input_key(value),) if by == "input" else (input_key(value), input_key(output))
+    row = test.to_dict() if isinstance(test, Test) else test
+    key = (input_key(row["input"]),)
+    return key if by == "input" else (*key, input_key(row["output"]))
 
 
 def distinct_tests(tests: Iterable[T], *, by: By) -> list[T]:
