@@ -27,11 +27,10 @@ import re
 import time
 from pathlib import Path
 
+from atest.core.checking import Test, as_tests, passes, program
 from atest.core.metrics.evaluate import evaluate_bon, evaluate_fidelity
 from atest.core.metrics.inputs import EvalInputs
-from atest.core.metrics.scoring import candidate_program
-from atest.core.sandbox import Job, Limits, get_executor, outputs_match
-from atest.core.sandbox import Status as St
+from atest.core.sandbox import Job, Limits, get_executor
 from atest.core.tasks import Task, read_tasks
 
 TACO_TASKS, TACO_MODELS, TACO_CANDIDATES, TACO_GENERATED = 945, 4, 32, 12
@@ -55,13 +54,13 @@ def synthetic_candidates(task: Task, k: int) -> list[str]:
     return out
 
 
-def generated_tests(task: Task) -> list[dict]:
+def generated_tests(task: Task) -> list[Test]:
     tests = []
-    for i, t in enumerate(task.gold_tests[:TACO_GENERATED]):
-        out = t["output"]
+    for i, t in enumerate(as_tests(task.gold_tests[:TACO_GENERATED])):
+        out = t.output
         if i % 4 == 3:
             out = out + "0" if isinstance(out, str) else [out]
-        tests.append({"input": t["input"], "output": out})
+        tests.append(Test(t.input, out))
     return tests
 
 
@@ -91,14 +90,14 @@ def baseline(inputs: EvalInputs, workers: int, limits: Limits) -> tuple[dict, in
             for task in inputs.tasks:
                 for model in inputs.models:
                     for i, code in enumerate(task.candidates[model]):
-                        program = candidate_program(task, code)
+                        candidate = program(task, code)
                         row = []
-                        for tests in (inputs.tests[task.task_id], task.gold_tests):
-                            results = ex.run([Job(program, t["input"], limits) for t in tests])
+                        for tests in (inputs.tests[task.task_id], as_tests(task.gold_tests)):
+                            results = ex.run([Job(candidate, t.input, limits) for t in tests])
                             submitted += len(tests)
                             row.append(
                                 sum(
-                                    r.status is St.OK and outputs_match(task.kind, t["output"], r.output)
+                                    passes(r, test=t, kind=task.kind)
                                     for r, t in zip(results, tests, strict=True)
                                 )
                             )

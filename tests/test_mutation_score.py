@@ -1,4 +1,4 @@
-"""Classification outcomes, staged early stopping, and `atest mutation-score` on handmade tasks."""
+"""Classification outcomes and `atest mutation-score` on handmade tasks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from typer.testing import CliRunner
 
 from atest.cli import app
 from atest.core.mutation.classify import ClassifyOptions, Outcome, Probe, classify_tasks
-from atest.core.mutation.running import Unit, first_failures
-from atest.core.sandbox import Limits, Program, Verdict, get_executor
+from atest.core.sandbox import Limits, get_executor
 from atest.core.tasks import Task, write_tasks
 
 GOLD = "class Solution:\n    def f(self, x: int) -> int:\n        return x * 2\n"
@@ -18,43 +17,10 @@ TESTS = [{"input": [i], "output": 2 * i} for i in range(1, 21)]
 LIMITS = Limits(cpu_seconds=0.3)
 
 
-def program(body: str) -> Program:
-    return Program(f"class Solution:\n    def f(self, x: int) -> int:\n{body}", "functional", "f")
-
-
 @pytest.fixture(scope="module")
 def executor():
     with get_executor(workers=2) as ex:
         yield ex
-
-
-class CountingExecutor:
-    """Counts the executions asked for, to check that early stopping saves them."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.jobs = 0
-
-    def run(self, jobs):
-        self.jobs += len(jobs)
-        return self.inner.run(jobs)
-
-
-def test_first_failures_stop_early_and_name_the_verdict(executor):
-    counting = CountingExecutor(executor)
-    units = [
-        Unit(program("        return x * 2\n"), TESTS, LIMITS),  # passes all 20
-        Unit(program("        return x + x if x < 7 else 0\n"), TESTS, LIMITS),  # fails test 6
-        Unit(program("        return 1 // 0\n"), TESTS, LIMITS),
-        Unit(program("        while True:\n            pass\n"), TESTS, LIMITS),
-    ]
-    results = first_failures(counting, units)
-    assert results[0] is None
-    assert (results[1].test_index, results[1].verdict) == (6, Verdict.WRONG_ANSWER)
-    assert (results[2].test_index, results[2].verdict) == (0, Verdict.RUNTIME_ERROR)
-    assert (results[3].test_index, results[3].verdict) == (0, Verdict.TIME_LIMIT)
-    # 20 + 16 (stages 1, 4, 16) + 1 + 1 instead of 80
-    assert counting.jobs == 38
 
 
 TASK = Task(

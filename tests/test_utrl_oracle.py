@@ -147,7 +147,7 @@ def _text_departures(response: str, kind: str = "stdio") -> set[str]:
     if re.search(r"```python[^`]*Input:", response):
         rows.add("parse.python-fence")
     inside = "".join(re.findall(r"<reasoning>(.*?)</reasoning>", response, re.DOTALL | re.IGNORECASE))
-    if any(f"Input:\n{t['input']}" in inside for t in authors if t["input"]):
+    if any(f"Input:\n{t.input}" in inside for t in authors if t.input):
         rows.add("parse.reasoning")
     if response.count("```") % 2:
         rows.add("parse.unclosed-fence")
@@ -216,7 +216,7 @@ def runs():
 
 
 def _tests_of(response: str) -> list[dict]:
-    both = paper.unique_tests(paper.parse_tests(response))
+    both = [t.to_dict() for t in paper.unique_tests(paper.parse_tests(response))]
     both += parse_tests(response, "stdio", template="utrl-test").tests
     return both
 

@@ -8,6 +8,7 @@ import json
 import pytest
 from atest_cli import run_cli
 
+from atest.core.checking import Test
 from atest.core.errors import InputError
 from atest.core.paper import utrl as paper
 from atest.core.rewards.utrl import UtrlCodeItem, UtrlTestItem
@@ -34,15 +35,8 @@ def test_parser_reads_any_fence_strips_values_and_keeps_duplicates():
         "<reasoning>\n" + fence(" 1 2 ", "3") + "\n</reasoning>\n"  # inside reasoning: counted
         + fence("1 2", "3", "bash") + "\n" + fence("5 5", " 10 ", "python")
     )  # fmt: skip
-    assert paper.parse_tests(text) == [
-        {"input": "1 2", "output": "3"},
-        {"input": "1 2", "output": "3"},
-        {"input": "5 5", "output": "10"},
-    ]
-    assert paper.unique_tests(paper.parse_tests(text)) == [
-        {"input": "1 2", "output": "3"},
-        {"input": "5 5", "output": "10"},
-    ]
+    assert paper.parse_tests(text) == [Test("1 2", "3"), Test("1 2", "3"), Test("5 5", "10")]
+    assert paper.unique_tests(paper.parse_tests(text)) == [Test("1 2", "3"), Test("5 5", "10")]
 
 
 def test_parser_needs_a_newline_after_each_marker():

@@ -19,6 +19,7 @@ import json
 import re
 from typing import Any
 
+from atest.core.checking import distinct_tests
 from atest.core.loaders.leetcode import parse_kwargs
 from atest.core.tasks import Task
 
@@ -41,14 +42,7 @@ _CALL_OUTPUT = re.compile(r"^[ \t]*\**output\**[ \t]*:[ \t]*(.+?)[ \t]*$", re.IG
 def example_tests(task: Task) -> list[dict[str, Any]]:
     """The statement's examples as tests in the task format (deduplicated, in order)."""
     found = _stdio_examples(task.question) if task.kind == "stdio" else _functional_examples(task)
-    unique: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for test in found:
-        key = json.dumps(test["input"], sort_keys=True)
-        if key not in seen:
-            seen.add(key)
-            unique.append(test)
-    return unique
+    return distinct_tests(found, by="input")
 
 
 def _block(text: str, start: int, *, to_blank_line: bool = False) -> str:

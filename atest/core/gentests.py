@@ -273,18 +273,14 @@ def tests_row(
 ) -> dict[str, Any]:
     """One output line: the parsed tests of all `n` responses merged (exact duplicates dropped),
     the raw responses, and per-response parse diagnostics."""
+    from atest.core.checking import distinct_tests
     from atest.core.parsing import parse_tests
 
     tests: list[dict[str, Any]] = []
-    seen: set[str] = set()
     diagnostics = []
     for c in completions:
         parsed = parse_tests(c.text, unit.task.kind, template=template, max_tests=max_tests)
-        for test in parsed.tests:
-            key = json.dumps([test["input"], test["output"]], sort_keys=True, ensure_ascii=False)
-            if key not in seen:
-                seen.add(key)
-                tests.append(test)
+        tests.extend(parsed.tests)
         diagnostics.append(
             {
                 "n_tests": len(parsed.tests),
@@ -302,7 +298,7 @@ def tests_row(
         row["test_index"] = unit.test_index
         shown = unit.conditioned_on
         row["conditioned_on"] = {"model": shown.model, "index": shown.index, "code": shown.code}
-    row["tests"] = tests
+    row["tests"] = distinct_tests(tests, by="test")
     row.update(meta)
     row["responses"] = [c.text for c in completions]
     row["diagnostics"] = diagnostics

@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from atest.core.checking import identity
 from atest.core.prompts import get_template
-from atest.core.sandbox.types import input_key
 
 # Why a test block was dropped.
 UNPARSEABLE = "unparseable"  # the value is not valid for the task's kind (functional JSON/literal)
@@ -364,7 +364,7 @@ def parse_tests(text: str, kind: str, *, template: str, max_tests: int | None = 
     blocks, closed = _scan(text)
     tests: list[dict[str, Any]] = []
     dropped: list[tuple[str, str]] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, ...]] = set()
     clean = True
     for block in blocks:
         test, problem = _to_test(block, kind)
@@ -373,7 +373,7 @@ def parse_tests(text: str, kind: str, *, template: str, max_tests: int | None = 
             dropped.append(problem)
             clean = False
             continue
-        key = input_key(test["input"])
+        key = identity(test, by="input")
         if key in seen:
             dropped.append((DUPLICATE, _snippet(block.input_lines)))
         elif cap is not None and len(tests) >= cap:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from atest.core.checking import distinct_tests
 from atest.core.errors import InputError
 from atest.core.loaders import LoadProblem, load_source
 from atest.core.loaders._common import syntax_error
@@ -179,7 +180,7 @@ def _normalise(task: Task, options: PrepareOptions, summary: PrepareSummary) -> 
         return None
     if options.max_gold is not None:
         golds = golds[: options.max_gold]
-    tests = _unique_inputs(task.gold_tests)
+    tests = distinct_tests(task.gold_tests, by="input")
     if options.max_tests is not None:
         tests = tests[: options.max_tests]
     if not tests:
@@ -187,19 +188,6 @@ def _normalise(task: Task, options: PrepareOptions, summary: PrepareSummary) -> 
         summary.problems.append(f"{where}: no gold tests")
         return None
     return replace(task, gold_solutions=golds, gold_tests=tests, question=task.question.strip())
-
-
-def _unique_inputs(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from atest.core.sandbox.types import input_key
-
-    seen: set[str] = set()
-    out = []
-    for t in tests:
-        key = input_key(t["input"])
-        if key not in seen:
-            seen.add(key)
-            out.append(t)
-    return out
 
 
 def _dedupe(tasks: list[Task], summary: PrepareSummary) -> list[Task]:

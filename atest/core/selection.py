@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from atest.core import gentests
+from atest.core.checking import Progress
 from atest.core.errors import InputError
 from atest.core.generation.params import SamplingParams
 from atest.core.metrics.inputs import EvalInputs, load_tasks, pick_models
-from atest.core.metrics.scoring import CandidateCounts, Progress, score_candidates
+from atest.core.metrics.scoring import CandidateCounts, score_candidates
 from atest.core.metrics.testsfile import join_tests, read_tests_file
 from atest.core.sandbox import Executor, Limits
 from atest.core.tasks import Task

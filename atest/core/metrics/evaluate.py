@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from atest.core.checking import Test, well_formed
 from atest.core.errors import InputError
 from atest.core.metrics.attack import attack_report
 from atest.core.metrics.bon import BonResult, CandidateScores, TieRule, bon_report, bon_value, tied_best
@@ -23,7 +24,7 @@ from atest.core.metrics.scoring import (
     attack_units,
     score_candidates,
 )
-from atest.core.metrics.testsfile import read_tests_file, well_formed
+from atest.core.metrics.testsfile import read_tests_file
 from atest.core.sandbox import Executor, Limits
 
 
@@ -158,7 +159,7 @@ def evaluate_attack(
                     f"{row.location}: buggy_index {row.buggy_index} but task {task.task_id!r} has {len(task.buggy_code)} buggy codes"
                 )
             buggy = task.buggy_code[row.buggy_index]
-        good = [t for t in row.tests if well_formed(t, task)]
+        good = [Test.from_dict(t) for t in row.tests if well_formed(t, task.kind)]
         n_failed = (len(row.tests) - len(good)) or (0 if good else 1)
         cases.extend(AttackCase(task, buggy, t) for t in good)
         cases.extend(AttackCase(task, buggy, None) for _ in range(n_failed))

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from atest.core.checking import Test
 from atest.core.errors import InputError
 from atest.core.metrics.testsfile import (
     GROUND_TRUTH,
@@ -24,7 +25,7 @@ from atest.core.tasks import Task, read_tasks
 @dataclass
 class EvalInputs:
     tasks: list[Task]
-    tests: dict[str, list[dict]]
+    tests: dict[str, list[Test]]
     models: list[str]
     tests_source: str
     skipped: dict[str, int] = field(default_factory=dict)

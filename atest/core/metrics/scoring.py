@@ -9,53 +9,16 @@ large batches (whole tasks at a time) so the executor can keep every core busy.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from atest.core.checking import Batch, Progress, Test, as_tests, gold_program, passes, program
 from atest.core.errors import InputError
 from atest.core.metrics.attack import AttackUnit
-from atest.core.sandbox import Execution, Executor, Job, Limits, Program, Status, outputs_match
-from atest.core.sandbox.types import input_key
+from atest.core.sandbox import Execution, Executor, Limits, Status
 from atest.core.tasks import Task
 
-Progress = Callable[[int, int], None]
 CHUNK_JOBS = 20_000  # bounds memory for TACO-sized runs while keeping batches large
-
-
-class Batch:
-    """Collects jobs, keeping one copy of each (program, input, limits), and runs them together."""
-
-    def __init__(self) -> None:
-        self.jobs: list[Job] = []
-        self._index: dict[tuple[str, str, Limits], int] = {}
-
-    def add(self, program: Program, value: Any, limits: Limits) -> int:
-        key = (program.key, input_key(value), limits)
-        if key not in self._index:
-            self._index[key] = len(self.jobs)
-            self.jobs.append(Job(program, value, limits))
-        return self._index[key]
-
-    def run(self, executor: Executor) -> list[Execution]:
-        return executor.run(self.jobs) if self.jobs else []
-
-
-def passes(execution: Execution, expected: Any, kind: str) -> bool:
-    """A program passes a test when it ran cleanly and the judge accepts its output."""
-    return execution.status is Status.OK and outputs_match(kind, expected, execution.output)
-
-
-def candidate_program(task: Task, code: str) -> Program:
-    return Program(code, task.kind, task.fn_name)
-
-
-def gold_program(task: Task) -> Program:
-    if not task.gold_solutions:
-        raise InputError(
-            f"task {task.task_id!r} has no gold solution", "this metric runs the reference on each input"
-        )
-    return Program(task.gold_solutions[0], task.kind, task.fn_name)
 
 
 def candidates_of(task: Task, model: str, n: int | None) -> list[str]:
@@ -105,7 +68,7 @@ def _chunks(tasks: Sequence[Task], size_of: Callable[[Task], int]) -> list[list[
 def score_candidates(
     executor: Executor,
     tasks: Sequence[Task],
-    tests: dict[str, list[dict]],
+    tests: Mapping[str, Sequence[Test]],
     models: Sequence[str],
     *,
     n: int | None = None,
@@ -144,10 +107,10 @@ def score_candidates(
     total = sum(size_of(t) for t in tasks)
     done = 0
     for chunk in _chunks(tasks, size_of):
-        batch = Batch()
+        batch = Batch(limits)
         plans = [
             _plan_task(
-                batch, task, tests.get(task.task_id, []), models_of(task), n, with_gold, drop_invalid, limits
+                batch, task, list(tests.get(task.task_id, [])), models_of(task), n, with_gold, drop_invalid
             )
             for task in chunk
         ]
@@ -166,7 +129,7 @@ class _TaskPlan:
     """Which batch slot holds each run of one task, so results can be judged after the batch."""
 
     task: Task
-    tests: list[dict]
+    tests: list[Test]
     models: Sequence[str]
     slots: dict[str, list[tuple[list[int], list[int]]]]  # model -> per candidate (scoring slots, gold slots)
     gold_slots: list[int] | None  # the gold solution on each scoring test (drop_invalid only)
@@ -177,20 +140,20 @@ class _TaskPlan:
         keep = list(range(len(self.tests)))
         if self.gold_slots is not None:
             keep = [
-                i for i, s in enumerate(self.gold_slots) if passes(results[s], self.tests[i]["output"], kind)
+                i for i, s in enumerate(self.gold_slots) if passes(results[s], test=self.tests[i], kind=kind)
             ]
             outcome.n_invalid[self.task.task_id] = len(self.tests) - len(keep)
-        gold_tests = self.task.gold_tests if self.with_gold else []
+        gold_tests = as_tests(self.task.gold_tests) if self.with_gold else []
         for model in self.models:
             passed, gold_passed = [], []
             for scoring_slots, gold_slots in self.slots[model]:
                 passed.append(
-                    sum(passes(results[scoring_slots[i]], self.tests[i]["output"], kind) for i in keep)
+                    sum(passes(results[scoring_slots[i]], test=self.tests[i], kind=kind) for i in keep)
                 )
                 if self.with_gold:
                     gold_passed.append(
                         sum(
-                            passes(results[s], t["output"], kind)
+                            passes(results[s], test=t, kind=kind)
                             for s, t in zip(gold_slots, gold_tests, strict=True)
                         )
                     )
@@ -202,25 +165,25 @@ class _TaskPlan:
 def _plan_task(
     batch: Batch,
     task: Task,
-    tests: list[dict],
+    tests: list[Test],
     models: Sequence[str],
     n: int | None,
     with_gold: bool,
     drop_invalid: bool,
-    limits: Limits,
 ) -> _TaskPlan:
     slots: dict[str, list[tuple[list[int], list[int]]]] = {}
+    gold_tests = as_tests(task.gold_tests) if with_gold else []
     for model in models:
         slots[model] = []
         for code in candidates_of(task, model, n):
-            program = candidate_program(task, code)
-            scoring = [batch.add(program, t["input"], limits) for t in tests]
-            gold = [batch.add(program, t["input"], limits) for t in task.gold_tests] if with_gold else []
+            candidate = program(task, code)
+            scoring = [batch.add(candidate, t.input) for t in tests]
+            gold = [batch.add(candidate, t.input) for t in gold_tests]
             slots[model].append((scoring, gold))
     gold_slots = None
     if drop_invalid:
         reference = gold_program(task)
-        gold_slots = [batch.add(reference, t["input"], limits) for t in tests]
+        gold_slots = [batch.add(reference, t.input) for t in tests]
     return _TaskPlan(task, tests, models, slots, gold_slots, with_gold)
 
 
@@ -230,7 +193,7 @@ class AttackCase:
 
     task: Task
     buggy_code: str
-    test: dict | None
+    test: Test | None
 
 
 def attack_units(
@@ -241,19 +204,15 @@ def attack_units(
     progress: Progress | None = None,
 ) -> tuple[list[AttackUnit], int]:
     """Judge each generated pair against the gold solution and the buggy code (one batch)."""
-    limits = limits or Limits()
-    batch = Batch()
+    batch = Batch(limits)
     slots: list[tuple[int, int] | None] = []
     for case in cases:
         if case.test is None:
             slots.append(None)
             continue
-        x = case.test["input"]
+        x = case.test.input
         slots.append(
-            (
-                batch.add(gold_program(case.task), x, limits),
-                batch.add(candidate_program(case.task, case.buggy_code), x, limits),
-            )
+            (batch.add(gold_program(case.task), x), batch.add(program(case.task, case.buggy_code), x))
         )
     results = batch.run(executor)
     if progress:
@@ -272,8 +231,9 @@ def attack_units(
                 difficulty,
                 parsed=True,
                 valid_input=valid,
-                io_accurate=valid and outputs_match(case.task.kind, gold.output, case.test["output"]),
-                input_attack=valid and not passes(buggy, gold.output, case.task.kind),
+                io_accurate=valid and passes(gold, test=case.test, kind=case.task.kind),
+                input_attack=valid
+                and not passes(buggy, test=Test(case.test.input, gold.output), kind=case.task.kind),
             )
         )
     return units, len(results)

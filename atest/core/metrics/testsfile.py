@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from atest.core.checking import Test, as_tests, distinct_tests, well_formed
 from atest.core.errors import InputError
 from atest.core.tasks import Task
 
@@ -77,37 +78,11 @@ def _row(loc: str, line: str) -> TestsRow:
     return TestsRow(loc, task_id, tests, buggy_index, buggy_code, responses)
 
 
-def well_formed(test: Any, task: Task) -> bool:
-    """A test the sandbox can run for this task's kind."""
-    if not isinstance(test, dict) or "input" not in test or "output" not in test:
-        return False
-    if task.kind == "stdio":
-        return isinstance(test["input"], str) and isinstance(test["output"], str)
-    return isinstance(test["input"], (list, dict))
-
-
-def identity_key(test: dict) -> str:
-    """Identity of a test for de-duplication: same input and same expected output."""
-    return json.dumps([test["input"], test["output"]], sort_keys=True, ensure_ascii=False)
-
-
-def dedupe(tests: Sequence[dict]) -> list[dict]:
-    """Drop exact duplicates, keeping first occurrences in order."""
-    seen: set[str] = set()
-    out = []
-    for t in tests:
-        key = identity_key(t)
-        if key not in seen:
-            seen.add(key)
-            out.append({"input": t["input"], "output": t["output"]})
-    return out
-
-
 @dataclass
 class JoinedTests:
     """Tests per task, with everything that was dropped or missing counted for the report."""
 
-    tests: dict[str, list[dict]]
+    tests: dict[str, list[Test]]
     n_rows: int
     n_malformed: int = 0
     n_duplicates: int = 0
@@ -128,15 +103,15 @@ def join_tests(rows: Sequence[TestsRow], tasks: Sequence[Task], tests_path: str 
     """Merge rows per task, drop malformed entries and exact duplicates, and count both."""
     by_id = {t.task_id: t for t in tasks}
     check_known(rows, by_id, tests_path)
-    merged: dict[str, list[dict]] = {}
+    merged: dict[str, list[Test]] = {}
     joined = JoinedTests(tests=merged, n_rows=len(rows))
     for row in rows:
         task = by_id[row.task_id]
-        good = [t for t in row.tests if well_formed(t, task)]
+        good = as_tests(t for t in row.tests if well_formed(t, task.kind))
         joined.n_malformed += len(row.tests) - len(good)
         merged.setdefault(row.task_id, []).extend(good)
     for task_id, tests in merged.items():
-        unique = dedupe(tests)
+        unique = distinct_tests(tests, by="test")
         joined.n_duplicates += len(tests) - len(unique)
         merged[task_id] = unique
     joined.uncovered = [t.task_id for t in tasks if t.task_id not in merged]
@@ -147,7 +122,7 @@ def join_tests(rows: Sequence[TestsRow], tasks: Sequence[Task], tests_path: str 
 
 def ground_truth_tests(tasks: Sequence[Task]) -> JoinedTests:
     """The tasks' own gold tests, used as if generated: gives the oracle upper bound."""
-    tests = {t.task_id: list(t.gold_tests) for t in tasks if t.gold_tests}
+    tests = {t.task_id: as_tests(t.gold_tests) for t in tasks if t.gold_tests}
     if not tests:
         raise InputError("no task has gold tests", "`--tests ground_truth` needs gold tests")
     return JoinedTests(tests=tests, n_rows=0, uncovered=[t.task_id for t in tasks if not t.gold_tests])

@@ -17,30 +17,28 @@ solution model), each model on its own:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from atest.core.checking import Batch, Progress, Test, as_tests, well_formed
 from atest.core.metrics.fidelity import task_spearman
-from atest.core.metrics.scoring import Batch, candidates_of
-from atest.core.metrics.testsfile import GROUND_TRUTH, TestsRow, read_tests_file, well_formed
+from atest.core.metrics.scoring import CHUNK_JOBS, candidates_of
+from atest.core.metrics.testsfile import GROUND_TRUTH, TestsRow, read_tests_file
 from atest.core.paper import utrl as paper
 from atest.core.sandbox import Execution, Executor, Limits, Program
 from atest.core.tasks import Task
 
-Progress = Callable[[int, int], None]
-CHUNK_JOBS = 20_000
 
-
-def paper_tests(tests: str, tasks: Sequence[Task]) -> dict[str, list[dict]]:
+def paper_tests(tests: str, tasks: Sequence[Task]) -> dict[str, list[Test]]:
     """Each task's tests as the authors' scripts see them; tasks with no row are absent.
 
     A row that keeps its raw `responses` (as `gen-tests` writes) is re-parsed with the
     authors' parser; otherwise its `tests` are used as they are. Duplicates are kept.
     """
     if tests == GROUND_TRUTH:
-        return {t.task_id: list(t.gold_tests) for t in tasks if t.gold_tests}
+        return {t.task_id: as_tests(t.gold_tests) for t in tasks if t.gold_tests}
     by_id = {t.task_id: t for t in tasks}
-    out: dict[str, list[dict]] = {}
+    out: dict[str, list[Test]] = {}
     for row in read_tests_file(tests):
         task = by_id.get(row.task_id)
         if task is not None:
@@ -48,10 +46,10 @@ def paper_tests(tests: str, tasks: Sequence[Task]) -> dict[str, list[dict]]:
     return out
 
 
-def _row_tests(row: TestsRow, task: Task) -> list[dict]:
+def _row_tests(row: TestsRow, task: Task) -> list[Test]:
     if row.responses is not None:
         return [t for r in row.responses for t in paper.parse_tests(r)]
-    return [t for t in row.tests if well_formed(t, task)]
+    return as_tests(t for t in row.tests if well_formed(t, task.kind))
 
 
 @dataclass
@@ -82,29 +80,23 @@ class PaperCell:
         }
 
 
-def _program(task: Task, code: str) -> Program | None:
-    paper.require_stdio(task.task_id, task.kind)
-    source = paper.program_source(code)
-    return None if source is None else Program(source, task.kind, task.fn_name)
-
-
 @dataclass
 class _Plan:
     task: Task
     model: str
-    tests: list[dict]
+    tests: list[Test]
     scoring: list[list[int | None]]  # per candidate, per test
     gold: list[list[int | None]]  # per candidate, per gold test
     fallback_gold: list[int | None] = field(default_factory=list)  # candidate 0 as written, no tests
 
     def cell(self, results: list[Execution]) -> PaperCell:
-        def passed(slots: list[int | None], tests: list[dict]) -> int:
+        def passed(slots: list[int | None], tests: list[Test]) -> int:
             return sum(
-                paper.passes(None if s is None else results[s], t["output"])
+                paper.passes(None if s is None else results[s], test=t)
                 for s, t in zip(slots, tests, strict=True)
             )
 
-        gold_tests = self.task.gold_tests
+        gold_tests = as_tests(self.task.gold_tests)
         gold_scores = [passed(g, gold_tests) / len(gold_tests) for g in self.gold]
         if self.tests:
             scores = [passed(s, self.tests) / len(self.tests) for s in self.scoring]
@@ -120,24 +112,25 @@ class _Plan:
         )  # fmt: skip
 
 
-def _plan(batch: Batch, task: Task, model: str, tests: list[dict], n: int | None, limits: Limits) -> _Plan:
-    def slots(prog: Program | None, values: list[dict]) -> list[int | None]:
-        return [None if prog is None else batch.add(prog, t["input"], limits) for t in values]
+def _plan(batch: Batch, task: Task, model: str, tests: list[Test], n: int | None) -> _Plan:
+    def slots(prog: Program | None, values: list[Test]) -> list[int | None]:
+        return [None if prog is None else batch.add(prog, t.input) for t in values]
 
     codes = candidates_of(task, model, n)
-    programs = [_program(task, paper.extract_code(code)) for code in codes]
+    programs = [paper.program(task, paper.extract_code(code)) for code in codes]
+    gold_tests = as_tests(task.gold_tests)
     plan = _Plan(
-        task, model, tests, [slots(p, tests) for p in programs], [slots(p, task.gold_tests) for p in programs]
+        task, model, tests, [slots(p, tests) for p in programs], [slots(p, gold_tests) for p in programs]
     )
     if not tests:
-        plan.fallback_gold = slots(_program(task, codes[0]), task.gold_tests)
+        plan.fallback_gold = slots(paper.program(task, codes[0]), gold_tests)
     return plan
 
 
 def paper_cells(
     executor: Executor,
     tasks: Sequence[Task],
-    tests: dict[str, list[dict]],
+    tests: dict[str, list[Test]],
     models: Sequence[str],
     *,
     n: int | None,
@@ -149,10 +142,10 @@ def paper_cells(
     cells: list[PaperCell] = []
     n_executions, i = 0, 0
     while i < len(work):
-        batch, plans = Batch(), []
-        while i < len(work) and len(batch.jobs) < CHUNK_JOBS:
+        batch, plans = Batch(limits), []
+        while i < len(work) and len(batch) < CHUNK_JOBS:
             task, model = work[i]
-            plans.append(_plan(batch, task, model, tests.get(task.task_id, []), n, limits))
+            plans.append(_plan(batch, task, model, tests.get(task.task_id, []), n))
             i += 1
         results = batch.run(executor)
         n_executions += len(results)

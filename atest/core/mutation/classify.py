@@ -20,10 +20,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from atest.core.checking import Batch, Progress, Test, Unit, as_tests, first_failures, gold_program, program
 from atest.core.mutation.generate import Mutant, generate_mutants
 from atest.core.mutation.probes import derive_inputs
-from atest.core.mutation.running import Progress, Unit, first_failures, run_all
-from atest.core.sandbox import Executor, Job, Limits, Program, Status, Verdict, judge, limits_from_gold
+from atest.core.sandbox import Executor, Limits, Program, Status, Verdict, judge, limits_from_gold
 from atest.core.tasks import Task
 
 # A mutant stuck in a loop costs its whole time limit; gold LeetCode runs take milliseconds,
@@ -89,7 +89,7 @@ class TaskMutants:
 
     task: Task
     mutants: list[ClassifiedMutant] = field(default_factory=list)
-    valid_tests: list[dict] = field(default_factory=list)
+    valid_tests: list[Test] = field(default_factory=list)
     n_invalid_gold_tests: int = 0
     limits: Limits | None = None
     n_probes: int = 0
@@ -97,7 +97,7 @@ class TaskMutants:
 
     @property
     def gold(self) -> Program:
-        return Program(self.task.gold_solutions[0], self.task.kind, self.task.fn_name)
+        return gold_program(self.task)
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for m in self.mutants if m.outcome is outcome)
@@ -138,13 +138,14 @@ def _generate(task: Task, opts: ClassifyOptions) -> TaskMutants:
 
 def _run_gold(executor: Executor, active: Sequence[TaskMutants], opts: ClassifyOptions) -> None:
     """Keep the gold tests the gold solution passes, and scale the mutants' time limit from it."""
-    jobs = [Job(tm.gold, t["input"], opts.limits) for tm in active for t in tm.task.gold_tests]
-    executions = iter(run_all(executor, jobs))
-    for tm in active:
+    batch = Batch(opts.limits)
+    runs = [[(t, batch.add(tm.gold, t.input)) for t in as_tests(tm.task.gold_tests)] for tm in active]
+    batch.run(executor)
+    for tm, tests in zip(active, runs, strict=True):
         slowest = 0.0
-        for test in tm.task.gold_tests:
-            execution = next(executions)
-            if judge(execution, test["output"], tm.task.kind) is Verdict.ACCEPTED:
+        for test, slot in tests:
+            execution = batch[slot]
+            if judge(execution, test.output, tm.task.kind) is Verdict.ACCEPTED:
                 tm.valid_tests.append(test)
                 slowest = max(slowest, execution.cpu_time)
         tm.n_invalid_gold_tests = len(tm.task.gold_tests) - len(tm.valid_tests)
@@ -157,7 +158,7 @@ def _run_gold(executor: Executor, active: Sequence[TaskMutants], opts: ClassifyO
         )
 
 
-def _probe_bases(tests: Sequence[dict]) -> list:
+def _probe_bases(tests: Sequence[Test]) -> list:
     """The smaller half of the gold inputs (by JSON size), the ones probes are derived from.
 
     Every survivor runs on every probe, so a probe as large as the largest gold test costs
@@ -165,7 +166,7 @@ def _probe_bases(tests: Sequence[dict]) -> list:
     inputs took about a third of the classification's CPU). Small inputs also tend to reach
     the edge cases where a mutant differs.
     """
-    inputs = sorted((t["input"] for t in tests), key=lambda x: len(json.dumps(x)))
+    inputs = sorted((t.input for t in tests), key=lambda x: len(json.dumps(x)))
     return inputs[: (len(inputs) + 1) // 2]
 
 
@@ -182,16 +183,17 @@ def _probe_survivors(executor: Executor, active: Sequence[TaskMutants], opts: Cl
             continue
         inputs = derive_inputs(_probe_bases(tm.valid_tests), opts.n_probes, opts.seed)
         probed.append((tm, inputs))
-    gold_jobs = [Job(tm.gold, x, tm.limits) for tm, inputs in probed for x in inputs]  # type: ignore[arg-type]
-    gold_runs = iter(run_all(executor, gold_jobs))
+    batch = Batch()
+    gold_slots = [[batch.add(tm.gold, x, tm.limits) for x in inputs] for tm, inputs in probed]  # type: ignore[arg-type]
+    batch.run(executor)
     units: list[Unit] = []
     owners: list[ClassifiedMutant] = []
-    for tm, inputs in probed:
+    for (tm, inputs), slots in zip(probed, gold_slots, strict=True):
         tests = []
-        for x in inputs:
-            execution = next(gold_runs)
+        for x, slot in zip(inputs, slots, strict=True):
+            execution = batch[slot]
             if execution.status is Status.OK:
-                tests.append({"input": x, "output": execution.output})
+                tests.append(Test(x, execution.output))
         tm.n_probes = len(tests)
         for m in tm.mutants:
             if m.detected:
@@ -199,7 +201,7 @@ def _probe_survivors(executor: Executor, active: Sequence[TaskMutants], opts: Cl
             if not tests:
                 m.probe = Probe.UNPROBED
                 continue
-            units.append(Unit(Program(m.mutant.source, tm.task.kind, tm.task.fn_name), tests, tm.limits))  # type: ignore[arg-type]
+            units.append(Unit(program(tm.task, m.mutant.source), tests, tm.limits))  # type: ignore[arg-type]
             owners.append(m)
     for m, failure in zip(owners, first_failures(executor, units), strict=True):
         m.probe = Probe.LIKELY_EQUIVALENT if failure is None else Probe.DISTINGUISHED
@@ -221,9 +223,7 @@ def classify_tasks(
     owners: list[ClassifiedMutant] = []
     for tm in active:
         for m in tm.mutants:
-            units.append(
-                Unit(Program(m.mutant.source, tm.task.kind, tm.task.fn_name), tm.valid_tests, tm.limits)
-            )  # type: ignore[arg-type]
+            units.append(Unit(program(tm.task, m.mutant.source), tm.valid_tests, tm.limits))  # type: ignore[arg-type]
             owners.append(m)
     for m, failure in zip(owners, first_failures(executor, units, progress=progress), strict=True):
         if failure is not None:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from atest.core.checking import Progress, identity
 from atest.core.mutation.classify import (
     ClassifiedMutant,
     ClassifyOptions,
@@ -33,7 +34,6 @@ from atest.core.mutation.classify import (
     TaskMutants,
     classify_tasks,
 )
-from atest.core.mutation.running import Progress
 from atest.core.sandbox import Executor
 from atest.core.tasks import Task
 
@@ -116,8 +116,8 @@ def _n_public_valid(tm: TaskMutants, n_shown: int) -> int:
     """Public examples among the valid tests (they lead), or the first-tests proxy without any."""
     if not n_shown:
         return N_PUBLIC
-    shown = {json.dumps(t["input"], sort_keys=True) for t in tm.task.gold_tests[:n_shown]}
-    return sum(1 for t in tm.valid_tests if json.dumps(t["input"], sort_keys=True) in shown)
+    shown = {identity(t, by="input") for t in tm.task.gold_tests[:n_shown]}
+    return sum(1 for t in tm.valid_tests if identity(t, by="input") in shown)
 
 
 def _bug_order(tm: TaskMutants, n_public: int) -> list[ClassifiedMutant]:

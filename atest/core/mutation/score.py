@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from atest.core.checking import Batch, Progress, Test, Unit, first_failures, passes, program
 from atest.core.metrics.bootstrap import bootstrap_mean_ci, bootstrap_ratio_ci
 from atest.core.mutation.classify import ClassifiedMutant, Outcome, Probe, TaskMutants
-from atest.core.mutation.running import Progress, Unit, first_failures, run_all
-from atest.core.sandbox import Executor, Job, Limits, Program, Verdict, judge
+from atest.core.sandbox import Executor, Limits, Program
 
 
 @dataclass
@@ -68,19 +68,23 @@ def _killed_by_gold(tm: TaskMutants) -> list[bool]:
 def _killed_by_tests(
     executor: Executor,
     classified: Sequence[TaskMutants],
-    tests: dict[str, list[dict]],
+    tests: dict[str, list[Test]],
     gold_limits: Limits,
     progress: Progress | None,
 ) -> dict[str, tuple[int, list[bool]]]:
     """Per task: the number of valid tests, and which mutants they kill."""
-    jobs = [Job(tm.gold, t["input"], gold_limits) for tm in classified for t in tests[tm.task.task_id]]
-    gold_runs = iter(run_all(executor, jobs))
-    valid: dict[str, list[dict]] = {}
+    batch = Batch(gold_limits)
+    slots = {
+        tm.task.task_id: [batch.add(tm.gold, t.input) for t in tests[tm.task.task_id]] for tm in classified
+    }
+    batch.run(executor)
+    valid: dict[str, list[Test]] = {}
     for tm in classified:
-        valid[tm.task.task_id] = [
+        task_id = tm.task.task_id
+        valid[task_id] = [
             t
-            for t in tests[tm.task.task_id]
-            if judge(next(gold_runs), t["output"], tm.task.kind) is Verdict.ACCEPTED
+            for t, slot in zip(tests[task_id], slots[task_id], strict=True)
+            if passes(batch[slot], test=t, kind=tm.task.kind)
         ]
     units: list[Unit] = []
     owners: list[tuple[str, int]] = []
@@ -95,13 +99,13 @@ def _killed_by_tests(
 
 
 def _program(tm: TaskMutants, m: ClassifiedMutant) -> Program:
-    return Program(m.mutant.source, tm.task.kind, tm.task.fn_name)
+    return program(tm.task, m.mutant.source)
 
 
 def score_tests(
     executor: Executor,
     classified: Sequence[TaskMutants],
-    tests: dict[str, list[dict]] | None,
+    tests: dict[str, list[Test]] | None,
     *,
     gold_limits: Limits | None = None,
     seed: int = 0,
@@ -144,7 +148,7 @@ def score_tests(
 
 
 def _task_score(
-    tm: TaskMutants, n_valid: int, killed: list[bool], tests: dict[str, list[dict]] | None
+    tm: TaskMutants, n_valid: int, killed: list[bool], tests: dict[str, list[Test]] | None
 ) -> TaskScore:
     non_eq = [m.non_equivalent or k for m, k in zip(tm.mutants, killed, strict=True)]
     n_killed = sum(killed)

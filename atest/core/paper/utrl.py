@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
+from atest.core import checking
+from atest.core.checking import Test, distinct_tests
 from atest.core.errors import InputError
-from atest.core.sandbox.types import Execution, Status
+from atest.core.sandbox import Execution, Program, Status
+from atest.core.tasks import Task
 
 Language = Literal["python3", "python", "python2", "java", "cpp", "c"]
 
@@ -54,21 +57,20 @@ HEADER = (
 # ------------------------------------------------------------------ parsing
 
 
-def parse_tests(response: str) -> list[dict[str, str]]:
+def parse_tests(response: str) -> list[Test]:
     """Every test the authors' pattern finds, in order, duplicates kept, values stripped."""
-    return [
-        {"input": m.group("input").strip(), "output": m.group("output").strip()}
-        for m in _TEST.finditer(response)
-    ]
+    return [Test(m.group("input").strip(), m.group("output").strip()) for m in _TEST.finditer(response)]
 
 
-def unique_tests(tests: Sequence[dict[str, str]]) -> list[dict[str, str]]:
-    """Exact duplicates (same input and same output) dropped, first occurrences kept."""
-    out: list[dict[str, str]] = []
-    for t in tests:
-        if t not in out:
-            out.append(t)
-    return out
+def unique_tests(tests: Sequence[Test]) -> list[Test]:
+    """Exact duplicates (same input and same output) dropped, first occurrences kept.
+
+    The authors keep a test unless an equal one is already in their list; on their text tests
+    that is identity by input and output. atest's own rewards drop a test whose input an
+    earlier one has, whatever its output (at most one of the two can be valid); here both
+    stay, and count toward the number of unique tests and the validity ratio.
+    """
+    return distinct_tests(tests, by="test")
 
 
 def test_format(response: str, n_tests: int) -> float:
@@ -191,9 +193,16 @@ def program_source(code: str) -> str | None:
     return HEADER + code if language(code) in ("python3", "python") else None
 
 
-def passes(execution: Execution | None, expected: Any) -> bool:
+def program(task: Task, code: str) -> Program | None:
+    """`code` as the authors' runner runs it for `task` (a stdio task only); None as in `program_source`."""
+    require_stdio(task.task_id, task.kind)
+    source = program_source(code)
+    return None if source is None else checking.program(task, source)
+
+
+def passes(execution: Execution | None, *, test: Test) -> bool:
     """The authors' verdict for one run (None: the code was never run as Python 3)."""
     if execution is None or execution.status is not Status.OK:
         return False
     got = execution.output.strip() if isinstance(execution.output, str) else ""
-    return got != "" and got == str(expected).strip() and execution.stderr_tail == ""
+    return got != "" and got == str(test.output).strip() and execution.stderr_tail == ""

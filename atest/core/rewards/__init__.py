@@ -1,7 +1,8 @@
 """The rewards of both papers, batched over a whole generation batch (see docs/rewards.md)."""
 
+from atest.core.checking import MAX_INPUT_CHARS
 from atest.core.rewards.atgen import AtgenItem, score_atgen
-from atest.core.rewards.common import MAX_INPUT_CHARS, RewardResult
+from atest.core.rewards.common import RewardResult
 from atest.core.rewards.utrl import (
     UtrlCodeConfig,
     UtrlCodeItem,

@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from atest.core.checking import Batch, Test, gold_program, passes, program, runnable
 from atest.core.parsing import parse_tests
-from atest.core.rewards.common import Batch, RewardResult, gold_program, passes, program, runnable
+from atest.core.rewards.common import RewardResult
 from atest.core.sandbox import Executor, Limits, Status
 from atest.core.tasks import Task
 
@@ -39,12 +40,13 @@ def score_atgen(
     for item in items:
         task = item.task
         parsed = parse_tests(item.response, task.kind, template="atgen", max_tests=1)
-        test = parsed.tests[0] if parsed.tests else None
+        row = parsed.tests[0] if parsed.tests else None
+        test = None if row is None else Test.from_dict(row)
         slots = None
-        if test is not None and runnable(test, task.kind):
+        if test is not None and runnable(row, task.kind):
             slots = (
-                batch.add(gold_program(task), test["input"]),
-                batch.add(program(task, item.buggy_code), test["input"]),
+                batch.add(gold_program(task), test.input),
+                batch.add(program(task, item.buggy_code), test.input),
             )
         plans.append((item, test, parsed.well_formed, slots))
     batch.run(executor)
@@ -52,7 +54,7 @@ def score_atgen(
 
 
 def _score(
-    task: Task, test: dict | None, well_formed: bool, slots: tuple[int, int] | None, batch: Batch
+    task: Task, test: Test | None, well_formed: bool, slots: tuple[int, int] | None, batch: Batch
 ) -> RewardResult:
     if test is None:
         return _result(PENALTY, PENALTY, PENALTY, valid=0.0, input_attack=0.0)
@@ -62,10 +64,10 @@ def _score(
     gold, buggy = batch[slots[0]], batch[slots[1]]
     if gold.status is not Status.OK:
         return _result(fmt, PENALTY, 0.0, valid=0.0, input_attack=0.0)
-    input_attack = float(not passes(buggy, task.kind, gold.output))
-    if not passes(gold, task.kind, test["output"]):
+    input_attack = float(not passes(buggy, test=Test(test.input, gold.output), kind=task.kind))
+    if not passes(gold, test=test, kind=task.kind):
         return _result(fmt, 0.0, 0.0, valid=1.0, input_attack=input_attack)
-    attack = 1.0 if not passes(buggy, task.kind, test["output"]) else 0.0
+    attack = 1.0 if not passes(buggy, test=test, kind=task.kind) else 0.0
     return _result(fmt, 1.0, attack, valid=1.0, input_attack=input_attack)
 
 

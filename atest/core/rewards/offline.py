@@ -104,7 +104,7 @@ def _row_tests(row: ResponseRow, paper: str | None, file_tests: dict[str, list[d
     if isinstance(row.row.get("test_response"), str):
         text = row.row["test_response"]
         if paper:
-            return paper_rules.parse_tests(text)
+            return [t.to_dict() for t in paper_rules.parse_tests(text)]
         return parse_tests(text, row.task.kind, template="utrl-test").tests
     if file_tests is None:
         raise InputError(
@@ -122,10 +122,12 @@ def _file_tests(tests: str | None, tasks: Sequence[Task], paper: str | None) -> 
     if paper:
         from atest.core.metrics.utrl_paper import paper_tests
 
-        return paper_tests(tests, tasks)
-    from atest.core.metrics.inputs import load_tests
+        found = paper_tests(tests, tasks)
+    else:
+        from atest.core.metrics.inputs import load_tests
 
-    return load_tests(tests, tasks).tests
+        found = load_tests(tests, tasks).tests
+    return {task_id: [t.to_dict() for t in rows] for task_id, rows in found.items()}
 
 
 def _buggy(row: ResponseRow) -> str:

@@ -17,10 +17,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from atest.core.mutation.running import Unit, first_failures
+from atest.core.checking import (
+    Batch,
+    Test,
+    Unit,
+    as_tests,
+    distinct_tests,
+    first_failures,
+    gold_program,
+    passes,
+    program,
+    runnable,
+)
 from atest.core.parsing import code_well_formed, extract_code, parse_tests
-from atest.core.rewards.common import Batch, RewardResult, gold_program, passes, program, runnable
-from atest.core.sandbox import Executor, Limits, Program, input_key
+from atest.core.rewards.common import RewardResult
+from atest.core.sandbox import Executor, Limits, Program
 from atest.core.tasks import Task
 
 DOUBLING = tuple(2**k - 1 for k in range(1, 21))  # test rounds of 1, 2, 4, ... (up to a million tests)
@@ -47,7 +58,7 @@ class UtrlTestItem:
 @dataclass
 class _TestPlan:
     item: UtrlTestItem
-    tests: list[dict[str, Any]]
+    tests: list[Test]
     well_formed: bool
     gold_slots: list[int | None]  # None: not run (input over the size cap)
     opponents: list[Program]
@@ -81,13 +92,16 @@ def score_utrl_tests(
 def _plan(item: UtrlTestItem, batch: Batch, config: UtrlTestConfig) -> _TestPlan:
     task = item.task
     parsed = parse_tests(item.response, task.kind, template="utrl-test")
-    tests = parsed.tests
+    tests = as_tests(parsed.tests)
     gold = gold_program(task)
-    gold_slots = [batch.add(gold, t["input"]) if runnable(t, task.kind) else None for t in tests]
+    gold_slots = [
+        batch.add(gold, t.input) if runnable(row, task.kind) else None
+        for t, row in zip(tests, parsed.tests, strict=True)
+    ]
     opponents = [program(task, code) for code in item.opponents]
     correct_slots: list[list[int]] = []
     if config.exclude_correct_opponents and task.gold_tests and tests:
-        correct_slots = [[batch.add(p, t["input"]) for t in task.gold_tests] for p in opponents]
+        correct_slots = [[batch.add(p, t.input) for t in as_tests(task.gold_tests)] for p in opponents]
     return _TestPlan(item, tests, parsed.well_formed, gold_slots, opponents, correct_slots)
 
 
@@ -96,7 +110,7 @@ def _valid_tests(plan: _TestPlan, batch: Batch) -> list[int]:
     return [
         i
         for i, (t, slot) in enumerate(zip(plan.tests, plan.gold_slots, strict=True))
-        if slot is not None and passes(batch[slot], kind, t["output"])
+        if slot is not None and passes(batch[slot], test=t, kind=kind)
     ]
 
 
@@ -105,12 +119,11 @@ def _targets(plan: _TestPlan, batch: Batch) -> list[int]:
     task = plan.item.task
     if not plan.correct_slots:
         return list(range(len(plan.item.opponents)))
+    gold_tests = as_tests(task.gold_tests)
     return [
         i
         for i, slots in enumerate(plan.correct_slots)
-        if not all(
-            passes(batch[s], task.kind, g["output"]) for s, g in zip(slots, task.gold_tests, strict=True)
-        )
+        if not all(passes(batch[s], test=g, kind=task.kind) for s, g in zip(slots, gold_tests, strict=True))
     ]
 
 
@@ -164,7 +177,7 @@ class UtrlCodeConfig:
 class UtrlCodeItem:
     task: Task
     response: str
-    tests: list[dict[str, Any]] = field(default_factory=list)
+    tests: list[Any] = field(default_factory=list)  # JSON objects as the caller has them, checked here
 
 
 def score_utrl_code(
@@ -181,9 +194,9 @@ def score_utrl_code(
         task = item.task
         gold = gold_program(task)
         code = extract_code(item.response)
-        tests = _distinct_runnable(item.tests, task.kind)
-        gold_slots = [batch.add(gold, t["input"]) for t in tests]
-        code_slots = [batch.add(program(task, code), t["input"]) for t in tests] if code else []
+        tests = distinct_tests(as_tests(t for t in item.tests if runnable(t, task.kind)), by="input")
+        gold_slots = [batch.add(gold, t.input) for t in tests]
+        code_slots = [batch.add(program(task, code), t.input) for t in tests] if code else []
         plans.append((item, tests, gold_slots, code_slots, code is not None))
     batch.run(executor)
     results = []
@@ -192,10 +205,10 @@ def score_utrl_code(
         valid = [
             i
             for i, (t, s) in enumerate(zip(tests, gold_slots, strict=True))
-            if passes(batch[s], kind, t["output"])
+            if passes(batch[s], test=t, kind=kind)
         ]
         passed = sum(
-            1 for i in valid if code_slots and passes(batch[code_slots[i]], kind, tests[i]["output"])
+            1 for i in valid if code_slots and passes(batch[code_slots[i]], test=tests[i], kind=kind)
         )
         pass_rate = passed / len(valid) if valid else 0.0
         fmt = 1.0 if code_well_formed(item.response) else 0.0
@@ -212,13 +225,3 @@ def score_utrl_code(
             )
         )
     return results
-
-
-def _distinct_runnable(tests: Sequence[Any], kind: str) -> list[dict[str, Any]]:
-    seen: set[str] = set()
-    out = []
-    for t in tests:
-        if runnable(t, kind) and (key := input_key(t["input"])) not in seen:
-            seen.add(key)
-            out.append(t)
-    return out

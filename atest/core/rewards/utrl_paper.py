@@ -13,24 +13,14 @@ import ast
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from atest.core.checking import Batch, Test, as_tests, gold_program
 from atest.core.paper import utrl as paper
-from atest.core.rewards.common import Batch, RewardResult, gold_program
+from atest.core.rewards.common import RewardResult
 from atest.core.rewards.utrl import UtrlCodeItem, UtrlTestItem
 from atest.core.sandbox import Execution, Executor, Limits, Program
-from atest.core.tasks import Task
 
 MIN_TESTS = 12.0  # the validity clip's denominator floor
 PASS_RATE_EPSILON = 1e-6  # added to the code reward's denominator by the authors
-
-
-def _program(task: Task, code: str) -> Program | None:
-    paper.require_stdio(task.task_id, task.kind)
-    source = paper.program_source(code)
-    return None if source is None else Program(source, task.kind, task.fn_name)
-
-
-def _gold(task: Task) -> str:
-    return gold_program(task).source
 
 
 Slot = tuple[Batch, int] | None  # a run in one round's batch; None: not run as Python 3
@@ -52,16 +42,16 @@ class _Runs:
         self.batch = Batch(self.limits)
 
     @staticmethod
-    def passes(slot: Slot, expected: str) -> bool:
+    def passes(slot: Slot, test: Test) -> bool:
         execution: Execution | None = None if slot is None else slot[0][slot[1]]
-        return paper.passes(execution, expected)
+        return paper.passes(execution, test=test)
 
 
 @dataclass
 class _TestPlan:
     item: UtrlTestItem
     n_parsed: int
-    unique: list[dict[str, str]]
+    unique: list[Test]
     fmt: float
     gold_slots: list[Slot]
     valid: list[int] | None = None
@@ -77,17 +67,17 @@ def score_utrl_tests_paper(
     for item in items:
         parsed = paper.parse_tests(item.response)
         unique = paper.unique_tests(parsed)
-        gold = _program(item.task, _gold(item.task))
-        slots = [runs.add(gold, t["input"]) for t in unique]
+        gold = paper.program(item.task, gold_program(item.task).source)
+        slots = [runs.add(gold, t.input) for t in unique]
         plans.append(
             _TestPlan(item, len(parsed), unique, paper.test_format(item.response, len(parsed)), slots)
         )
     runs.run(executor)
     opponent_slots: list[list[list[Slot]]] = []
     for plan in plans:
-        plan.valid = [i for i, s in enumerate(plan.gold_slots) if runs.passes(s, plan.unique[i]["output"])]
-        programs = [_program(plan.item.task, code) for code in plan.item.opponents]
-        opponent_slots.append([[runs.add(p, plan.unique[i]["input"]) for i in plan.valid] for p in programs])
+        plan.valid = [i for i, s in enumerate(plan.gold_slots) if runs.passes(s, plan.unique[i])]
+        programs = [paper.program(plan.item.task, code) for code in plan.item.opponents]
+        opponent_slots.append([[runs.add(p, plan.unique[i].input) for i in plan.valid] for p in programs])
     runs.run(executor)
     return [_test_result(plan, slots, runs) for plan, slots in zip(plans, opponent_slots, strict=True)]
 
@@ -106,7 +96,7 @@ def _test_result(plan: _TestPlan, slots: list[list[Slot]], runs: _Runs) -> Rewar
         caught = sum(
             1
             for opponent in slots
-            if any(not runs.passes(s, plan.unique[i]["output"]) for s, i in zip(opponent, valid, strict=True))
+            if any(not runs.passes(s, plan.unique[i]) for s, i in zip(opponent, valid, strict=True))
         )
         discrimination = caught / n_opponents
     return _test_reward(
@@ -164,10 +154,10 @@ def score_utrl_code_paper(
     runs = _Runs(limits or Limits())
     plans = []
     for item in items:
-        tests = list(item.tests[:12] if gold_tests else item.tests)
+        tests = as_tests(item.tests[:12] if gold_tests else item.tests)
         code = paper.extract_code(item.response)
-        gold = None if gold_tests else _program(item.task, _gold(item.task))
-        gold_slots = [runs.add(gold, t["input"]) for t in tests]
+        gold = None if gold_tests else paper.program(item.task, gold_program(item.task).source)
+        gold_slots = [runs.add(gold, t.input) for t in tests]
         plans.append((item, tests, code, gold_slots))
     runs.run(executor)
     code_slots = []
@@ -175,17 +165,17 @@ def score_utrl_code_paper(
         keep = (
             list(range(len(tests)))
             if gold_tests
-            else [i for i, s in enumerate(gold_slots) if runs.passes(s, tests[i]["output"])]
+            else [i for i, s in enumerate(gold_slots) if runs.passes(s, tests[i])]
         )
-        prog = _program(item.task, code)
-        code_slots.append((keep, [runs.add(prog, tests[i]["input"]) for i in keep]))
+        prog = paper.program(item.task, code)
+        code_slots.append((keep, [runs.add(prog, tests[i].input) for i in keep]))
     runs.run(executor)
     results = []
     for (item, tests, code, _), (keep, slots) in zip(plans, code_slots, strict=True):
         if gold_tests and not tests:
             results.append(_code_reward(0.0, 0.0, 0.0, 0))
             continue
-        passed = sum(runs.passes(s, tests[i]["output"]) for s, i in zip(slots, keep, strict=True))
+        passed = sum(runs.passes(s, tests[i]) for s, i in zip(slots, keep, strict=True))
         pass_rate = passed / (len(keep) + PASS_RATE_EPSILON)
         results.append(_code_reward(pass_rate, paper.code_format(item.response), syntax_ok(code), len(keep)))
     return results

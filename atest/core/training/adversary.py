@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from atest.core.checking import distinct_tests
 from atest.core.training.config import AtgenSection
 
 
@@ -123,15 +124,8 @@ class AdversarialState:
 
 def accurate_tests(observations: list[Observation], slot: int) -> list[dict[str, Any]]:
     """The distinct tests with correct outputs that a slot's group wrote this step."""
-    seen: set[str] = set()
-    out = []
-    for obs in observations:
-        if obs.slot == slot and obs.accurate and obs.test is not None:
-            key = repr((obs.test["input"], obs.test["output"]))
-            if key not in seen:
-                seen.add(key)
-                out.append(obs.test)
-    return out
+    written = [obs.test for obs in observations if obs.slot == slot and obs.accurate and obs.test is not None]
+    return distinct_tests(written, by="test")
 
 
 def _attack_share(group: list[Observation]) -> float:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from atest.core.checking import CodeCheck, as_tests, pass_matrix
 from atest.core.errors import InputError
 from atest.core.sandbox import Executor, Limits
 from atest.core.tasks import Task
@@ -40,7 +41,6 @@ from atest.core.training.grpo import (
     read_extra_state,
     run_grpo_phase,
 )
-from atest.core.training.judging import CodeCheck, pass_matrix
 from atest.core.training.reward_fns import AtgenReward
 from atest.core.training.sampling import release_memory, texts_of
 from atest.core.training.validation import Validator
@@ -159,8 +159,8 @@ class AdversarySampler:
     ) -> dict[int, str]:
         checks = []
         for _, task, tests, code in candidates:
-            checks.append(CodeCheck(task, code, tests))
-            checks.append(CodeCheck(task, code, task.gold_tests))
+            checks.append(CodeCheck(task, code, as_tests(tests)))
+            checks.append(CodeCheck(task, code, as_tests(task.gold_tests)))
         verdicts = pass_matrix(self.executor, checks, self.limits)
         found: dict[int, str] = {}
         for i, (slot, _, tests, code) in enumerate(candidates):

@@ -81,7 +81,8 @@ def run_codegen(ctx: LoopContext) -> dict[str, Path]:
 
 def _tests_from_file(ctx: LoopContext, path: str) -> dict[str, list[dict[str, Any]]]:
     """The file's tests per training task, kept only where the gold solution reproduces the output."""
-    from atest.core.metrics.testsfile import read_tests_file, well_formed
+    from atest.core.checking import well_formed
+    from atest.core.metrics.testsfile import read_tests_file
 
     name = "codegen/tests"
     out = ctx.run.phase_dir(name)
@@ -91,7 +92,7 @@ def _tests_from_file(ctx: LoopContext, path: str) -> dict[str, list[dict[str, An
             for row in read_tests_file(path):
                 by_task[row.task_id].extend(row.tests)
             parsed = [
-                [t for t in by_task.get(task.task_id, []) if well_formed(t, task)] for task in ctx.tasks
+                [t for t in by_task.get(task.task_id, []) if well_formed(t, task.kind)] for task in ctx.tasks
             ]
             kept = valid_tests(ctx.executor, ctx.tasks, parsed, ctx.limits)
             write_jsonl_atomic(

@@ -231,17 +231,11 @@ def _generate_tests(ctx: LoopContext, name: str, out: Path, it: int, test_model:
 
 def _unique_tests(task: Any, responses: list[str]) -> list[dict[str, Any]]:
     """The distinct tests parsed from a task's responses (same input and output = one test)."""
+    from atest.core.checking import distinct_tests
     from atest.core.parsing import parse_tests
 
-    seen: set[str] = set()
-    out = []
-    for text in responses:
-        for test in parse_tests(text, task.kind, template="utrl-test").tests:
-            key = json.dumps([test["input"], test["output"]], sort_keys=True)
-            if key not in seen:
-                seen.add(key)
-                out.append(test)
-    return out
+    parsed = (test for text in responses for test in parse_tests(text, task.kind, template="utrl-test").tests)
+    return distinct_tests(parsed, by="test")
 
 
 def _read_tests(path: Path) -> dict[str, list[dict[str, Any]]]:

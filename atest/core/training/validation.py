@@ -217,11 +217,12 @@ class Validator:
     def _best_of_n(self, pairs: list[tuple[Task, str]]) -> float:
         """Best-of-N on the candidate pool: pick by the generated tests passed, judge by the gold
         tests; the expected accuracy under a uniform choice among tied candidates."""
+        from atest.core.checking import CodeCheck, as_tests, pass_matrix
         from atest.core.parsing import parse_tests
-        from atest.core.training.judging import CodeCheck, correct_codes, pass_matrix
+        from atest.core.training.judging import correct_codes
 
         pools = [[c for cs in t.candidates.values() for c in cs] for t, _ in pairs]
-        tests = [parse_tests(x, t.kind, template="utrl-test").tests for t, x in pairs]
+        tests = [as_tests(parse_tests(x, t.kind, template="utrl-test").tests) for t, x in pairs]
         checks = [
             CodeCheck(t, c, ts) for (t, _), pool, ts in zip(pairs, pools, tests, strict=True) for c in pool
         ]

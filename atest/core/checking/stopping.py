@@ -1,32 +1,32 @@
 """Running many programs against their tests with early stopping, in a few large batches.
 
-Most mutants fail one of the first few tests, and a mutant stuck in a loop costs a full
-time limit per test, so running every mutant on every test would waste most of the
-time. Instead all programs of a whole task set advance together through test stages
-(the first test, the next three, the next twelve, then the rest): after each stage only
-the programs that passed everything so far go on. Each stage is one `executor.run`
-call, so the executor can keep every core busy and its cache serves repeated work; units
-that share a (program, input) pair in a stage submit it once.
+Often only "does it fail any test, and which first" matters (mutants on gold tests, opponents
+on a response's valid tests), and most wrong programs fail one of the first few tests, while
+one stuck in a loop costs a full time limit per test. So all programs advance together
+through test stages (by default the first test, the next three, the next twelve, then the
+rest): after each stage only the programs that passed everything so far go on. Each stage is
+one `Batch`, so the executor can keep every core busy and units that share a run share it.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from atest.core.sandbox import Execution, Executor, Job, Limits, Program, Verdict, input_key, judge
+from atest.core.checking.record import Test
+from atest.core.checking.runs import Batch, Progress
+from atest.core.sandbox import Executor, Limits, Program, Verdict, judge
 
-Progress = Callable[[int, int], None]
 STAGE_ENDS: tuple[int, ...] = (1, 4, 16)
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One program to be judged on an ordered list of tests (`{"input", "output"}` dicts)."""
+    """One program to be judged on an ordered list of tests."""
 
     program: Program
-    tests: Sequence[dict]
+    tests: Sequence[Test]
     limits: Limits
 
 
@@ -58,24 +58,20 @@ def first_failures(
     done = 0
     stage = 0
     while alive:
-        jobs: list[Job] = []
-        slots: dict[tuple, int] = {}
+        batch = Batch()
         owners: list[tuple[int, int, int]] = []
         for i in alive:
             start, end = plans[i][stage]
             unit = units[i]
-            for t in range(start, end):
-                value = unit.tests[t]["input"]
-                slot = slots.setdefault((unit.program.key, input_key(value), unit.limits), len(jobs))
-                if slot == len(jobs):
-                    jobs.append(Job(unit.program, value, unit.limits))
-                owners.append((i, t, slot))
-        executions = executor.run(jobs)
+            owners.extend(
+                (i, t, batch.add(unit.program, unit.tests[t].input, unit.limits)) for t in range(start, end)
+            )
+        batch.run(executor)
         for i, t, slot in owners:
             earlier = results[i]
             if earlier is not None and earlier.test_index < t:
                 continue
-            verdict = judge(executions[slot], units[i].tests[t]["output"], units[i].program.kind)
+            verdict = judge(batch[slot], units[i].tests[t].output, units[i].program.kind)
             if verdict is not Verdict.ACCEPTED:
                 results[i] = Failure(t, verdict)
         done += len(owners)
@@ -90,8 +86,3 @@ def first_failures(
         alive = still
         stage += 1
     return results
-
-
-def run_all(executor: Executor, jobs: Sequence[Job]) -> list[Execution]:
-    """One batch; an empty batch never reaches the executor."""
-    return executor.run(list(jobs)) if jobs else []

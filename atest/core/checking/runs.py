@@ -1,0 +1,95 @@
+"""Running programs on tests in one batched sandbox call, and judging the results.
+
+Every check gathers the (program, input, limits) runs it needs into a `Batch`, where identical
+runs (the same gold on the same input from eight responses of one GRPO group, the same
+opponent on the same test) share one slot, and sends them to the executor in a single
+`executor.run` call so its workers run them in parallel. Outputs are compared here, in the
+supervisor, never inside the sandboxed process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from atest.core.checking.record import Test
+from atest.core.errors import InputError
+from atest.core.sandbox import Execution, Executor, Job, Limits, Program, Status, input_key, outputs_match
+from atest.core.tasks import Task
+
+Progress = Callable[[int, int], None]
+
+
+def passes(execution: Execution, *, test: Test, kind: str) -> bool:
+    """The program ran to completion and produced the test's output.
+
+    A crash, a time-out or any other limit counts as failing: a test that makes a wrong
+    program crash has caught it (UTRL's runner counts it the same way).
+    """
+    return execution.status is Status.OK and outputs_match(kind, test.output, execution.output)
+
+
+def program(task: Task, source: str) -> Program:
+    """`source` as a program for this task (its kind and entry point)."""
+    return Program(source, task.kind, task.fn_name)
+
+
+def gold_program(task: Task) -> Program:
+    """The task's first gold solution: the judge of every generated test's validity."""
+    if not task.gold_solutions:
+        raise InputError(
+            f"task {task.task_id!r} has no gold solution",
+            "generated tests are judged against it; drop the task or add one",
+        )
+    return program(task, task.gold_solutions[0])
+
+
+class Batch:
+    """Runs to make together; adding the same (program, input, limits) twice returns the same slot."""
+
+    def __init__(self, limits: Limits | None = None):
+        self.limits = limits or Limits()
+        self.jobs: list[Job] = []
+        self._slots: dict[tuple[str, str, Limits], int] = {}
+        self.results: list[Execution] = []
+
+    def add(self, prog: Program, value: Any, limits: Limits | None = None) -> int:
+        limits = limits or self.limits
+        key = (prog.key, input_key(value), limits)
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = len(self.jobs)
+            self.jobs.append(Job(prog, value, limits))
+        return slot
+
+    def run(self, executor: Executor) -> list[Execution]:
+        """One executor call (none for an empty batch); the results, by slot."""
+        self.results = executor.run(self.jobs) if self.jobs else []
+        return self.results
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, slot: int) -> Execution:
+        return self.results[slot]
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """Run `code` (a program for `task`) on `tests`, comparing with each test's output."""
+
+    task: Task
+    code: str
+    tests: Sequence[Test]
+
+
+def pass_matrix(executor: Executor, checks: Sequence[CodeCheck], limits: Limits) -> list[list[bool]]:
+    """For each check, whether the code passes each of its tests (one batch)."""
+    batch = Batch(limits)
+    slots = [[batch.add(program(c.task, c.code), t.input) for t in c.tests] for c in checks]
+    batch.run(executor)
+    return [
+        [passes(batch[s], test=t, kind=c.task.kind) for s, t in zip(row, c.tests, strict=True)]
+        for c, row in zip(checks, slots, strict=True)
+    ]
