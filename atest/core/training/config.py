@@ -427,7 +427,7 @@ def _config_error(exc: ValidationError, source: str, overrides: Sequence[str]) -
     where = _written_at(key, source, overrides)
     if isinstance(err["input"], dict) and (err["type"].endswith("_type") or err["type"] == "literal_error"):
         return InputError(f"{where}: config key '{key}' is a value, not a section")
-    msg = str(err["ctx"]["error"]) if err["type"] == "value_error" else err["msg"]
+    msg = str(err.get("ctx", {}).get("error", err["msg"])) if err["type"] == "value_error" else err["msg"]
     return InputError(f"{where}: config key '{key}': {msg}" if key else f"{where}: {msg}")
 
 
