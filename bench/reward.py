@@ -56,7 +56,7 @@ from typing import Any
 
 from atest.core.parsing import parse_tests
 from atest.core.prompts import render_test
-from atest.core.rewards import RewardResult, UtrlTestConfig, UtrlTestItem, score_utrl_tests
+from atest.core.rewards import RewardResult, UtrlRewardConfig, UtrlTestItem, score_utrl_tests
 from atest.core.sandbox import Fault, Job, Limits, Program, Status, get_executor, outputs_match
 from atest.core.sandbox.oneshot import SubprocessProvider
 from atest.core.tasks import Task
@@ -568,7 +568,7 @@ class Reference:
             return any(not self.passes(source, task, t) for t in tests)
         return not all([self.passes(source, task, t) for t in tests])
 
-    def score(self, item: UtrlTestItem, config: UtrlTestConfig, pool: ThreadPoolExecutor) -> RewardResult:
+    def score(self, item: UtrlTestItem, config: UtrlRewardConfig, pool: ThreadPoolExecutor) -> RewardResult:
         task = item.task
         parsed = parse_tests(item.response, task.kind, template="utrl-test")
         tests = parsed.tests
@@ -577,7 +577,7 @@ class Reference:
         detected = sum(pool.map(lambda code: self.fails_some(code, task, valid), item.opponents))
         n_tests, n_valid, n_targets = len(tests), len(valid), len(item.opponents)
         discrimination = detected / n_targets if n_targets else 0.0
-        validity = min(1.0, n_valid / max(config.min_tests, n_tests, 1))
+        validity = min(1.0, n_valid / max(config.n_tests, n_tests, 1))
         fmt = 1.0 if parsed.well_formed and n_tests else 0.0
         score = (
             config.format_weight * fmt
@@ -622,7 +622,7 @@ def main() -> None:
         parser.error(f"--tasks must be 1..{len(TASKS)}, --opponents 1..8, --group and --tests at least 1")
 
     limits = Limits(cpu_seconds=args.cpu_seconds)
-    config = UtrlTestConfig()
+    config = UtrlRewardConfig()
     items = build_batch(args.tasks, args.group, args.tests, args.opponents, args.seed, limits)
     print(
         f"batch: {len(items)} responses, {args.tests} tests, {args.opponents} opponents + gold",

@@ -131,7 +131,7 @@ def test_unknown_key_names_the_key_a_guess_and_the_valid_keys():
     with pytest.raises(InputError) as info:
         load_config("utrl", overrides=["utrl.opponents.temp=1"])
     text = info.value.one_line()
-    assert "unknown config key 'utrl.opponents.temp'" in text
+    assert text.startswith("--set utrl.opponents.temp=1: unknown config key 'utrl.opponents.temp'")
     assert "utrl.opponents.temperature" in text and "utrl.opponents.max_new_tokens" in text
     assert "\n" not in text
 
@@ -145,6 +145,23 @@ def test_unknown_key_in_a_yaml_file_is_rejected_with_the_file(tmp_path):
     assert "did you mean 'grpo.learning_rate'" in info.value.one_line()
 
 
+def test_a_per_iteration_entry_is_checked_like_a_section(tmp_path):
+    with pytest.raises(InputError) as info:
+        load_config("utrl", overrides=["utrl.per_iteration=[{test_stepz: 3}]"])
+    assert "did you mean 'utrl.per_iteration.0.test_steps'" in info.value.one_line()
+    # Its grpo overrides are checked when the config loads, not when the iteration starts.
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        f"base: {config_dir() / 'utrl.yaml'}\nutrl:\n  per_iteration: [{{grpo: {{learning_rate: fast}}}}]\n"
+    )
+    with pytest.raises(
+        InputError, match=r"per_iteration\.0\.grpo': 'learning_rate': Input should be a valid number"
+    ):
+        load_config("utrl", config_file=path)
+    with pytest.raises(InputError, match="did you mean 'learning_rate'"):
+        load_config("utrl", overrides=["utrl.per_iteration=[{grpo: {lr: 1}}]"])
+
+
 def test_extra_grpo_fields_are_checked_against_trl(tmp_path):
     config = load_config("utrl", preset="cpu-smoke", overrides=["grpo.extra.top_k=5"])
     assert config.grpo.extra == {"top_k": 5}
@@ -155,8 +172,10 @@ def test_extra_grpo_fields_are_checked_against_trl(tmp_path):
 def test_bad_values_and_shapes_are_one_line_errors():
     with pytest.raises(InputError, match=r"grpo\.num_generations"):
         load_config("utrl", overrides=["grpo.num_generations=1"])
-    with pytest.raises(InputError, match="is a value, not a section"):
+    with pytest.raises(InputError, match=r"^--set seed\.x=1: config key 'seed' is a value, not a section"):
         load_config("utrl", overrides=["seed.x=1"])
+    with pytest.raises(InputError, match=r"'test_model\.lora\.target_modules' is a value, not a section"):
+        load_config("utrl", overrides=["test_model.lora.target_modules.x=1"])
     with pytest.raises(InputError, match="KEY=VALUE"):
         parse_override("grpo.learning_rate")
     with pytest.raises(InputError, match="unknown mode"):

@@ -13,9 +13,8 @@ from atest.core.errors import InputError
 from atest.core.rewards import (
     MAX_INPUT_CHARS,
     AtgenItem,
-    UtrlCodeConfig,
     UtrlCodeItem,
-    UtrlTestConfig,
+    UtrlRewardConfig,
     UtrlTestItem,
     score_atgen,
     score_utrl_code,
@@ -94,10 +93,16 @@ def block(inp: str, out: str, why: str = "because") -> str:
     return f"<reasoning>{why}</reasoning>\n```\nInput:\n{inp}\n\nOutput:\n{out}\n```\n"
 
 
-def utrl(executor, response: str, opponents=None, task=SUM, **config) -> tuple[float, dict[str, float]]:
+def utrl(
+    executor, response: str, opponents=None, task=SUM, exclude=False, config=None, **settings
+) -> tuple[float, dict[str, float]]:
     opps = list(OPPONENTS.values()) if opponents is None else opponents
     [result] = score_utrl_tests(
-        executor, [UtrlTestItem(task, response, opps)], UtrlTestConfig(**config), limits=LIMITS
+        executor,
+        [UtrlTestItem(task, response, opps)],
+        config or UtrlRewardConfig(**settings),
+        limits=LIMITS,
+        exclude_correct_opponents=exclude,
     )
     return result.score, result.components
 
@@ -137,16 +142,26 @@ def test_utrl_reward_where_we_differ_from_the_reference_code(executor):
     assert score == 0.0 and c["n_tests"] == 0 and c["format"] == 0.0
 
 
-def test_validity_is_clipped_at_min_tests(executor):
+def test_validity_is_clipped_at_n_tests(executor):
     thirteen = "".join(block(f"{i} {i}", str(2 * i)) for i in range(13))
     _, c = utrl(executor, thirteen)
     assert (c["n_tests"], c["n_valid"], c["validity"]) == (13, 13, 1.0)  # 13 / max(12, 13)
-    _, c = utrl(executor, thirteen, min_tests=20)
+    _, c = utrl(executor, thirteen, n_tests=20)
     assert c["validity"] == pytest.approx(13 / 20)
 
 
+def test_the_training_configs_utrl_section_is_the_reward_config(executor):
+    from atest.core.training.config import load_config
+
+    section = load_config("utrl", overrides=["utrl.n_tests=20", "utrl.validity_weight=0.5"]).utrl
+    thirteen = "".join(block(f"{i} {i}", str(2 * i)) for i in range(13))
+    score, c = utrl(executor, thirteen, opponents=[], config=section)
+    assert c["validity"] == pytest.approx(13 / 20)
+    assert score == pytest.approx(0.1 + 0.5 * 13 / 20)
+
+
 def test_exclude_correct_opponents_drops_those_passing_every_gold_test(executor):
-    score, c = utrl(executor, RESPONSE, exclude_correct_opponents=True)
+    score, c = utrl(executor, RESPONSE, exclude=True)
     # Gold tests 1 2 -> 3 and 3 4 -> 7: gold copy, alt, abs, crash, slow and off pass both
     # (their bugs need a < 0 or a > 100), so 6 are left out; sub and mul remain, both caught.
     assert (c["opponents"], c["opponents_excluded"], c["detected"]) == (2, 6, 2)
@@ -179,12 +194,12 @@ def test_functional_task(executor):
 def test_a_task_without_gold_is_an_input_error(executor):
     no_gold = Task("x", "?", "stdio", [], [])
     with pytest.raises(InputError, match="no gold solution"):
-        score_utrl_tests(executor, [UtrlTestItem(no_gold, RESPONSE, [])], UtrlTestConfig())
+        score_utrl_tests(executor, [UtrlTestItem(no_gold, RESPONSE, [])], UtrlRewardConfig())
 
 
 def test_a_whole_batch_runs_each_pair_once_and_opponents_stop_at_a_failure(executor):
     group = [UtrlTestItem(SUM, RESPONSE, list(OPPONENTS.values())) for _ in range(8)]
-    results = score_utrl_tests(executor, group, UtrlTestConfig(), limits=LIMITS)
+    results = score_utrl_tests(executor, group, UtrlRewardConfig(), limits=LIMITS)
     assert [r.score for r in results] == [pytest.approx(0.75)] * 8
     # 8 identical responses cost what one does (see the test above): gold on 4 inputs, then
     # rounds of 1 and 2 valid tests per opponent still undetected; a single call running
@@ -256,7 +271,7 @@ CODE_RESPONSE = "<reasoning>add</reasoning>\n```python\n{}```\n"
 
 
 def utrl_code(executor, response: str, tests, task=SUM) -> tuple[float, dict[str, float]]:
-    [r] = score_utrl_code(executor, [UtrlCodeItem(task, response, tests)], UtrlCodeConfig(), limits=LIMITS)
+    [r] = score_utrl_code(executor, [UtrlCodeItem(task, response, tests)], UtrlRewardConfig(), limits=LIMITS)
     return r.score, r.components
 
 
@@ -291,7 +306,7 @@ def test_code_reward_without_code_or_reasoning(executor):
 
 def test_code_reward_batch_is_one_call(executor):
     items = [UtrlCodeItem(SUM, CODE_RESPONSE.format(code), TESTS) for code in OPPONENTS.values()]
-    results = score_utrl_code(executor, items, UtrlCodeConfig(), limits=LIMITS)
+    results = score_utrl_code(executor, items, UtrlRewardConfig(), limits=LIMITS)
     assert len(results) == 8 and len(executor.calls) == 1
     assert results[0].score == pytest.approx(1.0)  # the gold copy
 

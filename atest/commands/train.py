@@ -12,10 +12,11 @@ from rich.table import Table
 
 from atest.commands._common import console, emit_json, handle_errors
 from atest.core.errors import AtestError, InputError
+from atest.core.training.modes import MODES
 
 MODE_HELP = (
-    "utrl | atgen-static | atgen-unconditional | atgen-adaptive | codegen (a code generator "
-    "against generated tests) | sft (the supervised baseline) (required unless --resume)."
+    f"{' | '.join(MODES)} (required unless --resume); codegen trains a code generator against "
+    "generated tests, sft is the supervised baseline."
 )
 
 

@@ -17,11 +17,12 @@ from atest.core.errors import ExternalError, InputError
 from atest.core.io import read_jsonl_resumable
 from atest.core.metrics.testsfile import GROUND_TRUTH
 from atest.core.mutation.pools import CANDIDATES_KEY
+from atest.core.training.modes import TEST_GRPO_MODES
 
 GOLD = GROUND_TRUTH
 MUTANT_POOL = CANDIDATES_KEY
 DEFAULT_MODEL = "smollm2-135m"
-MODES = ("utrl", "atgen-static", "atgen-unconditional", "atgen-adaptive")
+MODES = TEST_GRPO_MODES
 MODEL_ROLES = ("base", "warm-up", "grpo")
 TEST_REWARDS = ("atgen", "utrl_test")  # the reward functions of the test generator (TRL's names)
 # The reward components a learning curve shows, in this order, when the run logged them.

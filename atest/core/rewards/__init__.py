@@ -4,9 +4,8 @@ from atest.core.checking import MAX_INPUT_CHARS
 from atest.core.rewards.atgen import AtgenItem, score_atgen
 from atest.core.rewards.common import RewardResult
 from atest.core.rewards.utrl import (
-    UtrlCodeConfig,
     UtrlCodeItem,
-    UtrlTestConfig,
+    UtrlRewardConfig,
     UtrlTestItem,
     score_utrl_code,
     score_utrl_tests,
@@ -16,9 +15,8 @@ __all__ = [
     "MAX_INPUT_CHARS",
     "AtgenItem",
     "RewardResult",
-    "UtrlCodeConfig",
     "UtrlCodeItem",
-    "UtrlTestConfig",
+    "UtrlRewardConfig",
     "UtrlTestItem",
     "score_atgen",
     "score_utrl_code",

@@ -29,9 +29,8 @@ from atest.core.parsing import parse_tests
 from atest.core.rewards.atgen import AtgenItem, score_atgen
 from atest.core.rewards.common import RewardResult
 from atest.core.rewards.utrl import (
-    UtrlCodeConfig,
     UtrlCodeItem,
-    UtrlTestConfig,
+    UtrlRewardConfig,
     UtrlTestItem,
     score_utrl_code,
     score_utrl_tests,
@@ -164,7 +163,7 @@ def score_rows(
         items = [UtrlTestItem(r.task, r.response, _opponents(r, model)) for r in rows]
         if paper:
             return score_utrl_tests_paper(executor, items, limits=limits)
-        return score_utrl_tests(executor, items, UtrlTestConfig(), limits=limits)
+        return score_utrl_tests(executor, items, UtrlRewardConfig(), limits=limits)
     if kind == "utrl-code":
         file_tests = _file_tests(tests, [r.task for r in rows], paper)
         code_items = [UtrlCodeItem(r.task, r.response, _row_tests(r, paper, file_tests)) for r in rows]
@@ -173,7 +172,7 @@ def score_rows(
                 "tests" in r.row or "test_response" in r.row for r in rows
             )
             return score_utrl_code_paper(executor, code_items, gold_tests=gold, limits=limits)
-        return score_utrl_code(executor, code_items, UtrlCodeConfig(), limits=limits)
+        return score_utrl_code(executor, code_items, UtrlRewardConfig(), limits=limits)
     atgen_items = [AtgenItem(r.task, r.response, _buggy(r)) for r in rows]
     return score_atgen(executor, atgen_items, limits=limits)
 

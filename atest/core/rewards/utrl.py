@@ -2,13 +2,13 @@
 
 Test generator, per response (REFERENCE.md section 3):
     score = format_weight * format + discrimination_weight * discrimination
-            + validity_weight * n_valid / max(min_tests, n_tests)
+            + validity_weight * n_valid / max(n_tests, tests parsed)
 where a test is valid when the task's first gold solution, run on its input, produces its
 output; discrimination is the fraction of opponents that fail at least one valid test (a crash
 or time-out counts as failing). A response with no parsed test scores 0, format included.
 
-Code generator, per response: pass_weight * pass rate on the valid tests + format_weight *
-format, and only the format term when there is no valid test to pass.
+Code generator, per response: code_pass_weight * pass rate on the valid tests +
+code_format_weight * format, and only the format term when there is no valid test to pass.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from atest.core.checking import (
     Batch,
@@ -37,15 +39,23 @@ from atest.core.tasks import Task
 DOUBLING = tuple(2**k - 1 for k in range(1, 21))  # test rounds of 1, 2, 4, ... (up to a million tests)
 
 
-@dataclass(frozen=True)
-class UtrlTestConfig:
+class UtrlRewardConfig(BaseModel):
+    """The settings of both UTRL rewards, with the paper's values as defaults.
+
+    The training config's `utrl` section extends this model, so each setting is declared here
+    once, under the key a config file writes (`utrl.format_weight`, `utrl.n_tests`, ...), and
+    the training reward functions score with the section itself.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
     format_weight: float = 0.1
     discrimination_weight: float = 0.85
     validity_weight: float = 0.05
-    min_tests: int = 12  # the validity clip: full marks need this many valid tests
-    # Leave out of the denominator the opponents that pass every gold test (they may be correct,
-    # and no valid test can then fail them); only for tasks that have gold tests.
-    exclude_correct_opponents: bool = False
+    # The tests a response is asked for, and the validity clip: full marks need this many valid tests.
+    n_tests: int = Field(12, ge=1)
+    code_pass_weight: float = 0.9
+    code_format_weight: float = 0.1
 
 
 @dataclass
@@ -69,18 +79,25 @@ class _TestPlan:
 
 
 def score_utrl_tests(
-    executor: Executor, items: Sequence[UtrlTestItem], config: UtrlTestConfig, *, limits: Limits | None = None
+    executor: Executor,
+    items: Sequence[UtrlTestItem],
+    config: UtrlRewardConfig,
+    *,
+    limits: Limits | None = None,
+    exclude_correct_opponents: bool = False,
 ) -> list[RewardResult]:
     """The discrimination reward of every response, from a few batched sandbox calls.
 
     First gold runs on every distinct generated input of the batch (with
-    exclude_correct_opponents, the opponents run on the gold tests in the same call); then the
+    `exclude_correct_opponents`, the opponents run on the gold tests in the same call and those
+    passing every one leave the denominator: they may be correct, and no valid test can then
+    fail them; training filters its opponents once when it samples them instead); then the
     opponents run on valid tests only, in rounds of 1, 2, 4, ... tests, and each stops at its
     first failed test: the reward only needs to know whether it fails one.
     """
     limits = limits or Limits()
     batch = Batch(limits)
-    plans = [_plan(item, batch, config) for item in items]
+    plans = [_plan(item, batch, exclude_correct_opponents) for item in items]
     batch.run(executor)
     for plan in plans:
         plan.valid = _valid_tests(plan, batch)
@@ -89,7 +106,7 @@ def score_utrl_tests(
     return [_score_tests(plan, config) for plan in plans]
 
 
-def _plan(item: UtrlTestItem, batch: Batch, config: UtrlTestConfig) -> _TestPlan:
+def _plan(item: UtrlTestItem, batch: Batch, exclude_correct: bool) -> _TestPlan:
     task = item.task
     parsed = parse_tests(item.response, task.kind, template="utrl-test")
     tests = as_tests(parsed.tests)
@@ -100,7 +117,7 @@ def _plan(item: UtrlTestItem, batch: Batch, config: UtrlTestConfig) -> _TestPlan
     ]
     opponents = [program(task, code) for code in item.opponents]
     correct_slots: list[list[int]] = []
-    if config.exclude_correct_opponents and task.gold_tests and tests:
+    if exclude_correct and task.gold_tests and tests:
         correct_slots = [[batch.add(p, t.input) for t in as_tests(task.gold_tests)] for p in opponents]
     return _TestPlan(item, tests, parsed.well_formed, gold_slots, opponents, correct_slots)
 
@@ -140,10 +157,10 @@ def _count_detected(executor: Executor, plans: list[_TestPlan], limits: Limits) 
             plan.detected += 1
 
 
-def _score_tests(plan: _TestPlan, config: UtrlTestConfig) -> RewardResult:
+def _score_tests(plan: _TestPlan, config: UtrlRewardConfig) -> RewardResult:
     n_tests, n_valid, n_targets = len(plan.tests), len(plan.valid), len(plan.targets)
     discrimination = plan.detected / n_targets if n_targets else 0.0
-    validity = min(1.0, n_valid / max(config.min_tests, n_tests, 1))
+    validity = min(1.0, n_valid / max(config.n_tests, n_tests, 1))
     fmt = 1.0 if plan.well_formed and n_tests else 0.0
     score = (
         config.format_weight * fmt
@@ -167,12 +184,6 @@ def _score_tests(plan: _TestPlan, config: UtrlTestConfig) -> RewardResult:
     )
 
 
-@dataclass(frozen=True)
-class UtrlCodeConfig:
-    pass_weight: float = 0.9
-    format_weight: float = 0.1
-
-
 @dataclass
 class UtrlCodeItem:
     task: Task
@@ -181,7 +192,11 @@ class UtrlCodeItem:
 
 
 def score_utrl_code(
-    executor: Executor, items: Sequence[UtrlCodeItem], config: UtrlCodeConfig, *, limits: Limits | None = None
+    executor: Executor,
+    items: Sequence[UtrlCodeItem],
+    config: UtrlRewardConfig,
+    *,
+    limits: Limits | None = None,
 ) -> list[RewardResult]:
     """The code generator's reward, from one batched sandbox call.
 
@@ -212,7 +227,7 @@ def score_utrl_code(
         )
         pass_rate = passed / len(valid) if valid else 0.0
         fmt = 1.0 if code_well_formed(item.response) else 0.0
-        score = config.pass_weight * pass_rate + config.format_weight * fmt
+        score = config.code_pass_weight * pass_rate + config.code_format_weight * fmt
         results.append(
             RewardResult(
                 score=score,

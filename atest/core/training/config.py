@@ -3,26 +3,29 @@
 A run is described by one resolved `TrainConfig`. It is built from a mode file
 (`atest/configs/<mode>.yaml`, the papers' hyper-parameters), optionally a preset that overlays it
 (`atest/configs/<preset>/<mode>.yaml`, e.g. `cpu-smoke`) or a user file, then command-line
-overrides. Any YAML file may name a `base:` file it extends. Unknown keys are rejected with
-the list of valid keys, because a misspelt hyper-parameter that is silently ignored wastes a
-GPU-day. The resolved config is written into the run directory and is what `--resume` reads.
+overrides. Any YAML file may name a `base:` file it extends. Every section forbids unknown
+keys (pydantic's `extra="forbid"`), and the error names the key, where it came from, the
+closest valid key and the valid keys of its section, because a misspelt hyper-parameter that
+is silently ignored wastes a GPU-day. The resolved config is written into the run directory
+and is what `--resume` reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from atest.core.errors import InputError
-
-Mode = Literal["utrl", "atgen-static", "atgen-unconditional", "atgen-adaptive", "codegen", "sft"]
-MODES: tuple[str, ...] = ("utrl", "atgen-static", "atgen-unconditional", "atgen-adaptive", "codegen", "sft")
+from atest.core.rewards import UtrlRewardConfig
+from atest.core.training.modes import MODES, Mode
 
 CONFIG_DIR_ENV = "ATEST_CONFIG_DIR"
 
@@ -112,9 +115,18 @@ class IterationOverride(_Strict):
     @field_validator("grpo")
     @classmethod
     def _grpo_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        for key in value:
-            if key not in GrpoSection.model_fields:
-                raise ValueError(f"'{key}' is not a grpo key (valid: {', '.join(GrpoSection.model_fields)})")
+        """Checked as `grpo` keys and values now, not when the iteration starts a day into the run."""
+        try:
+            GrpoSection.model_validate(value)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = ".".join(str(p) for p in err["loc"])
+            if err["type"] != "extra_forbidden":
+                raise ValueError(f"'{key}': {err['msg']}") from None
+            keys = list(GrpoSection.model_fields)
+            close = _closest(key, keys)
+            guess = f"did you mean '{close}'? " if close else ""
+            raise ValueError(f"'{key}' is not a grpo key ({guess}valid: {', '.join(keys)})") from None
         return value
 
 
@@ -127,22 +139,20 @@ class SamplingSection(_Strict):
     max_new_tokens: int = Field(2048, ge=1)
 
 
-class UtrlSection(_Strict):
+class UtrlSection(UtrlRewardConfig):
+    """UTRL's loop; the reward keys (weights, `n_tests`) are `UtrlRewardConfig`'s fields."""
+
+    model_config = _Strict.model_config
+
     iterations: int = Field(2, ge=1)
     test_steps: int = Field(100, ge=1)
     code_steps: int = Field(100, ge=1)
-    n_tests: int = Field(12, ge=1)
     opponents: SamplingSection = Field(default_factory=SamplingSection)
     gen_tests: SamplingSection = Field(default_factory=lambda: SamplingSection(n=1))
     exclude_correct_opponents: bool = True
     # A sampled response without a python block: dropped (True), or kept as an empty program that
     # fails every valid test (False, the authors' reward, whose denominator is always K).
     drop_codeless_opponents: bool = True
-    format_weight: float = 0.1
-    discrimination_weight: float = 0.85
-    validity_weight: float = 0.05
-    code_pass_weight: float = 0.9
-    code_format_weight: float = 0.1
     generation_backend: Literal["hf", "vllm"] = "hf"
     per_iteration: list[IterationOverride] = Field(default_factory=list)
 
@@ -294,10 +304,43 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
         return annotation
     if getattr(annotation, "__origin__", None) in (list, dict):
         return None
-    for arg in getattr(annotation, "__args__", ()):
+    for arg in get_args(annotation):
         if isinstance(arg, type) and issubclass(arg, BaseModel):
             return arg
     return None
+
+
+def _walk(loc: Sequence[str | int]) -> tuple[list[str | int], type[BaseModel] | None]:
+    """The part of an error location that names config keys (pydantic appends union members such
+    as `list[str]`), and the section it ends in; a list index steps into the list's entries."""
+    model: type[BaseModel] | None = TrainConfig
+    path: list[str | int] = []
+    for part in loc:
+        if isinstance(part, int):
+            path.append(part)
+            continue
+        if model is None or part not in model.model_fields:
+            break
+        path.append(part)
+        annotation = model.model_fields[part].annotation
+        if getattr(annotation, "__origin__", None) is list:
+            annotation = get_args(annotation)[0]
+        model = _submodel(annotation)
+    return path, model
+
+
+def _closest(key: str, keys: list[str]) -> str | None:
+    """A likely intended key: same initials (lr -> learning_rate), a prefix, or a close spelling."""
+    leaf = key.rsplit(".", 1)[-1].lower()
+    for candidate in keys:
+        words = candidate.rsplit(".", 1)[-1].split("_")
+        if len(words) > 1 and "".join(w[0] for w in words) == leaf:
+            return candidate
+    prefixed = [k for k in keys if k.rsplit(".", 1)[-1].startswith(leaf)]
+    if len(leaf) >= 3 and prefixed:
+        return prefixed[0]
+    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.75)
+    return close[0] if close else None
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -345,66 +388,11 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
-def _check_key(parts: list[str]) -> None:
-    model: type[BaseModel] | None = TrainConfig
-    for i, part in enumerate(parts):
-        if model is None:
-            return  # inside a free-form mapping (grpo.extra, per_iteration entries): checked on validation
-        if part not in model.model_fields:
-            raise _unknown_key(parts[: i + 1], model)
-        annotation = model.model_fields[part].annotation
-        model = _submodel(annotation)
-        if model is None and i < len(parts) - 1 and not _is_mapping(annotation):
-            raise InputError(f"config key '{'.'.join(parts[: i + 1])}' is a value, not a section")
-
-
-def _unknown_key(parts: list[str], section: type[BaseModel]) -> InputError:
-    """Name the bad key, the closest valid one, and every valid key of that section."""
-    prefix = ".".join(parts[:-1])
-    keys = valid_keys(section, f"{prefix}." if prefix else "")
-    dotted = ".".join(parts)
-    close = _closest(dotted, keys)
-    guess = f"did you mean '{close}'? " if close else ""
-    return InputError(f"unknown config key '{dotted}'", f"{guess}valid keys: {', '.join(keys)}")
-
-
-def _closest(key: str, keys: list[str]) -> str | None:
-    """A likely intended key: same initials (lr -> learning_rate), a prefix, or a close spelling."""
-    import difflib
-
-    leaf = key.rsplit(".", 1)[-1].lower()
-    for candidate in keys:
-        words = candidate.rsplit(".", 1)[-1].split("_")
-        if len(words) > 1 and "".join(w[0] for w in words) == leaf:
-            return candidate
-    prefixed = [k for k in keys if k.rsplit(".", 1)[-1].startswith(leaf)]
-    if len(leaf) >= 3 and prefixed:
-        return prefixed[0]
-    close = difflib.get_close_matches(key, keys, n=1, cutoff=0.75)
-    return close[0] if close else None
-
-
-def _check_tree(node: Any, parts: list[str]) -> None:
-    """Check every key of a config mapping, so a misspelt key anywhere is named with its section."""
-    if parts:
-        _check_key(parts)
-    model: type[BaseModel] | None = TrainConfig
-    for part in parts:
-        model = _submodel(model.model_fields[part].annotation) if model is not None else None
-    if model is not None and isinstance(node, dict):
-        for key, value in node.items():
-            _check_tree(value, [*parts, str(key)])
-
-
-def _is_mapping(annotation: Any) -> bool:
-    return annotation is dict or getattr(annotation, "__origin__", None) is dict
-
-
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`data` with each `--set` written in; the keys are checked when the result is validated."""
     out = _deep_merge({}, data)
     for item in overrides:
         parts, value = parse_override(item)
-        _check_key(parts)
         node = out
         for part in parts[:-1]:
             if not isinstance(node.get(part), dict):
@@ -414,23 +402,44 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return out
 
 
-def validate(data: dict[str, Any], source: str) -> TrainConfig:
-    """Build the config, turning the first validation error into one line naming the key."""
-    try:
-        _check_tree(data, [])
-    except InputError as exc:
-        raise InputError(f"{source}: {exc.message}", exc.hint) from None
+def validate(data: dict[str, Any], source: str, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Build the config; a problem becomes one line naming the key and the file or `--set` it came from."""
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        if err["type"] == "extra_forbidden":
-            raise InputError(
-                f"{source}: unknown config key '{loc}'", f"valid keys: {', '.join(valid_keys())}"
-            ) from None
-        where = f" '{loc}'" if loc else ""
-        raise InputError(f"{source}: config key{where}: {err['msg']}") from None
+        raise _config_error(exc, source, overrides) from None
+
+
+def _config_error(exc: ValidationError, source: str, overrides: Sequence[str]) -> InputError:
+    """The first problem, unknown keys before bad values (a misspelt key often leaves one missing)."""
+    errors = exc.errors()
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    if err["type"] == "extra_forbidden":
+        path, section = _walk(err["loc"][:-1])
+        prefix = "".join(f"{p}." for p in path)
+        key = f"{prefix}{err['loc'][-1]}"
+        keys = valid_keys(section, prefix) if section is not None else []
+        close = _closest(key, keys)
+        guess = f"did you mean '{close}'? " if close else ""
+        where = _written_at(key, source, overrides)
+        return InputError(f"{where}: unknown config key '{key}'", f"{guess}valid keys: {', '.join(keys)}")
+    key = ".".join(str(p) for p in _walk(err["loc"])[0])
+    where = _written_at(key, source, overrides)
+    if isinstance(err["input"], dict) and (err["type"].endswith("_type") or err["type"] == "literal_error"):
+        return InputError(f"{where}: config key '{key}' is a value, not a section")
+    msg = str(err.get("ctx", {}).get("error", err["msg"])) if err["type"] == "value_error" else err["msg"]
+    return InputError(f"{where}: config key '{key}': {msg}" if key else f"{where}: {msg}")
+
+
+def _written_at(key: str, source: str, overrides: Sequence[str]) -> str:
+    """`--set ITEM` when an override wrote the key or the value holding it (the last one wins), else the file."""
+    path = key.split(".") if key else []
+    for item in reversed(overrides):
+        parts, _ = parse_override(item)
+        n = min(len(parts), len(path))
+        if n and parts[:n] == path[:n]:
+            return f"--set {item}"
+    return source
 
 
 def source_file(mode: str, preset: str | None, config_file: str | Path | None) -> Path:
@@ -467,7 +476,7 @@ def load_config(
         raise InputError(f"{path}: config is for mode {file_mode!r}, not {mode!r}")
     data["mode"] = mode
     data = apply_overrides(data, overrides or [])
-    return validate(data, str(path))
+    return validate(data, str(path), overrides or [])
 
 
 def dump_config(config: TrainConfig) -> str:
@@ -477,7 +486,7 @@ def dump_config(config: TrainConfig) -> str:
 def load_saved_config(path: Path, overrides: list[str] | None = None) -> TrainConfig:
     """The resolved config of an existing run, with optional overrides (e.g. more steps)."""
     data = read_yaml(path)
-    return validate(apply_overrides(data, overrides or []), str(path))
+    return validate(apply_overrides(data, overrides or []), str(path), overrides or [])
 
 
 def grpo_for_iteration(config: TrainConfig, iteration: int) -> GrpoSection:

@@ -17,10 +17,10 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from atest.core.rewards import UtrlRewardConfig
 from atest.core.sandbox import Executor, Limits
 from atest.core.tasks import Task
 from atest.core.training.adversary import AdversarialState, Observation
-from atest.core.training.config import UtrlSection
 
 
 def completion_text(completion: Any) -> str:
@@ -58,7 +58,9 @@ class UtrlTestReward(_RewardFn):
 
     __name__ = "utrl_test"
 
-    def __init__(self, tasks_by_id: dict[str, Task], executor: Executor, config: UtrlSection, limits: Limits):
+    def __init__(
+        self, tasks_by_id: dict[str, Task], executor: Executor, config: UtrlRewardConfig, limits: Limits
+    ):
         super().__init__(tasks_by_id, executor, limits)
         self.config = config
 
@@ -71,19 +73,15 @@ class UtrlTestReward(_RewardFn):
         log_metric: Callable[[str, float], None] | None = None,
         **kwargs: Any,
     ) -> list[float]:
-        from atest.core.rewards import UtrlTestConfig, UtrlTestItem, score_utrl_tests
+        from atest.core.rewards import UtrlTestItem, score_utrl_tests
 
         items = [
             UtrlTestItem(task=task, response=completion_text(c), opponents=list(opps))
             for task, c, opps in zip(self.tasks(task_id), completions, opponents, strict=True)
         ]
-        config = UtrlTestConfig(
-            format_weight=self.config.format_weight,
-            discrimination_weight=self.config.discrimination_weight,
-            validity_weight=self.config.validity_weight,
-            min_tests=self.config.n_tests,
-        )
-        results = score_utrl_tests(self.executor, items, config, limits=self.limits)
+        # The opponents column is already without correct codes when the section asks so (the
+        # opponents phase drops them once), hence no per-step exclusion here.
+        results = score_utrl_tests(self.executor, items, self.config, limits=self.limits)
         log_means(log_metric, self.__name__, results)
         return [r.score for r in results]
 
@@ -93,7 +91,9 @@ class UtrlCodeReward(_RewardFn):
 
     __name__ = "utrl_code"
 
-    def __init__(self, tasks_by_id: dict[str, Task], executor: Executor, config: UtrlSection, limits: Limits):
+    def __init__(
+        self, tasks_by_id: dict[str, Task], executor: Executor, config: UtrlRewardConfig, limits: Limits
+    ):
         super().__init__(tasks_by_id, executor, limits)
         self.config = config
 
@@ -106,16 +106,13 @@ class UtrlCodeReward(_RewardFn):
         log_metric: Callable[[str, float], None] | None = None,
         **kwargs: Any,
     ) -> list[float]:
-        from atest.core.rewards import UtrlCodeConfig, UtrlCodeItem, score_utrl_code
+        from atest.core.rewards import UtrlCodeItem, score_utrl_code
 
         items = [
             UtrlCodeItem(task=task, response=completion_text(c), tests=json.loads(tests))
             for task, c, tests in zip(self.tasks(task_id), completions, tests_json, strict=True)
         ]
-        config = UtrlCodeConfig(
-            pass_weight=self.config.code_pass_weight, format_weight=self.config.code_format_weight
-        )
-        results = score_utrl_code(self.executor, items, config, limits=self.limits)
+        results = score_utrl_code(self.executor, items, self.config, limits=self.limits)
         log_means(log_metric, self.__name__, results)
         return [r.score for r in results]
 

@@ -192,20 +192,13 @@ class Validator:
         return build_messages("atgen", task, buggy_code=task.buggy_code[0], thinking=self.thinking)
 
     def _score_tests(self, texts: list[str]) -> dict[str, float]:
-        from atest.core.rewards import UtrlTestConfig, UtrlTestItem, score_utrl_tests
+        from atest.core.rewards import UtrlTestItem, score_utrl_tests
 
-        cfg = self.ctx.config.utrl
         items = [
             UtrlTestItem(task=t, response=x, opponents=[c for cs in t.candidates.values() for c in cs])
             for t, x in zip(self.tasks, texts, strict=True)
         ]
-        config = UtrlTestConfig(
-            format_weight=cfg.format_weight,
-            discrimination_weight=cfg.discrimination_weight,
-            validity_weight=cfg.validity_weight,
-            min_tests=cfg.n_tests,
-        )
-        results = score_utrl_tests(self.ctx.executor, items, config, limits=self.ctx.limits)
+        results = score_utrl_tests(self.ctx.executor, items, self.ctx.config.utrl, limits=self.ctx.limits)
         figures = {"val/score": _mean([r.score for r in results])}
         for name in ("format", "discrimination", "validity"):
             figures[f"val/{name}"] = _mean([r.components.get(name, 0.0) for r in results])
