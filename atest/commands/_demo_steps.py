@@ -270,7 +270,9 @@ def _rates(report: dict[str, Any] | None) -> dict[str, float] | None:
 
 
 def _train_overrides(cfg: DemoConfig, model: Path) -> list[str]:
-    sets = [f"test_model.path={model}", f"grpo.max_completion_length={cfg.max_new_tokens}"]
+    """The cpu-smoke preset on the demo's model. The preset's one thread suits a CPU shared with
+    a test suite; the demo has the machine to itself, so torch takes every core."""
+    sets = [f"test_model.path={model}", f"grpo.max_completion_length={cfg.max_new_tokens}", "threads=null"]
     if cfg.mode == "utrl":
         sets += [f"code_model.path={cfg.model}", "utrl.iterations=1", f"utrl.test_steps={cfg.train_steps}"]
     else:

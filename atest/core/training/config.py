@@ -254,9 +254,9 @@ class TrainConfig(_Strict):
     tasks: str | None = None  # None: the bundled sample
     max_tasks: int | None = Field(None, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # CPU threads for torch in the training process (None: torch's default, one per core). Small
-    # models gain nothing from intra-op threads, and on a busy machine (sandbox workers, other
-    # jobs) spinning threads make a step many times slower: the CPU presets use 1.
+    # CPU threads for torch in the training process (None: torch's default, one per core). On a
+    # busy machine (a test suite, other jobs) spinning threads make a step many times slower, so
+    # the CPU presets use 1; a run alone on the machine is faster with the default (`atest demo`).
     threads: int | None = Field(None, ge=1)
     test_model: ModelSection
     code_model: ModelSection | None = None  # utrl / codegen: the code generator under training
