@@ -1,18 +1,18 @@
-.PHONY: demo test lint venv venv-vllm
+.PHONY: demo test lint venv venv-test
 
 venv:
 	@bash scripts/setup-venv.sh
 
-venv-vllm:
-	@bash scripts/setup-venv.sh --vllm
+venv-test:
+	@bash scripts/setup-venv.sh --test
 
 demo: venv
 	.venv/bin/atest demo --out demo-out
 
-test: venv-vllm
+test: venv-test
 	.venv/bin/python -m ruff check atest tests bench
 	.venv/bin/python -m pytest -q
 
-lint: venv
+lint: venv-test
 	.venv/bin/python -m ruff check atest tests bench
 	.venv/bin/python -m ruff format --check atest tests bench

