@@ -40,9 +40,7 @@ def register(app: typer.Typer) -> None:
         solutions: Annotated[int, typer.Option("--solutions", min=1, help="Model solutions per task.")] = 2,
         model: Annotated[str, typer.Option("--model", help="Test and code model.")] = "smollm2-135m",
         mode: Annotated[str, typer.Option("--mode", help="Training mode.")] = "atgen-static",
-        warmup_steps: Annotated[
-            int, typer.Option("--warmup-steps", min=1, help="Format warm-up steps.")
-        ] = 8,
+        warmup_steps: Annotated[int, typer.Option("--warmup-steps", min=1, help="Format warm-up steps.")] = 8,
         steps: Annotated[int, typer.Option("--steps", min=1, help="GRPO steps of the training run.")] = 3,
         max_new_tokens: Annotated[
             int, typer.Option("--max-new-tokens", min=16, help="Tokens per generated test response.")
