@@ -4,8 +4,12 @@ against a real HTTP server on loopback that serves that model."""
 from __future__ import annotations
 
 import importlib.util
+import os
+import shutil
 import socket
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -138,6 +142,32 @@ def client(server, **opts):
     opts.setdefault("backoff_s", 0.01)
     opts.setdefault("max_backoff_s", 0.05)
     return make_generator("openai", "tiny", base_url=server.base_url, **opts)
+
+
+def test_vllm_env_gives_its_sockets_a_folder_removed_at_exit(monkeypatch, tmp_path):
+    """vLLM leaves its engine's socket files behind; atest points them at a folder of its own,
+    unless the user chose one or the temp folder is too deep for a socket's 107-byte path."""
+    from atest.core.generation.vllm_backend import prepare_vllm_env
+
+    for key in ("VLLM_RPC_BASE_PATH", "VLLM_LOGGING_STREAM"):
+        monkeypatch.delenv(key, raising=False)
+    shallow = Path(tempfile.mkdtemp(prefix="vt-"))  # the system temp folder, not pytest's deep one
+    try:
+        monkeypatch.setattr(tempfile, "tempdir", str(shallow))
+        prepare_vllm_env()
+        [folder] = shallow.iterdir()
+        assert os.environ["VLLM_RPC_BASE_PATH"] == str(folder) and folder.name.startswith("atest-vllm-")
+        assert os.environ["VLLM_LOGGING_STREAM"] == "ext://sys.stderr"
+        prepare_vllm_env()
+        assert list(shallow.iterdir()) == [folder], "the user's (or an earlier) choice is kept"
+    finally:
+        shutil.rmtree(shallow)
+    monkeypatch.delenv("VLLM_RPC_BASE_PATH")
+    deep = tmp_path / ("d" * 80)
+    deep.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    prepare_vllm_env()
+    assert "VLLM_RPC_BASE_PATH" not in os.environ and list(deep.iterdir()) == []
 
 
 def test_openai_backend_returns_the_served_models_completions(server, hf, monkeypatch):

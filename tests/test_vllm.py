@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -73,15 +75,21 @@ def last_json(done: subprocess.CompletedProcess) -> dict:
 # -- the offline engine ------------------------------------------------------------------------
 
 
-def test_offline_engine_generates_tests_greedily(tasks_file, tmp_path):
+def test_offline_engine_generates_tests_greedily(tasks_file, tmp_path, request):
+    """...and leaves none of the engine's socket files in the temp folder."""
     out = tmp_path / "tests.jsonl"
+    # A short temp folder of its own (a socket's path must fit in 107 bytes; tmp_path is deep).
+    temp = Path(tempfile.mkdtemp(prefix="vt-"))
+    request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
+    env = {k: v for k, v in os.environ.items() if k != "VLLM_RPC_BASE_PATH"} | {"TMPDIR": str(temp)}
     summary = last_json(
         run_cli(
             "gen-tests", "--tasks", str(tasks_file), "--out", str(out), "--model", MODEL,
             "--backend", "vllm", "--max-new-tokens", "32", "--json",
-            timeout=SERVER_START_S, env={**os.environ},
+            timeout=SERVER_START_S, env=env,
         )
     )  # fmt: skip
+    assert [p.name for p in temp.rglob("*") if p.is_socket()] == []
     rows = rows_of(out)
     assert summary["n_prompts"] == summary["n_written"] == 2
     assert [r["backend"] for r in rows] == ["vllm", "vllm"]
@@ -149,10 +157,13 @@ def vllm_server(tmp_path_factory):
         "--enforce-eager", "--max-model-len", "2048",
         "--no-enable-chunked-prefill", "--max-num-batched-tokens", "2048", "--max-num-seqs", "8",
     ]  # fmt: skip
+    # The server is vLLM's own: its socket files go to a folder of the test run, not /tmp.
+    sockets = tmp_path_factory.mktemp("vllm-server-sockets")
     with log.open("w") as sink:
         process = subprocess.Popen(
-            command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
+            command, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            env={**os.environ, "VLLM_RPC_BASE_PATH": str(sockets)},
+        )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_serving(process, url, log)

