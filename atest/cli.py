@@ -97,8 +97,8 @@ def _root(
         None,
         "--ray-address",
         envvar=RAY_ADDRESS_ENV,
-        help="Ray cluster for --executor ray: auto, HOST:PORT or ray://HOST:10001 "
-        "(default: start a local Ray runtime for the command).",
+        help="Ray cluster to run programs on (implies --executor ray): auto, HOST:PORT or "
+        "ray://HOST:10001 (without it, --executor ray starts a local Ray runtime for the command).",
     ),
 ) -> None:
     """Train and evaluate LLMs that write unit tests."""
@@ -115,6 +115,14 @@ def _root(
             raise typer.Exit(2)
         os.environ[EXECUTOR_ENV] = executor
     if ray_address is not None:
+        if executor not in (None, "ray"):
+            typer.echo(
+                f"error: --ray-address runs programs on Ray, but --executor is {executor!r}: "
+                "drop one of the two",
+                err=True,
+            )
+            raise typer.Exit(2)
+        os.environ[EXECUTOR_ENV] = "ray"
         os.environ[RAY_ADDRESS_ENV] = ray_address
 
 

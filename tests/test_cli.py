@@ -65,6 +65,13 @@ def test_unknown_command_is_a_usage_error():
     assert proc.stdout == ""
 
 
+def test_error_messages_print_brackets_as_written(tmp_path):
+    """An error line is plain text: a path or an extra like `atest[ray]` keeps its brackets."""
+    missing = tmp_path / "[ray]" / "tasks.jsonl"
+    done = run_cli("fidelity", "--tasks", str(missing), "--tests", "ground_truth")
+    assert done.returncode == 2 and f"{missing}: no such file" in done.stderr
+
+
 def test_json_output_is_strict_json(capsys):
     from atest.commands._common import emit_json
 

@@ -14,11 +14,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from atest_cli import run_cli
 from sandbox_corpus import CORPUS, outcomes, stdio
 
 from atest.core.errors import ExternalError, InputError
 from atest.core.sandbox import Status, get_executor
-from atest.core.sandbox.executor import FAULT_ATTEMPTS
+from atest.core.sandbox.executor import EXECUTOR_ENV, FAULT_ATTEMPTS, RAY_ADDRESS_ENV
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +160,17 @@ def test_ray_addresses_nothing_answers_at_fail_fast():
         ):
             pass
         assert failure.value.exit_code == 3
+
+
+def test_cli_ray_address_means_the_ray_executor():
+    """An address alone runs programs on Ray (here: nothing answers, so the command fails fast
+    naming it), and an address beside another executor is a contradiction, refused."""
+    command = ["prepare", "--source", "sample", "--limit", "1", "--verify", "--json"]
+    env = {k: v for k, v in os.environ.items() if k not in (EXECUTOR_ENV, RAY_ADDRESS_ENV)}
+    alone = run_cli("--ray-address", "127.0.0.1:9", *command, env=env)
+    assert alone.returncode == 3 and "nothing answers at --ray-address 127.0.0.1:9" in alone.stderr
+    both = run_cli("--executor", "local", "--ray-address", "127.0.0.1:9", *command, env=env)
+    assert both.returncode == 2 and "--executor is 'local'" in both.stderr and both.stdout == ""
 
 
 def test_a_batch_that_fails_its_worker_twice_is_rerun_input_by_input():

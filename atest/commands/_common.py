@@ -11,8 +11,9 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from atest.core.errors import EXIT_NOT_IMPLEMENTED, AtestError
+from atest.core.errors import AtestError
 
 # Progress, tables and logs go to stderr so that stdout carries only `--json` output.
 console = Console(stderr=True)
@@ -46,15 +47,11 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except AtestError as exc:
-            console.print(f"[bold red]error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+            # The message is plain text: "[ray]" in `pip install 'atest[ray]'` is not markup.
+            console.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def not_implemented(command: str, issue: str) -> None:
-    console.print(f"error: `atest {command}` is not implemented yet ({issue})", highlight=False)
-    raise typer.Exit(EXIT_NOT_IMPLEMENTED)

@@ -7,7 +7,6 @@ EXIT_OK = 0
 EXIT_THRESHOLD = 1  # a gate was not met (e.g. `filter --min-pass`)
 EXIT_BAD_INPUT = 2  # usage error, unreadable or invalid input, missing model
 EXIT_EXTERNAL = 3  # an outside service failed (API outage, server gone) after retries
-EXIT_NOT_IMPLEMENTED = 2
 
 
 class AtestError(Exception):
