@@ -149,8 +149,10 @@ def test_vllm_env_gives_its_sockets_a_folder_removed_at_exit(monkeypatch, tmp_pa
     unless the user chose one or the temp folder is too deep for a socket's 107-byte path."""
     from atest.core.generation.vllm_backend import prepare_vllm_env
 
-    for key in ("VLLM_RPC_BASE_PATH", "VLLM_LOGGING_STREAM"):
-        monkeypatch.delenv(key, raising=False)
+    # A copy of the environment for this test alone: what the function sets must not reach the
+    # later tests' engines (a deleted folder there fails their socket binds).
+    env = {k: v for k, v in os.environ.items() if k not in ("VLLM_RPC_BASE_PATH", "VLLM_LOGGING_STREAM")}
+    monkeypatch.setattr(os, "environ", env)
     shallow = Path(tempfile.mkdtemp(prefix="vt-"))  # the system temp folder, not pytest's deep one
     try:
         monkeypatch.setattr(tempfile, "tempdir", str(shallow))
@@ -162,7 +164,7 @@ def test_vllm_env_gives_its_sockets_a_folder_removed_at_exit(monkeypatch, tmp_pa
         assert list(shallow.iterdir()) == [folder], "the user's (or an earlier) choice is kept"
     finally:
         shutil.rmtree(shallow)
-    monkeypatch.delenv("VLLM_RPC_BASE_PATH")
+    del env["VLLM_RPC_BASE_PATH"]
     deep = tmp_path / ("d" * 80)
     deep.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(deep))
