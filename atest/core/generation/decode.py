@@ -95,9 +95,8 @@ class Decoder:
     def __init__(self, model: Any, stop_ids: set[int], *, share_prefixes: bool = True):
         self.model = model
         self.stop_ids = stop_ids
-        self.share_prefixes = (
-            share_prefixes  # off: every prompt prefilled whole (bench/prefill.py's baseline)
-        )
+        # Off: every prompt is prefilled whole (bench/prefill.py's baseline).
+        self.share_prefixes = share_prefixes
         self.device = next(model.parameters()).device
         self.cache_arg = cache_argument(model)
 
@@ -132,13 +131,14 @@ class Decoder:
         for i, ids in enumerate(prompts):
             source, shared = _longest_shared_prefix(prompts[:i], ids) if self.share_prefixes else (0, 0)
             cache = DynamicCache(config=self.model.config)
-            offset, row = width - len(prompts[source]), source * n
-            for j, layer in enumerate(layers if shared else []):
-                cache.update(
-                    layer.key_buffer[row : row + 1, :, offset : offset + shared],
-                    layer.value_buffer[row : row + 1, :, offset : offset + shared],
-                    j,
-                )
+            if shared:
+                offset, row = width - len(prompts[source]), source * n
+                for j, layer in enumerate(layers):
+                    cache.update(
+                        layer.key_buffer[row : row + 1, :, offset : offset + shared],
+                        layer.value_buffer[row : row + 1, :, offset : offset + shared],
+                        j,
+                    )
             out = self.model(
                 input_ids=torch.tensor([ids[shared:]], device=self.device),
                 **{self.cache_arg: cache},
