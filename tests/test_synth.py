@@ -1,0 +1,124 @@
+"""Generated easy tasks: every gold verified in the sandbox, every bug caught, splits disjoint."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from atest_cli import run_cli
+
+from atest.core.checking import Test, passes
+from atest.core.errors import InputError
+from atest.core.loaders.humaneval import io_pairs_from_check
+from atest.core.sandbox import Job, Limits, Program, get_executor
+from atest.core.synth import FAMILIES, family_names, generate_tasks, split_tasks
+from atest.core.synth.build import draw_instances
+
+
+@pytest.fixture(scope="module")
+def generated():
+    with get_executor(workers=2) as executor:
+        tasks, summary = generate_tasks(executor, per_family=3, seed=1)
+    return tasks, summary
+
+
+def test_every_family_yields_tasks_with_bugs(generated):
+    tasks, summary = generated
+    assert summary.n_families == len(FAMILIES)
+    assert all(t.buggy_code and t.gold_tests and t.extra["family"] in FAMILIES for t in tasks)
+    assert len({t.task_id for t in tasks}) == len(tasks)
+    assert len({t.question for t in tasks}) == len(tasks)
+
+
+def test_gold_passes_and_every_bug_fails_a_gold_test(generated):
+    tasks, _ = generated
+    jobs, checks = [], []
+    for t in tasks:
+        for code, expect in [(t.gold_solutions[0], True)] + [(b, False) for b in t.buggy_code]:
+            start = len(jobs)
+            jobs += [
+                Job(Program(code, t.kind, t.fn_name), x["input"], Limits(cpu_seconds=2.0))
+                for x in t.gold_tests
+            ]
+            checks.append((t, expect, start))
+    with get_executor(workers=2) as executor:
+        runs = executor.run(jobs)
+    for t, expect, start in checks:
+        ok = all(
+            passes(run, test=Test.from_dict(test), kind=t.kind)
+            for run, test in zip(runs[start : start + len(t.gold_tests)], t.gold_tests, strict=True)
+        )
+        assert ok is expect, (t.task_id, expect)
+
+
+def test_same_seed_same_tasks_other_seed_other_parameters():
+    fam = FAMILIES["affine"]
+    a = [i.question for i in draw_instances(fam, 5, random.Random("0:affine"))]
+    b = [i.question for i in draw_instances(fam, 5, random.Random("0:affine"))]
+    c = [i.question for i in draw_instances(fam, 5, random.Random("1:affine"))]
+    assert a == b and a != c
+
+
+def test_splits_are_disjoint_and_held_out_families_unseen(generated):
+    tasks, _ = generated
+    parts = split_tasks(tasks, heldout_families=5, val_families=3, heldout_instance_fraction=0.34, seed=0)
+    fams = {name: {t.extra["family"] for t in part} for name, part in parts.items()}
+    assert len(fams["heldout-family"]) == 5 and len(fams["val"]) == 3
+    assert not fams["heldout-family"] & (fams["train"] | fams["val"] | fams["heldout-instance"])
+    assert not fams["val"] & fams["train"]
+    assert fams["heldout-instance"] <= fams["train"]
+    ids = [t.task_id for part in parts.values() for t in part]
+    assert len(ids) == len(set(ids)) == len(tasks)
+    assert all(t.split == name for name, part in parts.items() for t in part)
+
+
+def test_unknown_family_is_refused():
+    with pytest.raises(InputError, match="unknown family nope"):
+        family_names("affine,nope")
+
+
+def test_humaneval_asserts_become_io_pairs():
+    check = (
+        "def check(candidate):\n"
+        "    assert candidate([1, 2], 3) == (1, 2)\n"
+        "    assert abs(candidate(1.5) - 0.5) < 1e-6\n"
+        "    assert candidate('x') is True\n"
+        "    assert not candidate('')\n"
+        "    for i in range(3):\n        assert candidate(i) == i\n"
+        "    assert candidate(x=1) == 2\n"
+    )
+    assert io_pairs_from_check(check) == [
+        {"input": [[1, 2], 3], "output": [1, 2]},
+        {"input": [1.5], "output": 0.5},
+        {"input": ["x"], "output": True},
+        {"input": [""], "output": False},
+    ]
+
+
+@pytest.mark.slow
+def test_synth_cli_writes_splits_and_humaneval_verifies(tmp_path):
+    out = tmp_path / "all.jsonl"
+    result = run_cli(
+        "synth", "--per-family", "2", "--families", "affine,clamp,threshold,fn_is_sorted", "--out", str(out),
+        "--splits", str(tmp_path / "s"), "--heldout-families", "1", "--val-families", "1", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["n_tasks"] == sum(s["n_tasks"] for s in summary["splits"].values())
+    assert (tmp_path / "s" / "heldout-family.jsonl").exists()
+    bad = run_cli("synth", "--families", "nope", "--out", str(tmp_path / "x.jsonl"))
+    assert bad.returncode == 2 and "unknown family" in bad.stderr
+    he = run_cli(
+        "prepare",
+        "--source",
+        "humaneval",
+        "--limit",
+        "6",
+        "--verify",
+        "--out",
+        str(tmp_path / "he.jsonl"),
+        "--json",
+    )
+    assert he.returncode == 0, he.stderr
+    assert json.loads(he.stdout)["n_gold_verified"] >= 5
