@@ -298,3 +298,17 @@ def test_grpo_with_colocated_vllm_syncs_weights_and_trains(tmp_path, monkeypatch
     # LoRA's B matrices start at zero: a non-zero one means the optimiser stepped.
     assert any(p.abs().sum() > 0 for n, p in trainer.model.named_parameters() if "lora_B" in n)
     assert (result.model_dir / "adapter_config.json").is_file()
+
+
+def test_cpu_kv_cache_is_a_fixed_budget_not_85_percent_of_the_machine(monkeypatch):
+    """vLLM's CPU default reserves 85% of memory and refuses to start beside a training run."""
+    import psutil
+
+    from atest.core.generation.vllm_backend import CPU_KV_CACHE_MAX, cpu_engine_options, cpu_kv_cache_bytes
+
+    monkeypatch.delenv("VLLM_CPU_KVCACHE_SPACE", raising=False)
+    budget = cpu_kv_cache_bytes()
+    assert 0 < budget <= min(CPU_KV_CACHE_MAX, psutil.virtual_memory().available)
+    assert cpu_engine_options("unused", 2048)["kv_cache_memory_bytes"] == pytest.approx(budget, rel=0.2)
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")  # the user's own setting wins: vLLM reads it
+    assert "kv_cache_memory_bytes" not in cpu_engine_options("unused", 2048)
