@@ -137,15 +137,14 @@ def split_tasks(
 ) -> dict[str, list[Task]]:
     """train / val / heldout-instance / heldout-family, disjoint by statement.
 
-    heldout-family holds whole families (ideas the trained model never sees); val holds other
-    whole families, so choosing steps or settings on val mirrors the headline question without
+    heldout-family holds whole families (ideas the trained model never sees), stdio and
+    functional ones in proportion; val holds other whole families, so choosing steps or settings on val mirrors the headline question without
     touching it. heldout-instance holds a fraction of every training family's instances (same
     idea, other parameters). Named families may be given instead of counts.
     """
     families = sorted({t.extra["family"] for t in tasks})
-    rng = random.Random(f"split:{seed}")
-    order = families[:]
-    rng.shuffle(order)
+    kind_of = {t.extra["family"]: t.kind for t in tasks}
+    order = _interleaved_by_kind(families, kind_of, random.Random(f"split:{seed}"))
     held = _pick(heldout_families, order, families)
     rest = [f for f in order if f not in held]
     val = _pick(val_families, rest, families)
@@ -166,6 +165,27 @@ def split_tasks(
         out["heldout-instance"] += group[:k]
         out["train"] += group[k:]
     return {name: [_with_split(t, name) for t in ts] for name, ts in out.items()}
+
+
+def _interleaved_by_kind(families: list[str], kind_of: dict[str, str], rng: random.Random) -> list[str]:
+    """Families shuffled within each kind, then dealt in proportion to the kinds' sizes, so the
+    first k of the order (a held-out or validation split) mixes stdio and functional families
+    as the whole set does rather than by chance."""
+    groups: dict[str, list[str]] = {}
+    for fam in families:
+        groups.setdefault(kind_of[fam], []).append(fam)
+    for group in groups.values():
+        rng.shuffle(group)
+    taken = dict.fromkeys(groups, 0)
+    order: list[str] = []
+    for _ in families:
+        kind = min(
+            (k for k in groups if taken[k] < len(groups[k])),
+            key=lambda k: ((taken[k] + 0.5) / len(groups[k]), k),
+        )
+        order.append(groups[kind][taken[kind]])
+        taken[kind] += 1
+    return order
 
 
 def _pick(spec: int | Sequence[str], order: list[str], known: list[str]) -> set[str]:
