@@ -19,6 +19,7 @@ from atest.commands import (
     merge_lora,
     mutation_score,
     prepare,
+    reproduce,
     reward,
     train,
     warmup,
@@ -55,6 +56,7 @@ for module in (
     mutation_score,
     warmup,
     demo,
+    reproduce,
     reward,
 ):
     module.register(app)

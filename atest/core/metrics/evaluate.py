@@ -12,7 +12,7 @@ from pathlib import Path
 
 from atest.core.checking import Test, well_formed
 from atest.core.errors import InputError
-from atest.core.metrics.attack import attack_report
+from atest.core.metrics.attack import AttackUnit, attack_report
 from atest.core.metrics.bon import BonResult, CandidateScores, TieRule, bon_report, bon_value, tied_best
 from atest.core.metrics.fidelity import FidelityResult, TaskScoreVectors, fidelity_report
 from atest.core.metrics.inputs import EvalInputs, load_tasks
@@ -120,6 +120,7 @@ class AttackRun:
     n_executions: int
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    units: list[AttackUnit] = field(default_factory=list)  # per generated pair: what the rates count
 
 
 def evaluate_attack(
@@ -171,6 +172,6 @@ def evaluate_attack(
         )
     if not cases:
         raise InputError(f"{tests_path}: no row can be evaluated", "; ".join(run.warnings) or None)
-    units, run.n_executions = attack_units(executor, cases, limits=limits, progress=progress)
-    run.report = attack_report(units, seed=seed)
+    run.units, run.n_executions = attack_units(executor, cases, limits=limits, progress=progress)
+    run.report = attack_report(run.units, seed=seed)
     return run
