@@ -27,8 +27,11 @@ def split_sizes(data: DataSection) -> dict[str, int]:
 
 
 def pool_split_paths(data: DataSection, folder: Path) -> dict[str, Path]:
-    """Where `build_splits` writes each raw split (known before it runs, for the plan)."""
-    return {name: folder / "raw" / f"{name}.jsonl" for name in POOL_SPLITS} if data.pool else {}
+    """Where `build_splits` writes each raw split (known before it runs, for the plan); a split of
+    size 0 is left out of the study (a quick check without heldout-instance, say)."""
+    if not data.pool:
+        return {}
+    return {n: folder / "raw" / f"{n}.jsonl" for n in POOL_SPLITS if data.pool.sizes.get(n) != 0 or n == "train"}
 
 
 def family(row: dict[str, Any]) -> str:
