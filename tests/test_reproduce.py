@@ -10,6 +10,7 @@ from atest_cli import run_cli
 
 from atest.core.metrics.attack import AttackUnit, attack_report
 from atest.core.reproduce.data import build_splits, family
+from atest.core.reproduce.plan import build_plan, plan_summary
 from atest.core.reproduce.preset import load_preset, presets_dir
 from atest.core.reproduce.results import (
     attack_values,
@@ -132,11 +133,9 @@ PRESETS = ("cpu-small", "cpu", "paper")
 
 @pytest.mark.parametrize("paper", ["atgen", "utrl"])
 @pytest.mark.parametrize("preset", PRESETS)
-def test_print_plan_lists_every_step_without_running_anything(tmp_path, paper, preset):
+def test_every_preset_plans_every_step_without_running_anything(tmp_path, paper, preset):
     out = tmp_path / "study"
-    proc = run_cli("reproduce", paper, "--preset", preset, "--out", str(out), "--print-plan", "--json")
-    assert proc.returncode == 0, proc.stderr
-    plan = json.loads(proc.stdout)
+    plan = plan_summary(build_plan(paper, preset, load_preset(preset), out))
     assert not out.exists()  # nothing ran, nothing was written
     commands = [s["command"] for s in plan["steps"]]
     assert plan["expected_cost"] > 0 and plan["gpu"] == (preset == "paper")
@@ -162,9 +161,15 @@ def test_print_plan_lists_every_step_without_running_anything(tmp_path, paper, p
         assert f"sft.max_steps={steps}" in sft or f"--steps {steps}" in sft  # the RL runs' budget
 
 
-def test_print_plan_human_table_and_bad_input(tmp_path):
-    proc = run_cli("reproduce", "utrl", "--preset", "paper", "--print-plan")
-    assert proc.returncode == 0 and "GPU-h" in proc.stderr
+def test_print_plan_on_the_command_line_runs_nothing(tmp_path):
+    out = tmp_path / "study"
+    proc = run_cli("reproduce", "atgen", "--preset", "paper", "--out", str(out), "--print-plan", "--json")
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["cost_unit"].startswith("GPU-h") and len(plan["steps"]) > 20 and not out.exists()
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
     bad = run_cli("reproduce", "atgen", "--preset", "cpu-small", "--set", "train.stepz=3", "--print-plan")
     assert bad.returncode == 2 and "train.stepz" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     assert run_cli("reproduce", "atgen", "--preset", "nope", "--print-plan").returncode == 2
@@ -181,12 +186,8 @@ def test_a_study_folder_refuses_another_study(tmp_path):
 
 
 def test_hard_split_is_skipped_with_a_reason_when_its_file_is_missing(tmp_path):
-    proc = run_cli(
-        "reproduce", "atgen", "--preset", "cpu-small", "--set", "data.hard.path=/nonexistent/lc.jsonl.gz",
-        "--print-plan", "--json",
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
-    skipped = json.loads(proc.stdout)["skipped"]
+    preset = load_preset("cpu-small", ["data.hard.path=/nonexistent/lc.jsonl.gz"])
+    skipped = build_plan("atgen", "cpu-small", preset, tmp_path).skipped
     assert "not found" in skipped["hard"] and "--set data.hard.path" in skipped["hard"]
 
 

@@ -20,7 +20,9 @@ from typing import Any, NamedTuple
 
 from atest.core.errors import ExternalError
 from atest.core.io import write_json_atomic
-from atest.core.steps import StepRecord
+from atest.core.steps import StepRecord, command_line
+
+__all__ = ["Resume", "StepHook", "StepRunner", "command_line"]
 
 StepHook = Callable[[int, str, str], None]
 
@@ -91,12 +93,3 @@ class StepRunner:
         write_json_atomic(saved, result)
         self.records.append(StepRecord(name, label, command, seconds, False, result))
         return result
-
-
-def command_line(argv: list[str]) -> str:
-    """The command as a user types it (arguments quoted only when a shell needs it)."""
-    return "atest " + " ".join(_quote(a) for a in argv)
-
-
-def _quote(arg: str) -> str:
-    return arg if arg and all(c.isalnum() or c in "-_./=,:" for c in arg) else json.dumps(arg)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.rule import Rule
@@ -146,32 +146,11 @@ def _run(plan: Plan, paper: str, preset: str, sets: list[str]) -> StudyResults:
 
 
 def _print_plan(plan: Plan, json_out: bool) -> None:
-    from atest.commands._steps import command_line
+    from atest.core.reproduce.plan import plan_summary
 
-    unit = plan.preset.cost.unit
-    steps = [
-        {
-            "name": s.name,
-            "kind": s.kind,
-            "label": s.label,
-            "command": command_line(s.argv) if s.argv else "(built in: split the task pool by family)",
-            "resume": command_line(s.resume_argv) if s.resume_argv else None,
-            "expected_cost": round(s.cost, 4),
-        }
-        for s in plan.steps
-    ]
-    summary: dict[str, Any] = {
-        "paper": plan.paper,
-        "preset": plan.preset_name,
-        "gpu": plan.preset.gpu,
-        "out": str(plan.out),
-        "cost_unit": unit,
-        "expected_cost": round(plan.total_cost(), 3),
-        "models": plan.models,
-        "splits": {k: str(v) for k, v in plan.splits.items()},
-        "skipped": plan.skipped,
-        "steps": steps,
-    }
+    summary = plan_summary(plan)
+    steps = summary["steps"]
+    unit = summary["cost_unit"]
     if json_out:
         emit_json(summary)
         return

@@ -7,6 +7,7 @@ that reproduces each number, how long it took, and whether a saved result was re
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,3 +20,12 @@ class StepRecord:
     seconds: float
     resumed: bool
     result: dict[str, Any]
+
+
+def command_line(argv: list[str]) -> str:
+    """The command as a user types it (arguments quoted only when a shell needs it)."""
+    return "atest " + " ".join(_quote(a) for a in argv)
+
+
+def _quote(arg: str) -> str:
+    return arg if arg and all(c.isalnum() or c in "-_./=,:" for c in arg) else json.dumps(arg)

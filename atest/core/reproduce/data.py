@@ -31,7 +31,9 @@ def pool_split_paths(data: DataSection, folder: Path) -> dict[str, Path]:
     size 0 is left out of the study (a quick check without heldout-instance, say)."""
     if not data.pool:
         return {}
-    return {n: folder / "raw" / f"{n}.jsonl" for n in POOL_SPLITS if data.pool.sizes.get(n) != 0 or n == "train"}
+    return {
+        n: folder / "raw" / f"{n}.jsonl" for n in POOL_SPLITS if data.pool.sizes.get(n) != 0 or n == "train"
+    }
 
 
 def family(row: dict[str, Any]) -> str:

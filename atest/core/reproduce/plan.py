@@ -65,6 +65,34 @@ class Plan:
         return sum(s.cost for s in self.steps)
 
 
+def plan_summary(plan: Plan) -> dict[str, Any]:
+    """What `--print-plan --json` prints: every step, its command and expected cost."""
+    from atest.core.steps import command_line
+
+    return {
+        "paper": plan.paper,
+        "preset": plan.preset_name,
+        "gpu": plan.preset.gpu,
+        "out": str(plan.out),
+        "cost_unit": plan.preset.cost.unit,
+        "expected_cost": round(plan.total_cost(), 3),
+        "models": plan.models,
+        "splits": {k: str(v) for k, v in plan.splits.items()},
+        "skipped": plan.skipped,
+        "steps": [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "label": s.label,
+                "command": command_line(s.argv) if s.argv else "(built in: split the task pool by family)",
+                "resume": command_line(s.resume_argv) if s.resume_argv else None,
+                "expected_cost": round(s.cost, 4),
+            }
+            for s in plan.steps
+        ],
+    }
+
+
 def eval_folder(out: Path, split: str, model: str) -> Path:
     return out / "eval" / split / model
 
