@@ -284,7 +284,7 @@ def _model_steps(plan: Plan) -> None:
         plan.steps.append(Step(
             f"train-{mode}", f"{mode}: {train.steps or 'the config-set'} GRPO steps from the {'warm-up' if start != section.model else 'base'} "
             f"model, validated on the val split every {train.eval_steps} steps, best kept",
-            argv, "train", cost.train_per_step * (train.steps or 1),
+            argv, "train", cost.train_per_step * (train.steps or cost.default_steps),
             (run / "run.json",), ["train", "--resume", "--out", str(run)],
         ))  # fmt: skip
         plan.models[mode] = str(run / "final" / "test_generator")
@@ -341,7 +341,7 @@ def _sft_step(plan: Plan, start: str, tasks: str, prompt: str) -> None:
         preset_args = ["--preset", train.preset] if train.preset else []
         argv = ["train", "--mode", "sft", *preset_args, "--tasks", tasks, *_sets(sets), "--out", str(run)]
         plan.steps.append(Step(
-            "train-sft", label, argv, "train", preset.cost.train_per_step * (train.steps or 1) / 2,
+            "train-sft", label, argv, "train", preset.cost.train_per_step * (train.steps or preset.cost.default_steps) / 2,
             (run / "run.json",), ["train", "--resume", "--out", str(run)],
         ))  # fmt: skip
         plan.models["sft"] = str(run / "final" / "test_generator")

@@ -134,6 +134,7 @@ class CostSection(_Strict):
     train_per_step: float = 0.5
     gen_per_task: float = 0.05
     eval_per_task: float = 0.01
+    default_steps: int = 500  # steps assumed when the training config sets the schedule (train.steps null)
 
 
 class PaperSection(_Strict):
