@@ -44,6 +44,14 @@ def findings(res: StudyResults) -> list[str]:
     """One line per RL run against the warm-up and SFT models on the headline metric and split."""
     metric, split = res.headline_metric, res.headline_split
     lines = []
+    values = [r.metrics[metric].value for r in res.by_split.get(split, {}).values() if metric in r.metrics]
+    if values and all(v == 0 for v in values):
+        lines.append(
+            f"Every model scores 0 on {LABELS[metric]} on {split}: the study cannot rank them on it "
+            "(no model writes a test that is both correct and catches the bug here)."
+            if metric == "attack_rate"
+            else f"Every model scores 0 on {LABELS[metric]} on {split}: the study cannot rank them on it."
+        )
     paired = res.paired_by_split.get(split, {})
     rl = [m for m in res.models if m in RL_MODELS[res.paper]]
     for a in rl:
