@@ -126,6 +126,7 @@ def write_report(path: Path, res: StudyResults, figures: list[Path]) -> Path:
         out.append("")
     if res.paper == "atgen":
         out += _difficulty(res, split)
+    out += _bon_curve(res, split)
     out.append(f"## Paired differences on {split} (A - B over the same tasks, 95% interval)")
     out.append("")
     out.append("| pair | " + " | ".join(LABELS[m] for m in metrics) + " |")
@@ -192,6 +193,21 @@ def _difficulty(res: StudyResults, split: str) -> list[str]:
                 "n/a" if block is None else f"{_fmt(block['io_accuracy'])} / {_fmt(block['attack_rate'])}"
             )
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+def _bon_curve(res: StudyResults, split: str) -> list[str]:
+    """Best-of-N against N (UTRL's figure): accuracy when the tests pick among the first N candidates."""
+    models = res.by_split.get(split, {})
+    ns = sorted({int(n) for r in models.values() for n in r.bon_curve}, key=int)
+    if not ns:
+        return []
+    lines = [f"## Best-of-N against N ({split}, candidate pool: gold + mutants)", ""]
+    lines.append("| model | " + " | ".join(f"N={n}" for n in ns) + " |")
+    lines.append("| --- |" + " --- |" * len(ns))
+    for model, r in models.items():
+        lines.append(f"| {model} | " + " | ".join(_fmt(r.bon_curve.get(str(n))) for n in ns) + " |")
     lines.append("")
     return lines
 
