@@ -127,7 +127,14 @@ def _prepare_argv(plan: Plan, out_file: Path, source: list[str], exclude: list[P
         argv.append("--verify")
     if data.max_tests:
         argv += ["--max-tests", str(data.max_tests)]
-    argv += ["--mutants", str(data.mutants), "--mutants-into", "both", "--mutant-seed", str(ev.seed)]
+    argv += [
+        "--mutants",
+        str(data.mutants),
+        "--mutants-into",
+        data.mutants_into,
+        "--mutant-seed",
+        str(ev.seed),
+    ]
     for path in exclude:
         argv += ["--exclude", str(path)]
     argv += ["--out", str(out_file), *_workers(preset), "--cache-dir", str(out_file.parent / "exec-cache")]

@@ -74,6 +74,9 @@ class DataSection(_Strict):
     external: PrepareSource | None = None  # easy tasks written outside the project (HumanEval)
     headline: str = "heldout-family"
     mutants: int = Field(4, ge=1)  # buggy codes per task and mutant-pool size (prepare --mutants)
+    # where the mutants go (prepare --mutants-into): tasks with hand-written bugs (the generator's)
+    # keep theirs as buggy code with `candidates`; mutants are appended after existing buggy code
+    mutants_into: Literal["both", "buggy", "candidates"] = "both"
     verify: bool = True
     max_tests: int | None = Field(None, ge=1)
 
