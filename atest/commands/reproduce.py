@@ -113,8 +113,11 @@ def _run(plan: Plan, paper: str, preset: str, sets: list[str]) -> StudyResults:
     from atest.core.reproduce.report import plot_metrics, plot_validation, write_report
     from atest.core.reproduce.results import collect
 
+    total = sum(1 for s in plan.steps if s.argv)
+
     def announce(index: int, label: str, command: str) -> None:
-        console.print(Rule(f"[bold]{index}/{len(plan.steps)}. {label}[/]", align="left"))
+        prefix = f"{index}/{total}. " if index else ""
+        console.print(Rule(f"[bold]{prefix}{label}[/]", align="left"))
         if command != "atest ":
             console.print(f"[dim]$ {command}[/]", highlight=False, soft_wrap=True)
 
