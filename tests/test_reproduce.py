@@ -114,13 +114,13 @@ def test_build_splits_holds_out_whole_families_and_keeps_splits_disjoint(tmp_pat
     paths = build_splits(data, tmp_path)
     rows = {name: [json.loads(x) for x in p.read_text().splitlines()] for name, p in paths.items()}
     held = {family(r) for r in rows["heldout-family"]}
-    assert held == {"apps"}
+    assert held == {"apps", "leetcode"}
     for name in ("train", "val", "heldout-instance"):
         assert not held & {family(r) for r in rows[name]}
     ids = [r["task_id"] for rs in rows.values() for r in rs]
     assert len(ids) == len(set(ids))
     assert {name: len(r) for name, r in rows.items()} == {
-        "train": 8, "val": 3, "heldout-family": 4, "heldout-instance": 4
+        "train": 4, "val": 1, "heldout-family": 8, "heldout-instance": 3
     }  # fmt: skip
     again = build_splits(data, tmp_path / "again")  # seeded: the same split every time
     assert all(again[n].read_text() == paths[n].read_text() for n in paths)
