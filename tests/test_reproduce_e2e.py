@@ -52,14 +52,14 @@ def _args(out: Path) -> list[str]:
 def test_tiny_cpu_small_study_survives_a_kill_and_reports(tmp_path):
     out = tmp_path / "study"
     # Run until the RL run has started, then SIGKILL the whole process group mid-training.
-    proc = subprocess.Popen(
-        _args(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    log = tmp_path / "first-run.log"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(_args(out), stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
     marker = out / "runs" / "atgen-static" / "run.json"
     deadline = time.monotonic() + 1500
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert marker.exists(), "the RL run never started"
+    assert marker.exists(), f"the RL run never started: {log.read_text()[-3000:]}"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done_before = {p.stem for p in (out / "results").glob("*.json")}
