@@ -19,6 +19,7 @@ from atest.commands import (
     merge_lora,
     mutation_score,
     prepare,
+    reproduce,
     reward,
     synth,
     train,
@@ -56,6 +57,7 @@ for module in (
     mutation_score,
     warmup,
     demo,
+    reproduce,
     reward,
     synth,
 ):

@@ -1,23 +1,18 @@
 """The demo's steps: each one `atest` command run as a child process, its `--json` kept.
 
-Every step runs exactly as a user would type it, with `--json` captured into
-`results/<step>.json`. So the report can list the commands that reproduce each number, a
-failed step says which command failed, each model loads in a process of its own, and an
-interrupted demo resumes at the first step without a result file. This orchestration runs
-the CLI, so it lives in the command layer; the core reads the results back (atest.core.demo)
-and writes the report (atest.core.demo_report).
+Each step goes through the shared runner (atest/commands/_steps.py: results in
+`results/<step>.json`, a rerun skips finished steps and continues a killed one). This
+orchestration runs the CLI, so it lives in the command layer; the core reads the results
+back (atest.core.demo) and writes the report (atest.core.demo_report).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from atest.commands._steps import Resume, StepHook, StepRunner
 from atest.core.demo import (
     GOLD,
     MODEL_ROLES,
@@ -25,16 +20,15 @@ from atest.core.demo import (
     DemoConfig,
     DemoResult,
     SourceRow,
-    StepRecord,
     learning_curve,
     pool_truth,
     trained_model,
     training_tasks,
 )
 from atest.core.errors import ExternalError
-from atest.core.io import read_jsonl_resumable, write_json_atomic
+from atest.core.io import read_jsonl_resumable
 
-StepHook = Callable[[int, str, str], None]
+__all__ = ["DemoRunner", "Resume", "Source"]
 
 
 class Source(NamedTuple):
@@ -45,58 +39,18 @@ class Source(NamedTuple):
     tests: str
 
 
-class Resume(NamedTuple):
-    """How to continue a step killed mid-way: the files it leaves behind, the command that continues."""
-
-    markers: tuple[Path, ...]
-    argv: list[str]
-
-
 class DemoRunner:
     def __init__(self, config: DemoConfig, on_step: StepHook = lambda i, label, command: None):
         self.cfg = config
-        self.on_step = on_step
-        self.results_dir = config.out / "results"
         self.result = DemoResult(config)
-        self._index = 0
+        self.runner = StepRunner(
+            config.out / "results", what="demo", rerun=f"atest demo --out {config.out}", on_step=on_step
+        )
+        self.runner.records = self.result.steps
 
     def step(self, name: str, label: str, argv: list[str], resume: Resume | None = None) -> dict[str, Any]:
-        """Run `atest ARGV --json` once; a saved result means it already ran.
-
-        A step killed mid-way leaves its partial output behind (one of `resume.markers`); the
-        rerun then runs `resume.argv`, which continues that output instead of refusing it.
-        """
-        self._index += 1
-        command = "atest " + " ".join(_quote(a) for a in argv)
-        self.on_step(self._index, label, command)
-        saved = self.results_dir / f"{name}.json"
-        if saved.exists():
-            result = json.loads(saved.read_text())
-            self.result.steps.append(StepRecord(name, label, command, 0.0, True, result))
-            return result
-        start = time.perf_counter()
-        if resume is not None and any(path.exists() for path in resume.markers):
-            argv = resume.argv
-        proc = subprocess.run(
-            [sys.executable, "-m", "atest", *argv, "--json"],
-            stdout=subprocess.PIPE,
-            stderr=None,
-            text=True,
-            check=False,
-        )
-        seconds = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise ExternalError(
-                f"demo step '{name}' failed (exit {proc.returncode}): {command}",
-                f"see the messages above; rerun `atest demo --out {self.cfg.out}` to resume from this step",
-            )
-        try:
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
-        except (IndexError, ValueError) as exc:
-            raise ExternalError(f"demo step '{name}' printed no JSON summary: {command}") from exc
-        write_json_atomic(saved, result)
-        self.result.steps.append(StepRecord(name, label, command, seconds, False, result))
-        return result
+        """One demo step through the shared runner (see atest/commands/_steps.py)."""
+        return self.runner.step(name, label, argv, resume)
 
     def run(self) -> DemoResult:
         out = self.cfg.out
@@ -286,7 +240,3 @@ def _ns(ns: list[int]) -> str:
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name)
-
-
-def _quote(arg: str) -> str:
-    return arg if arg and all(c.isalnum() or c in "-_./=,:" for c in arg) else json.dumps(arg)

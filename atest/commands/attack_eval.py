@@ -37,6 +37,12 @@ def register(app: typer.Typer) -> None:
                 "--tests", help="Tests file from `atest gen-tests --prompt atgen` (one row per bug)."
             ),
         ],
+        out: Annotated[
+            Path | None,
+            typer.Option(
+                "--out", help="Write one JSON line per generated test with the flags the rates count."
+            ),
+        ] = None,
         workers: WorkersOpt = None,
         cache_dir: CacheOpt = None,
         cpu_seconds: CpuOpt = None,
@@ -55,6 +61,12 @@ def register(app: typer.Typer) -> None:
         ):
             run = evaluate_attack(tasks, tests, executor, limits=limits, seed=seed, progress=progress)
         print_warnings(run.warnings)
+        if out:
+            from dataclasses import asdict
+
+            from atest.core.io import write_jsonl_atomic
+
+            write_jsonl_atomic(out, ({**asdict(u), "attack": u.attack} for u in run.units))
         summary = {
             **run.report,
             "n_executions": run.n_executions,

@@ -17,6 +17,7 @@ from atest.core.errors import ExternalError, InputError
 from atest.core.io import read_jsonl_resumable
 from atest.core.metrics.testsfile import GROUND_TRUTH
 from atest.core.mutation.pools import CANDIDATES_KEY
+from atest.core.steps import StepRecord
 from atest.core.training.modes import TEST_GRPO_MODES
 
 GOLD = GROUND_TRUTH
@@ -63,16 +64,6 @@ class DemoConfig:
         ):
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1")
-
-
-@dataclass
-class StepRecord:
-    name: str
-    label: str
-    command: str
-    seconds: float
-    resumed: bool
-    result: dict[str, Any]
 
 
 @dataclass

@@ -15,6 +15,16 @@ DEFAULT_RESAMPLES = 2000
 DEFAULT_SEED = 0
 
 
+def resample_indices(n: int, *, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> np.ndarray:
+    """`resamples` x `n` task indices drawn with replacement: one row per bootstrap sample.
+
+    One generator for every interval, so a paired difference (atest.core.stats) resamples
+    the same tasks in the same order as each of its two figures' own intervals.
+    """
+    rng = np.random.Generator(np.random.PCG64(seed))
+    return rng.integers(0, n, size=(resamples, n))
+
+
 def bootstrap_ratio_ci(
     numerators: Sequence[float],
     denominators: Sequence[float],
@@ -34,8 +44,7 @@ def bootstrap_ratio_ci(
         raise ValueError("numerators and denominators must be 1-D sequences of equal length")
     if num.size == 0 or den.sum() == 0:
         return None
-    rng = np.random.Generator(np.random.PCG64(seed))
-    idx = rng.integers(0, num.size, size=(resamples, num.size))
+    idx = resample_indices(num.size, resamples=resamples, seed=seed)
     den_sums = den[idx].sum(axis=1)
     num_sums = num[idx].sum(axis=1)
     keep = den_sums > 0

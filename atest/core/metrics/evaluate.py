@@ -120,7 +120,7 @@ class AttackRun:
     n_executions: int
     skipped: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    units: list[AttackUnit] = field(default_factory=list)  # one per generated pair: paired comparisons
+    units: list[AttackUnit] = field(default_factory=list)  # per generated pair: what the rates count
 
 
 def evaluate_attack(
