@@ -53,8 +53,14 @@ class Resume(NamedTuple):
 
 
 class DemoRunner:
-    def __init__(self, config: DemoConfig, on_step: StepHook = lambda i, label, command: None):
+    def __init__(
+        self,
+        config: DemoConfig,
+        on_step: StepHook = lambda i, label, command: None,
+        root_argv: list[str] | None = None,
+    ):
         self.cfg = config
+        self.root_argv = root_argv or []  # the demo's own sandbox flags, for every step
         self.on_step = on_step
         self.results_dir = config.out / "results"
         self.result = DemoResult(config)
@@ -78,7 +84,7 @@ class DemoRunner:
         if resume is not None and any(path.exists() for path in resume.markers):
             argv = resume.argv
         proc = subprocess.run(
-            [sys.executable, "-m", "atest", *argv, "--json"],
+            [sys.executable, "-m", "atest", *self.root_argv, *argv, "--json"],
             stdout=subprocess.PIPE,
             stderr=None,
             text=True,
