@@ -30,8 +30,12 @@ def register(app: typer.Typer) -> None:
     )
     @handle_errors
     def _serve(
-        host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")] = "127.0.0.1",
-        port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port; 0 picks a free one.")] = 8080,
+        host: Annotated[
+            str, typer.Option("--host", help="Address to listen on (loopback by default).")
+        ] = "127.0.0.1",
+        port: Annotated[
+            int, typer.Option("--port", min=0, max=65535, help="Port; 0 picks a free one.")
+        ] = 8080,
         workers: Annotated[
             int | None, typer.Option("--workers", min=1, help="Sandbox workers (default: one per core).")
         ] = None,
@@ -43,7 +47,10 @@ def register(app: typer.Typer) -> None:
         ] = 16.0,
         max_jobs: Annotated[int, typer.Option("--max-jobs", min=1, help="Jobs in one batch request.")] = 4096,
         max_seconds: Annotated[
-            float, typer.Option("--max-seconds", min=0.01, help="Largest run_timeout / time limit a request may ask.")
+            float,
+            typer.Option(
+                "--max-seconds", min=0.01, help="Largest run_timeout / time limit a request may ask."
+            ),
         ] = 60.0,
         max_memory_mb: Annotated[
             int, typer.Option("--max-memory-mb", min=16, help="Largest memory limit a request may ask.")

@@ -126,7 +126,8 @@ def register(app: typer.Typer) -> None:
             summary = execute(
                 plan,
                 sandbox=sandbox_settings(plan.config.sandbox.settings_layer()),
-                on_metrics=_print_step, on_event=lambda text: console.print(f"[cyan]{text}[/]")
+                on_metrics=_print_step,
+                on_event=lambda text: console.print(f"[cyan]{text}[/]"),
             )
         _print_summary(summary)
         if json_out and ranks.is_main():

@@ -28,10 +28,10 @@ from typing import Any
 
 from atest.core.checking import distinct_tests
 from atest.core.errors import InputError
-from atest.core.sandbox.settings import SandboxSettings
 from atest.core.loaders import LoadProblem, load_source
 from atest.core.loaders._common import syntax_error
 from atest.core.loaders.apps import UNWRAPPED_FLAG, rewrap_outputs
+from atest.core.sandbox.settings import SandboxSettings
 from atest.core.tasks import Task, read_tasks
 
 DUPLICATE = "duplicate"
@@ -235,7 +235,9 @@ def _executor(options: PrepareOptions) -> Iterator[Any]:
         return
     from atest.core.sandbox import get_executor
 
-    with get_executor(workers=options.workers, cache_dir=options.cache_dir, settings=options.sandbox) as executor:
+    with get_executor(
+        workers=options.workers, cache_dir=options.cache_dir, settings=options.sandbox
+    ) as executor:
         yield executor
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import replace
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from atest.core.errors import ExternalError, InputError
@@ -151,10 +151,17 @@ def get_executor(
     arguments override single fields of it. Nothing here reads the environment.
     """
     chosen = settings or SandboxSettings()
-    overrides = {"isolation": isolation, "max_batch": max_batch, "executor": executor, "ray_address": ray_address}
+    overrides = {
+        "isolation": isolation,
+        "max_batch": max_batch,
+        "executor": executor,
+        "ray_address": ray_address,
+    }
     chosen = replace(chosen, **{k: v for k, v in overrides.items() if v is not None})
     if chosen.executor not in PROVIDERS:
-        raise InputError(f"unknown sandbox executor {chosen.executor!r}", f"use one of {', '.join(PROVIDERS)}")
+        raise InputError(
+            f"unknown sandbox executor {chosen.executor!r}", f"use one of {', '.join(PROVIDERS)}"
+        )
     provider = make_provider(chosen, workers)
     wrapped = CachedExecutor(provider, cache_dir)
     try:

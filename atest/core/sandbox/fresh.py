@@ -21,6 +21,11 @@ import tempfile
 import time
 
 START_ALLOWANCE = 1.0  # seconds on top of the wall limit for the interpreter to start
+POLL = 0.02  # seconds between two looks at a running program's CPU time
+# CPU seconds the interpreter may spend starting (the harness times the program itself and
+# reports a time limit past its own limit; this only stops a program that never ends sooner
+# than RLIMIT_CPU's whole seconds would).
+START_CPU = 0.5
 MARK = "atest-records "  # the driver's one line of output: MARK + a JSON list of encoded records
 
 if __package__:  # imported by atest
@@ -60,7 +65,9 @@ def run_fresh(spec: dict, run_dir: str, python: str = sys.executable):
             env={**harness.PROGRAM_ENV, "HOME": work, "TMPDIR": work},
             start_new_session=True,
         )
-        status, usage, reason, wall = _wait(proc, limits.wall_limit + START_ALLOWANCE)
+        status, usage, reason, wall = _wait(
+            proc, limits.wall_limit + START_ALLOWANCE, limits.cpu_seconds + START_CPU
+        )
         with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)  # whatever the program left running
         if not reason:
@@ -71,22 +78,42 @@ def run_fresh(spec: dict, run_dir: str, python: str = sys.executable):
         return harness.ended_record(status, reason, usage, 0.0, wall, limits, f_out.fileno(), f_err.fileno())
 
 
-def _wait(proc: subprocess.Popen, timeout: float):
-    """(wait status, rusage, kill reason or None, seconds): the process, killed past `timeout`."""
+def _wait(proc: subprocess.Popen, timeout: float, cpu_limit: float):
+    """(wait status, rusage, kill reason or None, seconds): the process, killed past `timeout`
+    seconds of wall clock or past `cpu_limit` seconds of its own CPU time (read from /proc, as
+    the fork server's watchdog does), whichever comes first."""
     start = time.monotonic()
     pidfd = os.pidfd_open(proc.pid)
+    reason = None
     try:
-        ready, _, _ = select.select([pidfd], [], [], timeout)
+        while True:
+            left = timeout - (time.monotonic() - start)
+            ready, _, _ = select.select([pidfd], [], [], max(0.0, min(left, POLL)))
+            if ready:
+                break
+            if left <= 0:
+                reason = "wall"
+            elif _cpu_seconds(proc.pid) > cpu_limit:
+                reason = "cpu"
+            if reason:
+                with contextlib.suppress(OSError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                break
     finally:
         os.close(pidfd)
-    reason = None
-    if not ready:
-        reason = "wall"
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = status
     return status, usage, reason, time.monotonic() - start
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process; 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def site_dirs() -> list:

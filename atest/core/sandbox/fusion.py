@@ -81,12 +81,16 @@ class FusionProvider:
             self.layers = [str(layer) for layer in info.get("layers", [])]
         else:
             self.layers = ["the SandboxFusion server's own"]
-        if settings.isolation == "namespace" and not {"network namespace", "mount namespace"} <= set(self.layers):
+        if settings.isolation == "namespace" and not {"network namespace", "mount namespace"} <= set(
+            self.layers
+        ):
             raise InputError(
                 f"--sandbox namespace: the server at {self.base} does not report namespace isolation",
                 "drop --sandbox namespace, or serve the sandbox with `atest sandbox serve` on a kernel that allows it",
             )
-        self._modules = {name: (HERE / name).read_text(encoding="utf-8") for name in ("wire.py", "harness.py", "fresh.py")}
+        self._modules = {
+            name: (HERE / name).read_text(encoding="utf-8") for name in ("wire.py", "harness.py", "fresh.py")
+        }
 
     # -- the provider contract ------------------------------------------------------------
 
@@ -126,7 +130,9 @@ class FusionProvider:
         except ServerFault as exc:
             return [Fault(f"the sandbox server at {self.base}: {exc}")] * len(jobs)
         except (KeyError, TypeError, ValueError) as exc:
-            return [Fault(f"the sandbox server at {self.base} answered a malformed result: {exc}")] * len(jobs)
+            return [Fault(f"the sandbox server at {self.base} answered a malformed result: {exc}")] * len(
+                jobs
+            )
 
     # -- /run_code with the driver --------------------------------------------------------
 
@@ -188,7 +194,11 @@ class FusionProvider:
             encoded = json.loads(lines[0][len(fresh.MARK) :])
         except ValueError:
             return None
-        if not isinstance(encoded, list) or len(encoded) != len(jobs) or not all(isinstance(e, str) for e in encoded):
+        if (
+            not isinstance(encoded, list)
+            or len(encoded) != len(jobs)
+            or not all(isinstance(e, str) for e in encoded)
+        ):
             return None
         return [wire.decode(text.encode("utf-8", "surrogatepass")) for text in encoded]
 

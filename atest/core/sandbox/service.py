@@ -33,7 +33,11 @@ import hmac
 import json
 import logging
 import queue
+import re
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -75,7 +79,7 @@ class RunCodeRequest(_Request):
     stdin: str | None = None
     run_timeout: float = Field(10, gt=0)
     compile_timeout: float = Field(10, ge=0)
-    memory_limit_MB: int = -1  # noqa: N815 (SandboxFusion's spelling)
+    memory_limit_MB: int = -1
     files: dict[str, str | None] = Field(default_factory=dict)
     fetch_files: list[str] = Field(default_factory=list)
 
@@ -159,7 +163,9 @@ class Dispatcher:
             jobs = [job for part, _ in batch for job in part]
             try:
                 results = self.executor.run(jobs)
-            except BaseException as exc:  # a fault that persisted (ExternalError), or a bug: every caller hears it
+            except (
+                BaseException
+            ) as exc:  # a fault that persisted (ExternalError), or a bug: every caller hears it
                 for _, settle in batch:
                     settle(exc)
                 continue
@@ -260,7 +266,9 @@ def build_app(executor: CachedExecutor, limits: ServiceLimits = ServiceLimits(),
     async def run_batch(request: web.Request) -> web.Response:
         spec = parse(BatchRequest, await read_json(request))
         if len(spec.jobs) > limits.max_jobs:
-            raise BadRequest(f"{len(spec.jobs)} jobs in one request; this server takes {limits.max_jobs}", 413)
+            raise BadRequest(
+                f"{len(spec.jobs)} jobs in one request; this server takes {limits.max_jobs}", 413
+            )
         jobs = []
         for index, item in enumerate(spec.jobs):
             if item.kind == "functional" and not item.fn_name:
@@ -358,3 +366,67 @@ def execution_json(result: Execution) -> dict[str, Any]:
         "wall_time": result.wall_time,
         "peak_memory_mb": result.peak_memory_mb,
     }
+
+
+class LocalServer:
+    """`atest sandbox serve` in a child process on 127.0.0.1 (a free port), for tests and the
+    bench: started by `start`, its URL in `url`, stopped (SIGTERM, then SIGKILL) by `stop`."""
+
+    def __init__(self, *serve_args: str, root_args: tuple[str, ...] = (), env: dict[str, str] | None = None):
+        self.argv = [
+            sys.executable,
+            "-m",
+            "atest",
+            *root_args,
+            "sandbox",
+            "serve",
+            "--port",
+            "0",
+            *serve_args,
+        ]
+        self.env = env
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 120.0) -> LocalServer:
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+        )
+        deadline = time.monotonic() + timeout
+        seen: list[str] = []
+        assert self.proc.stderr is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            match = re.search(r"serving on (http://\S+)", line)
+            if match:
+                self.url = match.group(1)
+                threading.Thread(target=self.proc.stderr.read, daemon=True).start()  # keep draining
+                return self
+        self.stop()
+        raise RuntimeError("atest sandbox serve did not start: " + "".join(seen[-5:]))
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -50,7 +50,9 @@ class SandboxSettings:
     max_batch: int = MAX_BATCH
     ray_address: str | None = None  # ray: None starts a local Ray runtime for the executor
     url: str | None = None  # sandboxfusion: the server's base URL
-    token: str | None = field(default=None, repr=False)  # sandboxfusion: bearer token, if the server wants one
+    token: str | None = field(
+        default=None, repr=False
+    )  # sandboxfusion: bearer token, if the server wants one
 
     def root_argv(self) -> list[str]:
         """The root flags that reproduce these settings in a child `atest` process (the demo's

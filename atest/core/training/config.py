@@ -251,7 +251,12 @@ class SandboxSection(_Strict):
 
     def settings_layer(self) -> dict[str, Any]:
         """These keys as the config layer of `atest.core.sandbox.settings.resolve`."""
-        return {"isolation": self.isolation, "executor": self.executor, "max_batch": self.batch, "url": self.url}
+        return {
+            "isolation": self.isolation,
+            "executor": self.executor,
+            "max_batch": self.batch,
+            "url": self.url,
+        }
 
 
 class TrainConfig(_Strict):
