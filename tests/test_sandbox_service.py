@@ -26,8 +26,9 @@ from atest_cli import run_cli
 from sandbox_corpus import CORPUS, outcomes, stdio
 
 from atest.core.errors import ExternalError, InputError
-from atest.core.sandbox import Job, Limits, Program, get_executor
+from atest.core.sandbox import Job, Limits, Program, Status, get_executor
 from atest.core.sandbox.executor import FAULT_ATTEMPTS, CachedExecutor
+from atest.core.sandbox.fresh import START_ALLOWANCE
 from atest.core.sandbox.fusion import FusionProvider
 from atest.core.sandbox.service import LocalServer
 from atest.core.sandbox.settings import ENV, SandboxSettings
@@ -298,6 +299,27 @@ class TestHostileThroughSandboxFusion(test_sandbox.TestHostile):
         assert server_leftovers(server) == []
         results = driver_executor.run([stdio(f"print({i} * 5)") for i in range(20)])
         assert [r.output for r in results] == [f"{i * 5}\n" for i in range(20)]
+
+    # A fresh interpreter per input gets `START_ALLOWANCE` (1 s) on top of the wall limit to
+    # start, as under the subprocess provider: the verdicts are the suite's, the wall bounds 1 s wider.
+    def test_infinite_loop(self, executor):
+        result = test_sandbox.run_batched(executor, stdio("while True: pass", limits=Limits(cpu_seconds=0.3)))
+        assert result.status is Status.TIME_LIMIT and result.wall_time < 2 + START_ALLOWANCE
+
+    def test_double_forked_daemon_holding_stdout(self, executor):
+        source = (
+            "import os, time\n"
+            "if os.fork() == 0:\n"
+            "    os.setsid()\n"
+            "    if os.fork() == 0:\n"
+            "        while True:\n"
+            "            print('daemon', flush=True); time.sleep(0.01)\n"
+            "    os._exit(0)\n"
+            "print('parent done')\n"
+        )
+        result = test_sandbox.run_batched(executor, stdio(source))
+        assert result.status is Status.OK and "parent done" in result.output
+        assert result.wall_time < 1 + START_ALLOWANCE
 
     def test_a_dead_worker_is_restarted(self, server, executor):
         for pid in _children(server.proc.pid):  # the server's fork-server workers

@@ -110,6 +110,12 @@ class CachedExecutor:
             self._disk.close()
             self._disk = None
 
+    def __enter__(self) -> CachedExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def make_provider(settings: SandboxSettings, workers: int | None) -> Provider:
     """The provider `settings` name, started; `workers` is per machine (Ray: per node, default

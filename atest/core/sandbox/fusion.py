@@ -219,6 +219,11 @@ class FusionProvider:
                 f"the sandbox server at {self.base} refused the token",
                 "set $ATEST_SANDBOX_TOKEN to the token the server was started with",
             )
+        if status >= 500:
+            raise ExternalError(
+                f"the sandbox server at --sandbox-url {self.base} answers HTTP {status}",
+                "check the server (its log, its /health) and rerun",
+            )
         if status == 200:
             try:
                 info = json.loads(body)

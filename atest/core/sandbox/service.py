@@ -15,8 +15,9 @@ Endpoints:
   language gets SandboxFusion's answer shape, `SandboxError` with a one-line message, as HTTP 400.
 * `POST /atest/v1/run`: atest's own batch, `{"jobs": [...]}` as the executor runs them
   (functional calls included), answered `{"results": [...]}` in order.
-* `GET /atest/v1/info`, `GET /health` (liveness), `GET /ready` (503 while saturated),
-  `GET /v1/ping` (SandboxFusion's).
+* `GET /atest/v1/info` (what the server runs and accepts), `GET /health` (liveness),
+  `GET /ready` (503 while saturated), `GET /v1/ping` (SandboxFusion's); only these three
+  need no token.
 
 Every admitted request's jobs join one queue that a single thread drains into the executor,
 so concurrent requests share its batches (the executor is fastest on many jobs at once) and
@@ -185,11 +186,14 @@ def build_app(executor: CachedExecutor, limits: ServiceLimits = ServiceLimits(),
     def error(line: str, status: int) -> web.Response:
         return web.json_response({"error": line}, status=status)
 
-    async def read_json(request: web.Request) -> Any:
+    def authorize(request: web.Request) -> None:
         if token is not None:
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 raise BadRequest("missing or wrong bearer token (Authorization: Bearer TOKEN)", 401)
+
+    async def read_json(request: web.Request) -> Any:
+        authorize(request)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -286,7 +290,11 @@ def build_app(executor: CachedExecutor, limits: ServiceLimits = ServiceLimits(),
             return error(f"sandbox fault: {exc.one_line()}", 503)
         return web.json_response({"results": [execution_json(r) for r in results]})
 
-    async def info(request: web.Request) -> web.Response:
+    async def info(request: web.Request) -> web.Response:  # not admission-counted: a client starting up
+        try:
+            authorize(request)
+        except BadRequest as bad:
+            return error(bad.line, bad.status)
         return web.json_response(
             {
                 "atest": __version__,
