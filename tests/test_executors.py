@@ -59,11 +59,11 @@ def test_provider_comes_from_the_settings_never_the_environment(monkeypatch):
 
 
 def test_settings_layers_flag_over_environment_over_config():
-    env = {"ATEST_EXECUTOR": "subprocess", "ATEST_SANDBOX_BATCH": "8", "ATEST_SANDBOX_TOKEN": "t"}
+    env = {"ATEST_EXECUTOR": "subprocess", "ATEST_SANDBOX_BATCH": "8", "ATEST_SANDBOX_TOKEN": "s3cret"}
     config = {"executor": "ray", "max_batch": 2, "isolation": "none"}
     assert resolve(config=config) == SandboxSettings(executor="ray", max_batch=2, isolation="none")
     both = resolve(env=env, config=config)
-    assert (both.executor, both.max_batch, both.isolation, both.token) == ("subprocess", 8, "none", "t")
+    assert (both.executor, both.max_batch, both.isolation, both.token) == ("subprocess", 8, "none", "s3cret")
     top = resolve({"executor": "local", "max_batch": 1}, env, config)
     assert (top.executor, top.max_batch, top.isolation) == ("local", 1, "none")
     # an address names its provider, on its own layer; beside another provider it is refused
@@ -77,7 +77,7 @@ def test_settings_layers_flag_over_environment_over_config():
         resolve({"executor": "sandboxfusion"})
     with pytest.raises(InputError, match="ATEST_SANDBOX_BATCH"):
         resolve(env={"ATEST_SANDBOX_BATCH": "six"})
-    assert "t" not in repr(both)  # the token never shows in a log line
+    assert "s3cret" not in repr(both)  # the token never shows in a log line
     assert SandboxSettings(executor="ray", ray_address="auto", max_batch=1).root_argv() == [
         "--executor", "ray", "--sandbox-batch", "1", "--ray-address", "auto",
     ]  # fmt: skip
