@@ -3,7 +3,8 @@
 A fixed number of stdio programs (bench/sandbox.py's workload: accepted, wrong, crashing and
 a few infinite loops, every input distinct so no cache answers) run three ways:
 
-* in-process: one `get_executor(workers=W).run(jobs)` call (the executor's best case);
+* in-process: one `get_executor(workers=W).run(jobs)` call (the executor's best case), and
+  calls of `--clients` jobs (the size of the batches the server merges);
 * through the service with SandboxFusion's own client: `--clients` threads, each sending one
   `sandbox_fusion.run_code` request per program to a real `atest sandbox serve` on
   127.0.0.1 (W workers), the way verl's reward workers call a SandboxFusion deployment;
@@ -83,8 +84,17 @@ def main() -> None:
         expected = local.run(jobs)
         inproc_seconds = time.perf_counter() - start
         expected_batch = local.run(batch_jobs)
+        small_jobs = [as_served(job) for job, _ in workload(args.requests, 0, args.seed + 2)]
+        start = time.perf_counter()
+        for first in range(0, len(small_jobs), args.clients):  # calls the size the server merges
+            local.run(small_jobs[first : first + args.clients])
+        small_rate = len(small_jobs) / (time.perf_counter() - start)
     inproc_rate = len(jobs) / inproc_seconds
-    print(f"in-process: {inproc_rate:,.0f} executions/s ({args.workers} workers)", file=sys.stderr)
+    print(
+        f"in-process: {inproc_rate:,.0f} executions/s ({args.workers} workers), "
+        f"{small_rate:,.0f}/s in calls of {args.clients}",
+        file=sys.stderr,
+    )
 
     with LocalServer("--workers", str(args.workers), "--max-pending", str(4 * args.clients)) as server:
         run_code(RunCodeRequest(code="print(1)", language="python"), endpoint=server.url)  # warm
@@ -139,6 +149,7 @@ def main() -> None:
         "clients": args.clients,
         "workers": args.workers,
         "in_process_per_s": round(inproc_rate, 1),
+        "in_process_calls_of_clients_per_s": round(small_rate, 1),
         "service_per_s": round(served_rate, 1),
         "service_ratio": round(served_rate / inproc_rate, 3),
         "latency": {key: round(value, 1) for key, value in quantiles(latencies).items()},

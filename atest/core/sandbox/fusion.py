@@ -51,6 +51,10 @@ BUSY_PATIENCE = 120.0  # seconds of 429/503 answers a request waits through befo
 REQUEST_MARGIN = 30.0  # seconds an HTTP answer may take beyond the work it carries
 NATIVE_CHUNK = 256  # jobs per request to atest's batch endpoint
 DRIVER_MEMORY_MB = 256  # the driver's own interpreter, on top of a program's memory limit
+DRIVER_START = 5.0  # seconds the driver itself may take, on top of its inputs
+# A /run_code request's run_timeout stays under this (servers cap it: atest's at 60 s), so a
+# request carries fewer inputs of a program with long limits.
+DRIVER_SECONDS = 55.0
 
 
 class ServerFault(Exception):
@@ -75,6 +79,7 @@ class FusionProvider:
         self.max_batch = settings.max_batch
         self.workers = workers or 8
         self._local = threading.local()
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="atest-sandboxfusion")
         info = self._info()
         self.native = protocol == "auto" and info is not None
         if info is not None:
@@ -99,14 +104,13 @@ class FusionProvider:
             return []
         answers: list[Execution | Fault | None] = [None] * len(jobs)
         tasks = self._native_tasks(jobs) if self.native else self._driver_tasks(jobs)
-        with ThreadPoolExecutor(min(self.workers, len(tasks))) as pool:
-            for indices, results in pool.map(lambda task: (task[0], task[1]()), tasks):
-                for index, result in zip(indices, results, strict=True):
-                    answers[index] = result
+        for indices, results in self._pool.map(lambda task: (task[0], task[1]()), tasks):
+            for index, result in zip(indices, results, strict=True):
+                answers[index] = result
         return answers  # type: ignore[return-value]
 
     def close(self) -> None:
-        pass
+        self._pool.shutdown(wait=True)
 
     # -- atest's batch endpoint -----------------------------------------------------------
 
@@ -142,8 +146,10 @@ class FusionProvider:
             groups.setdefault((job.program.key, job.limits), []).append(index)
         tasks = []
         for indices in groups.values():
-            for start in range(0, len(indices), self.max_batch):
-                part = indices[start : start + self.max_batch]
+            per_input = _driver_seconds(jobs[indices[0]].limits)
+            size = max(1, min(self.max_batch, int((DRIVER_SECONDS - DRIVER_START) // per_input)))
+            for start in range(0, len(indices), size):
+                part = indices[start : start + size]
                 chunk = [jobs[i] for i in part]
                 tasks.append((part, lambda chunk=chunk: self._run_driver(chunk)))
         return tasks
@@ -170,7 +176,7 @@ class FusionProvider:
             "limits": first.limits._asdict(),
             "inputs": [job.input for job in jobs],
         }
-        run_timeout = sum(job.limits.wall_limit + fresh.START_ALLOWANCE + 1 for job in jobs) + 5
+        run_timeout = sum(_driver_seconds(job.limits) for job in jobs) + DRIVER_START
         request = {
             "code": driver_code(self._modules, batch),
             "language": "python",
@@ -296,6 +302,11 @@ class FusionProvider:
                 self._local.connection = None
                 raise
         raise AssertionError("unreachable")
+
+
+def _driver_seconds(limits: Limits) -> float:
+    """The most one input can take in the driver: its wall limit, the interpreter's start, slack."""
+    return limits.wall_limit + fresh.START_ALLOWANCE + 1
 
 
 def _base_url(url: str) -> str:
