@@ -21,18 +21,13 @@ from atest.commands import (
     prepare,
     reproduce,
     reward,
+    sandbox,
     synth,
     train,
     warmup,
 )
-from atest.core.sandbox.executor import (
-    BATCH_ENV,
-    EXECUTOR_ENV,
-    ISOLATIONS,
-    PROVIDERS,
-    RAY_ADDRESS_ENV,
-    SANDBOX_ENV,
-)
+from atest.commands._common import SandboxLayers, set_sandbox_layers
+from atest.core.errors import InputError
 
 app = typer.Typer(
     name="atest",
@@ -59,6 +54,7 @@ for module in (
     demo,
     reproduce,
     reward,
+    sandbox,
     synth,
 ):
     module.register(app)
@@ -75,59 +71,60 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
-    sandbox: str = typer.Option(
+    isolation: str = typer.Option(
         None,
         "--sandbox",
-        envvar=SANDBOX_ENV,
         help="Sandbox isolation for every program run: auto (namespaces when the kernel allows, "
-        "else limits only, with a warning), namespace (required), none (trusted debugging only).",
+        "else limits only, with a warning), namespace (required), none (trusted debugging only). "
+        "[env: ATEST_SANDBOX]",
     ),
     sandbox_batch: int = typer.Option(
         None,
         "--sandbox-batch",
-        envvar=BATCH_ENV,
         min=1,
         help="Inputs of one program that may share a forked child, each in a fresh namespace "
-        "(default 64); 1 forks once per execution.",
+        "(default 64); 1 forks once per execution. [env: ATEST_SANDBOX_BATCH]",
     ),
     executor: str = typer.Option(
         None,
         "--executor",
-        envvar=EXECUTOR_ENV,
         help="Where programs run: local (this machine's fork server, default), subprocess (one "
-        "process per run, no namespaces: the reference), ray (every node of a Ray cluster).",
+        "process per run, no namespaces: the reference), ray (every node of a Ray cluster), "
+        "sandboxfusion (a SandboxFusion-compatible server: --sandbox-url). [env: ATEST_EXECUTOR]",
     ),
     ray_address: str = typer.Option(
         None,
         "--ray-address",
-        envvar=RAY_ADDRESS_ENV,
         help="Ray cluster to run programs on (implies --executor ray): auto, HOST:PORT or "
-        "ray://HOST:10001 (without it, --executor ray starts a local Ray runtime for the command).",
+        "ray://HOST:10001 (without it, --executor ray starts a local Ray runtime for the command). "
+        "[env: ATEST_RAY_ADDRESS]",
+    ),
+    sandbox_url: str = typer.Option(
+        None,
+        "--sandbox-url",
+        help="A SandboxFusion-compatible server to run programs on (implies --executor "
+        "sandboxfusion), e.g. http://127.0.0.1:8080 (`atest sandbox serve`); a bearer token, if it "
+        "wants one, comes from $ATEST_SANDBOX_TOKEN. [env: ATEST_SANDBOX_URL]",
     ),
 ) -> None:
     """Train and evaluate LLMs that write unit tests."""
-    if sandbox is not None:
-        if sandbox not in ISOLATIONS:
-            typer.echo(f"error: --sandbox {sandbox!r}: use one of {', '.join(ISOLATIONS)}", err=True)
-            raise typer.Exit(2)
-        os.environ[SANDBOX_ENV] = sandbox
-    if sandbox_batch is not None:
-        os.environ[BATCH_ENV] = str(sandbox_batch)
-    if executor is not None:
-        if executor not in PROVIDERS:
-            typer.echo(f"error: --executor {executor!r}: use one of {', '.join(PROVIDERS)}", err=True)
-            raise typer.Exit(2)
-        os.environ[EXECUTOR_ENV] = executor
-    if ray_address is not None:
-        if executor not in (None, "ray"):
-            typer.echo(
-                f"error: --ray-address runs programs on Ray, but --executor is {executor!r}: "
-                "drop one of the two",
-                err=True,
-            )
-            raise typer.Exit(2)
-        os.environ[EXECUTOR_ENV] = "ray"
-        os.environ[RAY_ADDRESS_ENV] = ray_address
+    # The sandbox settings are resolved here, once (flag > environment > a training config,
+    # which `train` adds), and handed to the commands through the context: nothing below the
+    # CLI reads the environment for them.
+    flags = {
+        "isolation": isolation,
+        "max_batch": sandbox_batch,
+        "executor": executor,
+        "ray_address": ray_address,
+        "url": sandbox_url,
+    }
+    layers = SandboxLayers(flags, dict(os.environ))
+    try:
+        layers.settings()  # refused here, before any work, when a layer contradicts itself
+    except InputError as exc:
+        typer.echo(f"error: {exc.one_line()}", err=True)
+        raise typer.Exit(2) from None
+    set_sandbox_layers(layers)
 
 
 def main() -> None:

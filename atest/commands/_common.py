@@ -7,6 +7,8 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import typer
@@ -14,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from atest.core.errors import AtestError
+from atest.core.sandbox.settings import SandboxSettings, resolve
 
 # Progress, tables and logs go to stderr so that stdout carries only `--json` output.
 console = Console(stderr=True)
@@ -55,3 +58,32 @@ def handle_errors(fn: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class SandboxLayers:
+    """What the root options and the environment said about the sandbox, before a command's own
+    config (a training config's `sandbox:` section) joins as the lowest layer."""
+
+    flags: dict[str, Any]
+    env: dict[str, str]
+
+    def settings(self, config: dict[str, Any] | None = None) -> SandboxSettings:
+        return resolve(self.flags, self.env, config)
+
+
+_LAYERS: ContextVar[SandboxLayers | None] = ContextVar("atest_sandbox_layers", default=None)
+
+
+def set_sandbox_layers(layers: SandboxLayers) -> None:
+    """Called once per invocation by the root callback (cli.py), the CLI's edge."""
+    _LAYERS.set(layers)
+
+
+def sandbox_settings(config: dict[str, Any] | None = None) -> SandboxSettings:
+    """The sandbox settings of this invocation (flag > environment > `config`), from the
+    layers the root callback recorded; the defaults (over `config`) outside the CLI."""
+    layers = _LAYERS.get()
+    if layers is not None:
+        return layers.settings(config)
+    return resolve(config=config)

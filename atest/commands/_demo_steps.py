@@ -40,11 +40,20 @@ class Source(NamedTuple):
 
 
 class DemoRunner:
-    def __init__(self, config: DemoConfig, on_step: StepHook = lambda i, label, command: None):
+    def __init__(
+        self,
+        config: DemoConfig,
+        on_step: StepHook = lambda i, label, command: None,
+        root_argv: list[str] | None = None,
+    ):
         self.cfg = config
         self.result = DemoResult(config)
         self.runner = StepRunner(
-            config.out / "results", what="demo", rerun=f"atest demo --out {config.out}", on_step=on_step
+            config.out / "results",
+            what="demo",
+            rerun=f"atest demo --out {config.out}",
+            on_step=on_step,
+            root_argv=root_argv,
         )
         self.runner.records = self.result.steps
 

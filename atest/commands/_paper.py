@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from atest.commands._common import console, emit_json
+from atest.commands._common import console, emit_json, sandbox_settings
 from atest.commands._evaluation import limits_from_options, print_warnings, progress_bar
 from atest.core.errors import InputError
 from atest.core.io import write_jsonl_atomic
@@ -48,7 +48,7 @@ def _cells(tasks, tests, solution_model, n, workers, cache_dir, cpu_seconds, mem
     print_warnings(inputs.warnings)
     limits = limits_from_options(cpu_seconds, memory_mb)
     with (
-        get_executor(workers=workers, cache_dir=cache_dir) as executor,
+        get_executor(workers=workers, settings=sandbox_settings(), cache_dir=cache_dir) as executor,
         progress_bar("running candidates", json_out) as progress,
     ):
         cells, n_executions = paper_cells(

@@ -45,8 +45,10 @@ class StepRunner:
         what: str,
         rerun: str,
         on_step: StepHook = lambda i, label, command: None,
+        root_argv: list[str] | None = None,
     ):
         self.results_dir = results_dir
+        self.root_argv = root_argv or []  # the orchestrator's own root options (sandbox), for every step
         self.what = what
         self.rerun = rerun
         self.on_step = on_step
@@ -74,7 +76,7 @@ class StepRunner:
         if resume is not None and any(path.exists() for path in resume.markers):
             argv = resume.argv
         proc = subprocess.run(
-            [sys.executable, "-m", "atest", *argv, "--json"],
+            [sys.executable, "-m", "atest", *self.root_argv, *argv, "--json"],
             stdout=subprocess.PIPE,
             stderr=None,
             text=True,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from atest.commands._common import console, emit_json, handle_errors
+from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
 from atest.commands._evaluation import (
     CacheOpt,
     CpuOpt,
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
 
         limits = limits_from_options(cpu_seconds, memory_mb)
         with (
-            get_executor(workers=workers, cache_dir=cache_dir) as executor,
+            get_executor(workers=workers, settings=sandbox_settings(), cache_dir=cache_dir) as executor,
             progress_bar("running gold and buggy code", json_out) as progress,
         ):
             run = evaluate_attack(tasks, tests, executor, limits=limits, seed=seed, progress=progress)

@@ -13,7 +13,7 @@ import typer
 from rich.rule import Rule
 from rich.table import Table
 
-from atest.commands._common import console, emit_json, handle_errors
+from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
 
 if TYPE_CHECKING:
     from atest.core.demo import DemoResult
@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
             console.print(Rule(f"[bold]{index}. {label}[/]", align="left"))
             console.print(f"[dim]$ {command}[/]", highlight=False, soft_wrap=True)
 
-        result = DemoRunner(config, announce).run()
+        result = DemoRunner(config, announce, sandbox_settings().root_argv()).run()
         result.plots = [
             p for p in (plot_bon(out / "bon.png", result), plot_learning(out / "learning.png", result)) if p
         ]

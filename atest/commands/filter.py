@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from atest.commands._common import console, emit_json, handle_errors
+from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
 from atest.commands._evaluation import (
     CacheOpt,
     CpuOpt,
@@ -147,7 +147,7 @@ def register(app: typer.Typer) -> None:
         print_warnings(inputs.warnings)
         limits = limits_from_options(cpu_seconds, memory_mb)
         with (
-            get_executor(workers=workers, cache_dir=cache_dir) as executor,
+            get_executor(workers=workers, settings=sandbox_settings(), cache_dir=cache_dir) as executor,
             progress_bar("running candidates", json_out) as progress,
         ):
             selections = select_solutions(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from atest.commands._common import console, emit_json, handle_errors
+from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
 from atest.commands._evaluation import (
     CacheOpt,
     CpuOpt,
@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
         print_warnings(warnings)
         limits = limits_from_options(cpu_seconds, memory_mb)
         opts = ClassifyOptions(k=k, seed=seed, limits=limits, n_probes=probes)
-        with get_executor(workers=workers, cache_dir=cache_dir) as executor:
+        with get_executor(workers=workers, settings=sandbox_settings(), cache_dir=cache_dir) as executor:
             with progress_bar("classifying mutants on gold tests", json_out) as progress:
                 classified = classify_tasks(covered, executor, opts, progress=progress)
             with progress_bar("running the tests on mutants", json_out) as progress:

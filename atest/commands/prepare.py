@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from atest.commands._common import console, emit_json, handle_errors
+from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
 from atest.core.errors import InputError
 from atest.core.loaders import SOURCES
 from atest.core.prepare import MUTANT_POOLS, PrepareOptions, PrepareSummary, prepare_source
@@ -106,6 +106,7 @@ def register(app: typer.Typer) -> None:
             mutant_seed=mutant_seed,
             mutants_into=mutants_into,
             cache_dir=cache_dir,
+            sandbox=sandbox_settings(),
         )
         with console.status("preparing tasks") as status:
 

@@ -18,7 +18,7 @@ import typer
 from rich.rule import Rule
 from rich.table import Table
 
-from atest.commands._common import console, emit_json, handle_errors
+from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
 from atest.core.errors import InputError
 
 if TYPE_CHECKING:
@@ -123,7 +123,11 @@ def _run(plan: Plan, paper: str, preset: str, sets: list[str]) -> StudyResults:
 
     start = time.perf_counter()
     runner = StepRunner(
-        plan.out / "results", what="reproduce", rerun=_rerun(paper, preset, sets, plan.out), on_step=announce
+        plan.out / "results",
+        what="reproduce",
+        rerun=_rerun(paper, preset, sets, plan.out),
+        on_step=announce,
+        root_argv=sandbox_settings().root_argv(),
     )
     data = plan.preset.data_for(plan.paper)
     for step in plan.steps:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from atest.commands._common import console, emit_json, handle_errors
+from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
 from atest.commands._evaluation import (
     CpuOpt,
     JsonOpt,
@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         for line in warnings:
             console.print(f"[yellow]warning:[/] {line}", highlight=False)
         rows = read_responses(responses, task_list)
-        with get_executor(workers=workers) as executor:
+        with get_executor(workers=workers, settings=sandbox_settings()) as executor:
             results = score_rows(
                 executor, kind, rows, paper=paper, solution_model=solution_model, tests=tests,
                 limits=limits_from_options(cpu_seconds, memory_mb),

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from atest.commands._common import console, emit_json, handle_errors
+from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
 from atest.core.errors import AtestError, InputError
 from atest.core.training.modes import MODES
 
@@ -124,7 +124,10 @@ def register(app: typer.Typer) -> None:
         )
         with _named_by_process():
             summary = execute(
-                plan, on_metrics=_print_step, on_event=lambda text: console.print(f"[cyan]{text}[/]")
+                plan,
+                sandbox=sandbox_settings(plan.config.sandbox.settings_layer()),
+                on_metrics=_print_step,
+                on_event=lambda text: console.print(f"[cyan]{text}[/]"),
             )
         _print_summary(summary)
         if json_out and ranks.is_main():

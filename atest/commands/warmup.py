@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from atest.commands._common import console, emit_json, handle_errors
+from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
 from atest.commands._evaluation import JsonOpt, TasksOpt, WorkersOpt
 
 
@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
             max_length=max_length, seed=seed,
         )  # fmt: skip
         loaded, _warnings = load_tasks(tasks)
-        with get_executor(workers=workers) as executor:
+        with get_executor(workers=workers, settings=sandbox_settings()) as executor:
             examples = build_examples(loaded, options, executor, Limits())
         model_dir = resolve_model(model)
         console.print(f"warm-up: {len(examples)} examples, {steps} steps on {model}", highlight=False)

@@ -31,6 +31,7 @@ from atest.core.errors import InputError
 from atest.core.loaders import LoadProblem, load_source
 from atest.core.loaders._common import syntax_error
 from atest.core.loaders.apps import UNWRAPPED_FLAG, rewrap_outputs
+from atest.core.sandbox.settings import SandboxSettings
 from atest.core.tasks import Task, read_tasks
 
 DUPLICATE = "duplicate"
@@ -58,6 +59,7 @@ class PrepareOptions:
     mutant_seed: int = 0
     mutants_into: str = "both"  # one of MUTANT_POOLS
     cache_dir: str | Path | None = None  # the sandbox's disk cache, shared with the evaluation commands
+    sandbox: SandboxSettings | None = None  # where programs run (None: the defaults)
 
 
 @dataclass
@@ -233,7 +235,9 @@ def _executor(options: PrepareOptions) -> Iterator[Any]:
         return
     from atest.core.sandbox import get_executor
 
-    with get_executor(workers=options.workers, cache_dir=options.cache_dir) as executor:
+    with get_executor(
+        workers=options.workers, cache_dir=options.cache_dir, settings=options.sandbox
+    ) as executor:
         yield executor
 
 

@@ -2,6 +2,7 @@
 
 from atest.core.sandbox.executor import ISOLATIONS, PROVIDERS, CachedExecutor, get_executor
 from atest.core.sandbox.judge import DEFAULT_TOLERANCE, judge, limits_from_gold, outputs_match
+from atest.core.sandbox.settings import SandboxSettings
 from atest.core.sandbox.types import (
     Execution,
     Executor,
@@ -27,6 +28,7 @@ __all__ = [
     "Limits",
     "Program",
     "Provider",
+    "SandboxSettings",
     "Status",
     "Verdict",
     "get_executor",

@@ -11,23 +11,27 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from atest.core.errors import ExternalError, InputError
 from atest.core.sandbox.cache import DiskCache, MemoryCache, job_key
-from atest.core.sandbox.forkserver import MAX_BATCH
 from atest.core.sandbox.local import ISOLATIONS, Isolation, LocalProvider, check_isolation
+from atest.core.sandbox.settings import PROVIDERS, SandboxSettings
 from atest.core.sandbox.types import Execution, Fault, Job, Provider
 
 log = logging.getLogger("atest.sandbox")
 
-__all__ = ["ISOLATIONS", "PROVIDERS", "CachedExecutor", "Isolation", "get_executor", "make_provider"]
+__all__ = [
+    "ISOLATIONS",
+    "PROVIDERS",
+    "CachedExecutor",
+    "Isolation",
+    "SandboxSettings",
+    "get_executor",
+    "make_provider",
+]
 
-SANDBOX_ENV = "ATEST_SANDBOX"
-BATCH_ENV = "ATEST_SANDBOX_BATCH"
-EXECUTOR_ENV = "ATEST_EXECUTOR"
-RAY_ADDRESS_ENV = "ATEST_RAY_ADDRESS"
-PROVIDERS = ("local", "subprocess", "ray")
 FAULT_ATTEMPTS = 3  # runs of a job whose provider faulted, before the command fails
 
 
@@ -106,24 +110,18 @@ class CachedExecutor:
             self._disk.close()
             self._disk = None
 
+    def __enter__(self) -> CachedExecutor:
+        return self
 
-def _batch_from_env() -> int:
-    value = os.environ.get(BATCH_ENV)
-    if value is None:
-        return MAX_BATCH
-    try:
-        return int(value)
-    except ValueError:
-        raise InputError(
-            f"${BATCH_ENV}={value!r} is not a whole number", "set it to 1 (a fork per execution) or more"
-        ) from None
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
-def make_provider(
-    name: str, isolation: str, workers: int | None, max_batch: int, ray_address: str | None
-) -> Provider:
-    """The named provider, started; `workers` is per machine (Ray: per node, default its CPUs)."""
-    check_isolation(isolation)
+def make_provider(settings: SandboxSettings, workers: int | None) -> Provider:
+    """The provider `settings` name, started; `workers` is per machine (Ray: per node, default
+    its CPUs; sandboxfusion: requests in flight, default 2 per local core)."""
+    check_isolation(settings.isolation)
+    name, isolation, max_batch = settings.executor, settings.isolation, settings.max_batch
     if name == "local":
         return LocalProvider(workers or os.cpu_count() or 1, isolation, max_batch)  # type: ignore[arg-type]
     if name == "subprocess":
@@ -133,7 +131,11 @@ def make_provider(
     if name == "ray":
         from atest.core.sandbox.raycluster import RayProvider
 
-        return RayProvider(ray_address, isolation, max_batch, workers)
+        return RayProvider(settings.ray_address, isolation, max_batch, workers)
+    if name == "sandboxfusion":
+        from atest.core.sandbox.fusion import FusionProvider
+
+        return FusionProvider(settings, workers)
     raise InputError(f"unknown sandbox executor {name!r}", f"use one of {', '.join(PROVIDERS)}")
 
 
@@ -145,22 +147,28 @@ def get_executor(
     max_batch: int | None = None,
     executor: str | None = None,
     ray_address: str | None = None,
+    *,
+    settings: SandboxSettings | None = None,
 ) -> Iterator[CachedExecutor]:
     """The executor every command uses.
 
-    Each choice left as None comes from the environment the root options set: the provider
-    from $ATEST_EXECUTOR (`atest --executor`), else local; isolation from $ATEST_SANDBOX
-    (`--sandbox`), else auto; the batch size from $ATEST_SANDBOX_BATCH (`--sandbox-batch`),
-    else `MAX_BATCH`; the Ray address from $ATEST_RAY_ADDRESS (`--ray-address`), else a
-    Ray runtime started (and stopped) for this executor.
+    `settings` is what the CLI resolved (flag > environment > config: `settings.resolve`);
+    without it, the defaults (local provider, `auto` isolation, batches of 64). The keyword
+    arguments override single fields of it. Nothing here reads the environment.
     """
-    provider = make_provider(
-        executor or os.environ.get(EXECUTOR_ENV) or "local",
-        isolation or os.environ.get(SANDBOX_ENV) or "auto",
-        workers,
-        max_batch if max_batch is not None else _batch_from_env(),
-        ray_address or os.environ.get(RAY_ADDRESS_ENV) or None,
-    )
+    chosen = settings or SandboxSettings()
+    overrides = {
+        "isolation": isolation,
+        "max_batch": max_batch,
+        "executor": executor,
+        "ray_address": ray_address,
+    }
+    chosen = replace(chosen, **{k: v for k, v in overrides.items() if v is not None})
+    if chosen.executor not in PROVIDERS:
+        raise InputError(
+            f"unknown sandbox executor {chosen.executor!r}", f"use one of {', '.join(PROVIDERS)}"
+        )
+    provider = make_provider(chosen, workers)
     wrapped = CachedExecutor(provider, cache_dir)
     try:
         yield wrapped

@@ -9,32 +9,21 @@ host's files and network) and speed (a fresh interpreter per run).
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
-import select
 import shutil
-import signal
-import site
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from atest.core.errors import ExternalError
-from atest.core.sandbox import harness, wire
+from atest.core.sandbox import wire
+from atest.core.sandbox.fresh import run_fresh, site_dirs
 from atest.core.sandbox.records import to_execution
 from atest.core.sandbox.types import Execution, Fault, Job
 
 log = logging.getLogger("atest.sandbox")
-
-HARNESS = Path(harness.__file__)
-START_ALLOWANCE = 1.0  # seconds on top of the wall limit for the interpreter to start
 
 
 class SubprocessProvider:
@@ -55,7 +44,7 @@ class SubprocessProvider:
         self.workers = workers
         self.layers: list[str] = []
         self._root = tempfile.mkdtemp(prefix="atest-oneshot-")
-        self._site_dirs = [p for p in site.getsitepackages() if os.path.isdir(p)]
+        self._site_dirs = site_dirs()
         self._count = 0
         self._lock = threading.Lock()
 
@@ -81,63 +70,13 @@ class SubprocessProvider:
             shutil.rmtree(run_dir, ignore_errors=True)
 
     def _execute(self, job: Job, run_dir: str) -> wire.Record:
-        program, limits = job.program, job.limits
+        program = job.program
         spec = {
             "source": program.source,
             "kind": program.kind,
             "fn_name": program.fn_name,
             "input": job.input,
-            "limits": limits._asdict(),
+            "limits": job.limits._asdict(),
             "site_dirs": self._site_dirs,
         }
-        job_path, result_path = os.path.join(run_dir, "job.json"), os.path.join(run_dir, "result.json")
-        work = os.path.join(run_dir, "w")
-        os.mkdir(work, 0o700)
-        with open(job_path, "w", encoding="utf-8", errors="surrogatepass") as f:
-            json.dump(spec, f)
-        stdin = harness.stdin_text(job.input) if program.kind == "stdio" else ""
-        with (
-            open(os.path.join(run_dir, "in"), "w+b") as f_in,
-            open(os.path.join(run_dir, "out"), "w+b") as f_out,
-            open(os.path.join(run_dir, "err"), "w+b") as f_err,
-        ):
-            f_in.write(stdin.encode("utf-8", "surrogateescape"))
-            f_in.seek(0)
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(HARNESS), job_path, result_path],
-                stdin=f_in,
-                stdout=f_out,
-                stderr=f_err,
-                cwd=work,
-                env={**harness.PROGRAM_ENV, "HOME": work, "TMPDIR": work},
-                start_new_session=True,
-            )
-            status, usage, reason, wall = _wait(proc, limits.wall_limit + START_ALLOWANCE)
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, signal.SIGKILL)  # whatever the program left running
-            if not reason:
-                with contextlib.suppress(OSError), open(result_path, "rb") as f:
-                    data = f.read()
-                    if data:
-                        return wire.decode(data)
-            return harness.ended_record(
-                status, reason, usage, 0.0, wall, limits, f_out.fileno(), f_err.fileno()
-            )
-
-
-def _wait(proc: subprocess.Popen, timeout: float):
-    """(wait status, rusage, kill reason or None, seconds): the process, killed past `timeout`."""
-    start = time.monotonic()
-    pidfd = os.pidfd_open(proc.pid)
-    try:
-        ready, _, _ = select.select([pidfd], [], [], timeout)
-    finally:
-        os.close(pidfd)
-    reason = None
-    if not ready:
-        reason = "wall"
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = status
-    return status, usage, reason, time.monotonic() - start
+        return run_fresh(spec, run_dir)

@@ -238,14 +238,25 @@ class ValidationSection(_Strict):
 
 
 class SandboxSection(_Strict):
-    # None: $ATEST_SANDBOX (`atest --sandbox`), else auto, as for every other command.
+    # The lowest layer of the sandbox settings: a root flag (`atest --executor ...`), then the
+    # environment ($ATEST_EXECUTOR, ...), then these keys; None: not said here (`settings.resolve`).
     isolation: Literal["auto", "namespace", "none"] | None = None
-    executor: Literal["local", "subprocess", "ray"] | None = None  # None: $ATEST_EXECUTOR, else local
+    executor: Literal["local", "subprocess", "ray", "sandboxfusion"] | None = None  # None: local
+    url: str | None = None  # sandboxfusion: the server's base URL
     workers: int | None = Field(None, ge=1)
-    # Inputs of one program that may share a forked child (None: $ATEST_SANDBOX_BATCH, else 64).
+    # Inputs of one program that may share a forked child (None: 64).
     batch: int | None = Field(None, ge=1)
     cpu_seconds: float = Field(2.0, gt=0)
     memory_mb: int = Field(1024, ge=64)
+
+    def settings_layer(self) -> dict[str, Any]:
+        """These keys as the config layer of `atest.core.sandbox.settings.resolve`."""
+        return {
+            "isolation": self.isolation,
+            "executor": self.executor,
+            "max_batch": self.batch,
+            "url": self.url,
+        }
 
 
 class TrainConfig(_Strict):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from atest.core.errors import InputError
+from atest.core.sandbox.settings import SandboxSettings
 from atest.core.tasks import Task, read_tasks
 from atest.core.training import ranks
 from atest.core.training.config import TrainConfig, load_config, load_saved_config
@@ -200,10 +201,12 @@ def _resolve(name: str, key: str) -> str:
 def execute(
     plan: RunPlan,
     *,
+    sandbox: SandboxSettings | None = None,
     on_metrics: Callable[[dict[str, Any]], None] = lambda record: None,
     on_event: Callable[[str], None] = lambda text: None,
 ) -> TrainSummary:
     from atest.core.sandbox import get_executor
+    from atest.core.sandbox.settings import resolve
     from atest.core.training.atgen_loop import run_atgen
     from atest.core.training.codegen_loop import run_codegen
     from atest.core.training.context import LoopContext
@@ -228,7 +231,9 @@ def execute(
     with contextlib.ExitStack() as stack:
         writer = stack.enter_context(run.metrics_writer()) if ranks.is_main() else None
         executor = stack.enter_context(
-            get_executor(box.isolation, workers, max_batch=box.batch, executor=box.executor)
+            # `sandbox`: what the CLI resolved, the config its lowest layer; a library caller
+            # without it gets the config's keys over the defaults.
+            get_executor(workers=workers, settings=sandbox or resolve(config=box.settings_layer()))
         )
 
         def record(row: dict[str, Any]) -> None:
