@@ -23,6 +23,7 @@ from atest.commands import (
     train,
     warmup,
 )
+from atest.commands._common import AtestGroup, quiet_library_bars
 from atest.core.sandbox.executor import (
     BATCH_ENV,
     EXECUTOR_ENV,
@@ -39,6 +40,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    cls=AtestGroup,
 )
 
 for module in (
@@ -83,6 +85,7 @@ def _root(
         "--sandbox-batch",
         envvar=BATCH_ENV,
         min=1,
+        max=4096,
         help="Inputs of one program that may share a forked child, each in a fresh namespace "
         "(default 64); 1 forks once per execution.",
     ),
@@ -102,6 +105,7 @@ def _root(
     ),
 ) -> None:
     """Train and evaluate LLMs that write unit tests."""
+    quiet_library_bars()
     if sandbox is not None:
         if sandbox not in ISOLATIONS:
             typer.echo(f"error: --sandbox {sandbox!r}: use one of {', '.join(ISOLATIONS)}", err=True)

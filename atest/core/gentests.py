@@ -11,12 +11,14 @@ everything else, and rerunning with resume fills the gaps. Nothing is lost or wr
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from atest.core import io
 from atest.core.errors import ExternalError, InputError
 from atest.core.generation.params import Completion, Generator, Messages, SamplingParams
 from atest.core.io import JsonlAppender, read_jsonl_resumable
@@ -139,18 +141,26 @@ def _candidate_units(
     return units, n_without
 
 
-def check_output(out: Path, *, resume: bool, force: bool) -> None:
-    """An existing output is only ever extended (resume) or deliberately replaced (force)."""
-    if resume and force:
-        raise InputError("--resume and --force contradict each other", "pass one of them")
-    if out.exists() and out.is_dir():
-        raise InputError(f"{out}: is a directory, expected a .jsonl file path")
-    if out.exists() and not resume:
-        if not force:
-            raise InputError(
-                f"{out} already exists", "pass --resume to continue it or --force to overwrite it"
-            )
-        out.unlink()
+def check_output(out: Path, *, resume: bool, force: bool) -> Path:
+    """The file generation appends to: `out` itself, or with `force` a fresh work file that
+    replaces `out` only once the run succeeds (`finish_output`); see atest.core.io's policy."""
+    io.check_output(out, force=force, resume=resume)
+    if force and io.resolve_output(out).exists():
+        work = force_work_path(out)
+        work.unlink(missing_ok=True)  # our own leftover from an interrupted --force run
+        return work
+    return out
+
+
+def force_work_path(out: Path) -> Path:
+    target = io.resolve_output(out)
+    return target.with_name(f".{target.name}.force.jsonl")
+
+
+def finish_output(work: Path, out: Path) -> None:
+    """Move a `--force` run's finished work file over `out` (a no-op when they are the same)."""
+    if work != out:
+        os.replace(work, io.resolve_output(out))
 
 
 def done_keys(out: Path, expected: dict[str, Any]) -> set[tuple[str, int | None, int | None]]:
@@ -215,7 +225,7 @@ def run_units(
     return stats
 
 
-RESUME_KEYS = ("model", "template_id", "sampling")
+RESUME_KEYS = ("model", "backend", "template_id", "sampling")
 
 
 def expected_meta(meta: dict[str, Any]) -> dict[str, Any]:
