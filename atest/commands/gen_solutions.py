@@ -95,7 +95,7 @@ def register(app: typer.Typer) -> None:
         for problem in problems[:5]:
             console.print(f"[yellow]warning:[/] skipped {problem}", highlight=False, soft_wrap=True)
         partial = partial_path(out)
-        io.check_output(out, force=force, resume=resume)
+        io.check_output(out, force=force, resume=resume, resumable=True)
         io.check_output(partial, flag="--out's partial file", resume=True)
         if io.resolve_output(out).exists() and resume and not partial.exists():
             _report_finished(out, key, json_out)  # a finished run resumed: nothing left to do

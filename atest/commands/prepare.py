@@ -111,6 +111,11 @@ def register(app: typer.Typer) -> None:
             raise InputError("--source sample reads the bundled tasks, not --path", "drop --path")
         if mutants_into is not None and not mutants:
             raise InputError("--mutants-into only applies with --mutants K", "add --mutants 8, or drop it")
+        local = Path(path) if path is not None else None
+        if local is not None and local.exists() and not (local.is_file() or local.is_dir()):
+            raise InputError(
+                f"--path {path}: not a regular file or folder", "give a dataset file, folder or hub id"
+            )
         for excluded in exclude or []:
             if not excluded.is_file():
                 raise InputError(f"--exclude {excluded}: no such task file", "check the path")

@@ -144,7 +144,7 @@ def _candidate_units(
 def check_output(out: Path, *, resume: bool, force: bool) -> Path:
     """The file generation appends to: `out` itself, or with `force` a fresh work file that
     replaces `out` only once the run succeeds (`finish_output`); see atest.core.io's policy."""
-    io.check_output(out, force=force, resume=resume)
+    io.check_output(out, force=force, resume=resume, resumable=True)
     if force and io.resolve_output(out).exists():
         work = force_work_path(out)
         work.unlink(missing_ok=True)  # our own leftover from an interrupted --force run

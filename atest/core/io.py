@@ -44,11 +44,13 @@ def check_output(
     resume: bool = False,
     may_exist: bool = False,
     directory: bool = False,
+    resumable: bool = False,
 ) -> Path:
     """Refuse, before any work, an output that the write policy would not let us write.
 
     `may_exist` is for outputs a command continues by design (a cache folder); `directory`
-    for outputs that are folders. Returns the path the bytes will go to (symlinks resolved).
+    for outputs that are folders; `resumable` names --resume in the refusal (commands that
+    have it). Returns the path the bytes will go to (symlinks resolved).
     Nothing is created or changed here.
     """
     if force and resume:
@@ -67,9 +69,11 @@ def check_output(
                 f"give {flag} a path to a regular file",
             )
         elif not (force or resume or may_exist):
+            resume_hint = "pass --resume to continue it, " if resumable else ""
             raise InputError(
                 f"{flag} {path} already exists",
-                "pass --force to replace it (only once the command succeeds), or choose another path",
+                f"{resume_hint}pass --force to replace it (only once the command succeeds), "
+                "or choose another path",
             )
     _check_writable_folder(target.parent if not (directory and target.exists()) else target, flag, path)
     return target
