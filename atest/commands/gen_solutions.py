@@ -147,7 +147,7 @@ def register(app: typer.Typer) -> None:
                     work,
                     to_row=to_row,
                     expected=expected,
-                    batch_size=choice.prompts_per_call,
+                    batch_size=choice.prompts_per_batch(params.n),
                     progress=progress,
                 )
         except BaseException:

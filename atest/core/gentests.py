@@ -260,7 +260,7 @@ def write_tests(
                 unit, completions, template=template, meta=meta, max_tests=None
             ),
             expected=expected_meta(meta),
-            batch_size=choice.prompts_per_call,
+            batch_size=choice.prompts_per_batch(params.n),
             progress=progress,
         )
     finally:
@@ -348,6 +348,16 @@ class NoGenerator:
         pass
 
 
+def hf_default_rows() -> int:
+    """Rows the hf backend decodes at once by default, sized for the machine: 32 on a GPU; on
+    CPU two per core (at least 4), where a wide batch only delays the first finished rows."""
+    import torch
+
+    if torch.cuda.is_available():
+        return 32
+    return max(4, 2 * (os.cpu_count() or 1))
+
+
 @dataclass
 class BackendChoice:
     """How the commands' backend flags map onto a generator and its batching."""
@@ -375,9 +385,18 @@ class BackendChoice:
 
     @property
     def prompts_per_call(self) -> int:
-        """Prompts handed to the backend at once: also the most an interrupt can lose."""
-        default = {"hf": 32, "openai": 32, "vllm": 512}[self.backend]
+        """Prompts handed to the backend at once: also the most an interrupt can lose
+        (for hf, rows: prompts times n, see `prompts_per_batch`)."""
+        default = {"hf": hf_default_rows(), "openai": 32, "vllm": 512}[self.backend]
         return self.batch_size or default
+
+    def prompts_per_batch(self, n: int) -> int:
+        """Prompts generated, then appended to the output, together. hf decodes `prompts_per_call`
+        rows at once and each prompt brings `n` rows, so a batch is what one decode holds: the
+        partial file fills as each decode finishes, not only once every prompt is done."""
+        if self.backend == "hf":
+            return max(1, self.prompts_per_call // n)
+        return self.prompts_per_call
 
     def options(self) -> dict[str, Any]:
         if self.backend == "hf":
