@@ -202,7 +202,7 @@ def test_cli_filter_model_generates_tests_then_selects_and_resumes(no_gold, tmp_
     assert served_model.served == served and tests_file.read_text() == kept
     assert rows_by_task(out) == rows
 
-    other = run_with_key(*args, "--temperature", "1")  # other settings are refused, not mixed in
+    other = run_with_key(*args, "--temperature", "1", "--force")  # other settings are refused, not mixed in
     assert other.returncode == 2 and "--tests-out" in other.stderr and other.stdout == ""
     assert tests_file.read_text() == kept
 
