@@ -26,7 +26,7 @@ from atest.commands import (
     train,
     warmup,
 )
-from atest.commands._common import SandboxLayers, set_sandbox_layers
+from atest.commands._common import AtestGroup, SandboxLayers, quiet_library_bars, set_sandbox_layers
 from atest.core.errors import InputError
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    cls=AtestGroup,
 )
 
 for module in (
@@ -82,6 +83,7 @@ def _root(
         None,
         "--sandbox-batch",
         min=1,
+        max=4096,
         help="Inputs of one program that may share a forked child, each in a fresh namespace "
         "(default 64); 1 forks once per execution. [env: ATEST_SANDBOX_BATCH]",
     ),
@@ -108,6 +110,7 @@ def _root(
     ),
 ) -> None:
     """Train and evaluate LLMs that write unit tests."""
+    quiet_library_bars()
     # The sandbox settings are resolved here, once (flag > environment > a training config,
     # which `train` adds), and handed to the commands through the context: nothing below the
     # CLI reads the environment for them.

@@ -76,7 +76,7 @@ def test_cli_filter_writes_the_pick_and_gates(no_gold, tmp_path):
     )
     assert rows["A"]["code"] == evalcases.TASK_A["candidates"]["m1"][0]
 
-    proc = run_cli(*base, "--min-pass", "0.0")
+    proc = run_cli(*base, "--min-pass", "0.0", "--force")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
 
@@ -194,13 +194,15 @@ def test_cli_filter_model_generates_tests_then_selects_and_resumes(no_gold, tmp_
     assert generated["A"]["model"] == "scripted" and generated["A"]["template_id"] == "utrl-test@1"
     served, kept = served_model.served, tests_file.read_text()
 
-    again = run_with_key(*args, "--min-pass", "0.5", "--json")  # everything generated: nothing is asked
+    again = run_with_key(
+        *args, "--min-pass", "0.5", "--json", "--force"
+    )  # everything generated: nothing is asked
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["generation"]["n_skipped"] == 2
     assert served_model.served == served and tests_file.read_text() == kept
     assert rows_by_task(out) == rows
 
-    other = run_with_key(*args, "--temperature", "1")  # other settings are refused, not mixed in
+    other = run_with_key(*args, "--temperature", "1", "--force")  # other settings are refused, not mixed in
     assert other.returncode == 2 and "--tests-out" in other.stderr and other.stdout == ""
     assert tests_file.read_text() == kept
 

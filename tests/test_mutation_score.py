@@ -85,5 +85,5 @@ def test_mutation_score_cli_rejects_a_missing_tests_file(tmp_path):
             "--json",
         ],
     )
-    assert result.exit_code == 2 and result.stdout == ""
+    assert result.exit_code == 2 and json.loads(result.stdout)["error"]["kind"] == "bad_input"
     assert len(result.stderr.strip().splitlines()) == 1 and "no such tests file" in result.stderr

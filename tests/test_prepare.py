@@ -241,7 +241,7 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(tmp_path, case):
     out = tmp_path / "out" / "tasks.jsonl"
     result = run(*args, "--out", str(out), "--json")
     assert result.exit_code == 2, result.output
-    assert result.stdout == ""
+    assert json.loads(result.stdout)["error"]["exit_code"] == 2  # --json: the error as one object
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and expected in lines[0]

@@ -36,7 +36,9 @@ def _run(files, kind: str, rows: list[dict], *flags: str):
         "--responses",
         str(files / "r.jsonl"),
     ]
-    result = run_cli(*args, "--out", str(files / "o.jsonl"), "--json", "--cpu-seconds", "1", *flags)
+    result = run_cli(
+        *args, "--out", str(files / "o.jsonl"), "--json", "--force", "--cpu-seconds", "1", *flags
+    )
     out = (
         [json.loads(line) for line in (files / "o.jsonl").read_text().splitlines()]
         if result.returncode == 0

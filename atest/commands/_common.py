@@ -1,25 +1,56 @@
-"""What every subcommand shares: stderr console, one-JSON-object stdout, error to exit code."""
+"""What every subcommand shares: stderr console, one-JSON-object stdout, error to exit code.
+
+Exit codes (the README's table): 0 success; 1 a gate not met (`filter --min-pass`) and
+nothing else; 2 bad input, checked before any work; 3 a fault of the machine, a service or
+atest itself (never a verdict on the input); 130 interrupted. With `--json`, a failure still
+prints exactly one JSON object on stdout:
+
+    {"error": {"exit_code": 2, "kind": "bad_input", "message": "...", "hint": "..." | null}}
+
+`kind` is `bad_input` (2), `infrastructure` (3) or `interrupted` (130).
+"""
 
 from __future__ import annotations
 
 import functools
 import json
 import math
+import os
 import sys
+import time
+import traceback
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
-from atest.core.errors import AtestError
+from atest.core.errors import EXIT_BAD_INPUT, EXIT_EXTERNAL, AtestError
 from atest.core.sandbox.settings import SandboxSettings, resolve
 
-# Progress, tables and logs go to stderr so that stdout carries only `--json` output.
-console = Console(stderr=True)
+TRACEBACK_ENV = "ATEST_TRACEBACK"  # set to 1 to see the traceback of an unexpected failure
+EXIT_INTERRUPTED = 130
+
+
+def _make_console() -> Console:
+    """Progress, tables and logs go to stderr so that stdout carries only `--json` output.
+
+    Without a terminal (a CI log, `2> file`) a line is never wrapped mid-sentence: Rich would
+    otherwise cut every line at 80 columns.
+    """
+    out = Console(stderr=True)
+    if not out.is_terminal:
+        width = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else 200
+        out = Console(stderr=True, soft_wrap=True, width=width)
+    return out
+
+
+console = _make_console()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,20 +73,49 @@ def emit_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+_KINDS = {EXIT_BAD_INPUT: "bad_input", EXIT_EXTERNAL: "infrastructure", EXIT_INTERRUPTED: "interrupted"}
+
+
+def fail(exit_code: int, message: str, hint: str | None, json_out: bool) -> typer.Exit:
+    """Report a failure as one `error:` line on stderr (and the JSON error object with --json)."""
+    line = f"{message} ({hint})" if hint else message
+    # The message is plain text: "[ray]" in `pip install 'atest[ray]'` is not markup.
+    console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    if json_out:
+        kind = _KINDS.get(exit_code, "error")
+        emit_json({"error": {"exit_code": exit_code, "kind": kind, "message": message, "hint": hint}})
+    return typer.Exit(exit_code)
+
+
 def handle_errors(fn: F) -> F:
-    """Turn AtestError into `error: ...` on stderr and its exit code; Ctrl-C into 130."""
+    """Every way a command can fail, mapped to its exit code: never a traceback, never exit 1."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        json_out = bool(kwargs.get("json_out"))
         try:
             return fn(*args, **kwargs)
         except AtestError as exc:
-            # The message is plain text: "[ray]" in `pip install 'atest[ray]'` is not markup.
-            console.print(f"[bold red]error:[/] {escape(exc.one_line())}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+            raise fail(exc.exit_code, exc.message, exc.hint, json_out) from None
         except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]")
-            raise typer.Exit(130) from None
+            raise fail(EXIT_INTERRUPTED, "interrupted", None, json_out) from None
+        except (typer.Exit, typer.Abort, TyperException):
+            raise
+        except MemoryError:
+            raise fail(
+                EXIT_EXTERNAL, "out of memory", "free memory or use smaller batches", json_out
+            ) from None
+        except Exception as exc:  # a bug or a machine fault: exit 3, never a bare traceback
+            if os.environ.get(TRACEBACK_ENV):
+                traceback.print_exc()
+            where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+            at = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
+            raise fail(
+                EXIT_EXTERNAL,
+                f"unexpected failure: {type(exc).__name__}: {exc}{at}",
+                f"not a problem with the input; rerun with {TRACEBACK_ENV}=1 for the traceback and report it",
+                json_out,
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -87,3 +147,120 @@ def sandbox_settings(config: dict[str, Any] | None = None) -> SandboxSettings:
     if layers is not None:
         return layers.settings(config)
     return resolve(config=config)
+
+
+class AtestGroup(TyperGroup):
+    """The root command: click's own usage errors (unknown flag, bad value) exit 2 as ever,
+    and with `--json` anywhere on the line they also print the JSON error object."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
+        argv = list(sys.argv[1:] if args is None else args)
+        if "--json" not in argv:
+            return super().main(args=argv, prog_name=prog_name, **extra)
+        standalone = extra.pop("standalone_mode", True)
+        try:
+            result = super().main(args=argv, prog_name=prog_name, standalone_mode=False, **extra)
+        except typer.Exit as exc:
+            code = exc.exit_code
+        except typer.Abort:
+            emit_json(
+                {
+                    "error": {
+                        "exit_code": EXIT_INTERRUPTED,
+                        "kind": "interrupted",
+                        "message": "interrupted",
+                        "hint": None,
+                    }
+                }
+            )
+            code = EXIT_INTERRUPTED
+        except TyperException as exc:  # click's usage errors (typer vendors click)
+            exc.show()  # type: ignore[attr-defined]
+            code = getattr(exc, "exit_code", EXIT_BAD_INPUT)
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            emit_json({"error": {"exit_code": code, "kind": "bad_input", "message": message, "hint": None}})
+        else:
+            # without standalone mode, a command's `typer.Exit(n)` comes back as its return value
+            code = result if isinstance(result, int) else 0
+        if standalone:
+            sys.exit(code)
+        return code
+
+
+class PlainProgress:
+    """Progress for a log without a terminal: a plain line now and then, never a `\\r` bar.
+
+    A line at most every `every` seconds (done/total, rate, time left), and a last one when
+    the work ends if any line was printed, so a CI log of a long command is never silent.
+    """
+
+    def __init__(self, label: str, unit: str, every: float = 30.0):
+        self.label, self.unit, self.every = label, unit, every
+        self.start = time.monotonic()
+        self.last: float | None = None
+
+    def __call__(self, done: int, total: int | None, extra: str = "") -> None:
+        now = time.monotonic()
+        finished = total is not None and done >= total
+        since = now - (self.last if self.last is not None else self.start)
+        if since < self.every and not (finished and self.last is not None):
+            return
+        self.last = now
+        elapsed = now - self.start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        left = (
+            f", about {_duration((total - done) / rate)} left" if total and rate > 0 and not finished else ""
+        )
+        of = f"/{total}" if total is not None else ""
+        console.print(
+            f"{self.label}: {done}{of} {self.unit}, {rate:.2f}/s, {_duration(elapsed)} elapsed{left}{extra}",
+            highlight=False,
+        )
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+def quiet_library_bars() -> None:
+    """Without a terminal, libraries' `\\r` progress bars (transformers' "Loading weights",
+    the hub's downloads, tqdm) would fill a log with carriage returns: switch them off.
+
+    Set in the environment before the libraries are imported (they read it then), and for
+    transformers also through its API in case it was imported already.
+    """
+    if console.is_terminal:
+        return
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "warning")
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+
+
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Replace an existing output (only once the command has succeeded; see README Outputs).",
+    ),
+]
+
+
+def check_outputs(*, force: bool = False, cache_dir: Any = None, **paths: Any) -> None:
+    """Every output of a command checked before any work (atest.core.io's write policy):
+    `paths` maps a flag name (out, plot, tests_out) to its path or None."""
+    from atest.core.io import check_output
+
+    for name, path in paths.items():
+        if path is not None:
+            check_output(path, flag="--" + name.replace("_", "-"), force=force)
+    if cache_dir is not None:
+        check_output(cache_dir, flag="--cache-dir", may_exist=True, directory=True)

@@ -85,11 +85,11 @@ class DemoRunner:
         sample = ["prepare", "--source", "sample", "--limit", str(cfg.n_tasks), "--verify"]
         self.step("prepare", f"prepare and verify {cfg.n_tasks} bundled tasks, {cfg.mutants} mutants each as buggy code", [
             *sample, "--mutants", str(cfg.mutants), "--mutants-into", "buggy", "--out", str(out / "tasks.jsonl"),
-            *self._workers, *self._cache,
+            "--force", *self._workers, *self._cache,
         ])  # fmt: skip
         self.step("mutant-pool", f"a candidate pool of {cfg.pool_size} per task: the gold solution and mutants", [
             *sample, "--mutants", str(cfg.pool_size), "--mutants-into", "candidates",
-            "--out", str(out / "mutant-pool.jsonl"), *self._workers, *self._cache,
+            "--out", str(out / "mutant-pool.jsonl"), "--force", *self._workers, *self._cache,
         ])  # fmt: skip
         pool = out / "model-pool.jsonl"
         solutions = [
@@ -107,6 +107,7 @@ class DemoRunner:
         warmup_tasks, train_tasks = training_tasks()
         self.step("tests-examples", "take tests from the statements' examples", [
             "example-tests", "--tasks", str(out / "tasks.jsonl"), "--out", str(out / "tests-examples.jsonl"),
+            "--force",
         ])  # fmt: skip
         self._gen_tests("tests-base", f"generate tests with the base {cfg.model}", cfg.model)
         warm = out / "warmup"
@@ -167,7 +168,7 @@ class DemoRunner:
             details = out / f"gold-{_slug(pool)}.jsonl"
             gold[pool] = self.step(f"gold-{_slug(pool)}", f"best-of-N on the {pool} pool with the gold tests", [
                 "bon", "--tasks", str(path), "--tests", GOLD, "--solution-model", pool, "--ns", _ns(ns),
-                "--out", str(details), *self._workers, *self._cache,
+                "--out", str(details), "--force", *self._workers, *self._cache,
             ])  # fmt: skip
             self.result.pools[pool] = pool_truth(pool, read_jsonl_resumable(details), ns)
         ranked = {p: v for p, v in pools.items() if p == MUTANT_POOL or self.result.pools[p].separates}

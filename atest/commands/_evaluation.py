@@ -17,23 +17,42 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from atest.commands._common import console
+from atest.commands._common import PlainProgress, console
 from atest.core.errors import InputError
 
 if TYPE_CHECKING:
     from atest.core.sandbox import Limits
 
+# The largest values the limit flags take (documented in docs/sandbox.md): beyond them the
+# kernel's and Python's timers overflow (an hour of CPU is already far past any test program).
+MAX_CPU_SECONDS = 3600.0
+MAX_MEMORY_MB = 1_048_576  # 1 TiB
+MAX_WORKERS = 256
+
 TasksOpt = Annotated[Path, typer.Option("--tasks", help="Task file (.jsonl, .jsonl.gz or .parquet).")]
 WorkersOpt = Annotated[
-    int | None, typer.Option("--workers", min=1, help="Sandbox worker processes (default: one per core).")
+    int | None,
+    typer.Option(
+        "--workers", min=1, max=MAX_WORKERS, help="Sandbox worker processes (default: one per core)."
+    ),
 ]
 CpuOpt = Annotated[
     float | None,
-    typer.Option("--cpu-seconds", min=0.01, help="CPU-time limit per execution (default: the sandbox's)."),
+    typer.Option(
+        "--cpu-seconds",
+        min=0.01,
+        max=MAX_CPU_SECONDS,
+        help="CPU-time limit per execution (default: the sandbox's; at most 3600).",
+    ),
 ]
 MemoryOpt = Annotated[
     int | None,
-    typer.Option("--memory-mb", min=16, help="Memory limit per execution in MB (default: the sandbox's)."),
+    typer.Option(
+        "--memory-mb",
+        min=16,
+        max=MAX_MEMORY_MB,
+        help="Memory limit per execution in MB (default: the sandbox's; at most 1048576).",
+    ),
 ]
 CacheOpt = Annotated[
     Path | None,
@@ -89,8 +108,12 @@ def parse_ns(text: str | None) -> list[int]:
 
 @contextlib.contextmanager
 def progress_bar(description: str, quiet: bool) -> Iterator:
-    """A rich bar on stderr, fed by the core's `progress(done, total)` callback."""
-    if quiet or not console.is_terminal:
+    """A rich bar on a terminal, plain lines now and then in a log; fed by the core's
+    `progress(done, total)` callback. `quiet` (--json) drops the bar, never the log lines."""
+    if not console.is_terminal:
+        yield PlainProgress(description, "runs")
+        return
+    if quiet:
         yield None
         return
     columns = (

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
+from atest.commands._common import check_outputs, console, emit_json, handle_errors, sandbox_settings
 from atest.commands._evaluation import (
     CacheOpt,
     CpuOpt,
@@ -54,6 +54,7 @@ def register(app: typer.Typer) -> None:
         from atest.core.metrics.evaluate import evaluate_attack
         from atest.core.sandbox import get_executor
 
+        check_outputs(cache_dir=cache_dir)
         limits = limits_from_options(cpu_seconds, memory_mb)
         with (
             get_executor(workers=workers, settings=sandbox_settings(), cache_dir=cache_dir) as executor,

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
+from atest.commands._common import (
+    ForceOpt,
+    check_outputs,
+    console,
+    emit_json,
+    handle_errors,
+    sandbox_settings,
+)
 from atest.commands._evaluation import (
     CacheOpt,
     CpuOpt,
@@ -74,6 +81,7 @@ def register(app: typer.Typer) -> None:
         cpu_seconds: CpuOpt = None,
         memory_mb: MemoryOpt = None,
         seed: SeedOpt = 0,
+        force: ForceOpt = False,
         json_out: JsonOpt = False,
     ) -> None:
         from atest.core.metrics.bon import TIE_RULES
@@ -81,6 +89,7 @@ def register(app: typer.Typer) -> None:
         from atest.core.metrics.inputs import check_n, load_eval_inputs
         from atest.core.sandbox import get_executor
 
+        check_outputs(force=force, cache_dir=cache_dir, out=out, plot=plot)
         if paper is not None:
             check_paper(paper, tie=tie, drop_invalid=drop_invalid, ns=ns, plot=plot)
             run_paper_bon(
@@ -91,6 +100,11 @@ def register(app: typer.Typer) -> None:
         if tie not in TIE_RULES:
             raise InputError(f"--tie {tie!r}: expected one of {', '.join(TIE_RULES)}")
         curve_ns = parse_ns(ns)
+        if n is not None and curve_ns and curve_ns[-1] > n:
+            raise InputError(
+                f"--ns {ns} asks for N={curve_ns[-1]} but --n {n} keeps only {n} candidates",
+                f"drop --n, or keep every --ns value at most {n}",
+            )
         inputs = load_eval_inputs(tasks, tests, solution_model, need_gold_tests=True)
         if plot and not curve_ns:
             fewest = min(len(t.candidates[m]) for t in inputs.tasks for m in inputs.models)

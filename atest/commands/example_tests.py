@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from atest.commands._common import console, emit_json, handle_errors
+from atest.commands._common import ForceOpt, check_outputs, console, emit_json, handle_errors
 from atest.commands._evaluation import JsonOpt, TasksOpt, print_warnings
 
 
@@ -20,12 +20,14 @@ def register(app: typer.Typer) -> None:
     def _cmd(
         tasks: TasksOpt,
         out: Annotated[Path, typer.Option("--out", help="Tests file to write (JSON lines).")],
+        force: ForceOpt = False,
         json_out: JsonOpt = False,
     ) -> None:
         from atest.core.examples import EXAMPLES_SOURCE, example_tests
         from atest.core.io import write_jsonl_atomic
         from atest.core.metrics.inputs import load_tasks
 
+        check_outputs(force=force, out=out)
         loaded, warnings = load_tasks(tasks)
         print_warnings(warnings)
         rows = [{"task_id": t.task_id, "tests": example_tests(t), "source": EXAMPLES_SOURCE} for t in loaded]

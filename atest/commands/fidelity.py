@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
+from atest.commands._common import (
+    ForceOpt,
+    check_outputs,
+    console,
+    emit_json,
+    handle_errors,
+    sandbox_settings,
+)
 from atest.commands._evaluation import (
     CacheOpt,
     CpuOpt,
@@ -50,12 +57,14 @@ def register(app: typer.Typer) -> None:
         cpu_seconds: CpuOpt = None,
         memory_mb: MemoryOpt = None,
         seed: SeedOpt = 0,
+        force: ForceOpt = False,
         json_out: JsonOpt = False,
     ) -> None:
         from atest.core.metrics.evaluate import evaluate_fidelity
         from atest.core.metrics.inputs import check_n, load_eval_inputs
         from atest.core.sandbox import get_executor
 
+        check_outputs(force=force, cache_dir=cache_dir, out=out)
         if paper is not None:
             check_paper(paper, drop_invalid=drop_invalid)
             run_paper_fidelity(

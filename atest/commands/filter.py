@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
+from atest.commands._common import (
+    ForceOpt,
+    check_outputs,
+    console,
+    emit_json,
+    handle_errors,
+    sandbox_settings,
+)
 from atest.commands._evaluation import (
     CacheOpt,
     CpuOpt,
@@ -121,13 +128,13 @@ def register(app: typer.Typer) -> None:
         cache_dir: CacheOpt = None,
         cpu_seconds: CpuOpt = None,
         memory_mb: MemoryOpt = None,
+        force: ForceOpt = False,
         json_out: JsonOpt = False,
     ) -> None:
         from atest.core.sandbox import get_executor
         from atest.core.selection import below_threshold, select_solutions
 
-        if out.exists() and out.is_dir():
-            raise InputError(f"--out {out}: is a directory, expected a .jsonl file path")
+        check_outputs(force=force, cache_dir=cache_dir, out=out)
         generation_flags = {
             "--backend": backend, "--prompt": prompt, "--n": n, "--temperature": temperature,
             "--max-new-tokens": max_new_tokens, "--base-url": base_url, "--api-key-env": api_key_env,

@@ -51,10 +51,12 @@ def register(app: typer.Typer) -> None:
         name: Annotated[
             str | None, typer.Option("--name", help="Key under candidates (default: the --model value).")
         ] = None,
-        n: Annotated[int, typer.Option("--n", min=1, help="Solutions per task.")] = 8,
+        n: Annotated[
+            int, typer.Option("--n", min=1, max=1024, help="Solutions per task (at most 1024).")
+        ] = 8,
         temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="0 is greedy.")] = 1.0,
         top_p: TopPOpt = 1.0,
-        max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 1024,
+        max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, max=131072)] = 1024,
         seed: SeedOpt = 0,
         batch_size: BatchOpt = None,
         adapter: AdapterOpt = None,
@@ -67,7 +69,7 @@ def register(app: typer.Typer) -> None:
         force: ForceOpt = False,
         json_out: JsonOpt = False,
     ) -> None:
-        from atest.core import gentests
+        from atest.core import gentests, io
         from atest.core.errors import InputError
         from atest.core.generation import SamplingParams
         from atest.core.io import read_jsonl_resumable
@@ -92,24 +94,35 @@ def register(app: typer.Typer) -> None:
         task_list, problems = read_tasks(tasks)
         for problem in problems[:5]:
             console.print(f"[yellow]warning:[/] skipped {problem}", highlight=False, soft_wrap=True)
-        if resume and force:
-            raise InputError("--resume and --force contradict each other", "pass one of them")
         partial = partial_path(out)
-        if out.exists() and not (resume or force):
-            raise InputError(f"{out} already exists", "pass --force to overwrite it")
-        if partial.exists() and not resume:
-            if not force:
-                raise InputError(
-                    f"{partial} holds an interrupted run", "pass --resume to continue it or --force"
-                )
-            partial.unlink()
+        io.check_output(out, force=force, resume=resume, resumable=True)
+        io.check_output(partial, flag="--out's partial file", resume=True)
+        if io.resolve_output(out).exists() and resume and not partial.exists():
+            _report_finished(out, key, json_out)  # a finished run resumed: nothing left to do
+            return
+        if partial.exists() and not (resume or force):
+            raise InputError(
+                f"{partial} holds an interrupted run", "pass --resume to continue it or --force to start over"
+            )
+        pools = [t.task_id for t in task_list if t.candidates.get(key)]
+        if pools and not force:
+            raise InputError(
+                f"{tasks} already has a candidate pool {key!r} ({len(pools)} task(s), first {pools[0]!r})",
+                "pass --name for a new pool, or --force to replace it",
+            )
+        # --force starts over in a work file of its own: the old output and partial file stay
+        # as they were until this run has succeeded.
+        work = partial.with_name(f".{partial.name}.force") if force else partial
+        if force:
+            work.unlink(missing_ok=True)
         units = [gentests.Unit(t, build_messages("utrl-code", t, thinking=thinking)) for t in task_list]
         expected = {
             "model": choice.model_id,
+            "backend": backend,
             "template_id": template_id("utrl-code"),
             "sampling": params.to_dict(),
         }
-        done = gentests.done_keys(partial, expected)
+        done = gentests.done_keys(work, expected)
 
         def to_row(unit: gentests.Unit, completions: list) -> dict:
             codes = [extract_code(c.text) for c in completions]
@@ -131,20 +144,25 @@ def register(app: typer.Typer) -> None:
                     units,
                     generator,
                     params,
-                    partial,
+                    work,
                     to_row=to_row,
                     expected=expected,
-                    batch_size=choice.prompts_per_call,
+                    batch_size=choice.prompts_per_batch(params.n),
                     progress=progress,
                 )
+        except BaseException:
+            if work != partial:
+                work.unlink(missing_ok=True)
+            raise
         finally:
             generator.close()
-        gentests.raise_if_failed(stats, partial)
-        rows = {row["task_id"]: row for row in read_jsonl_resumable(partial)}
+        gentests.raise_if_failed(stats, work)
+        rows = {row["task_id"]: row for row in read_jsonl_resumable(work)}
         for task in task_list:
             task.candidates[key] = rows[task.task_id]["codes"]
         write_tasks(out, task_list)
-        partial.unlink()
+        work.unlink()
+        partial.unlink(missing_ok=True)
         result = {
             "n_tasks": len(task_list),
             "n_candidates": sum(len(r["codes"]) for r in rows.values()),
@@ -163,3 +181,33 @@ def register(app: typer.Typer) -> None:
                 f"({result['n_no_code']} responses had no python block, kept as empty programs)",
                 highlight=False,
             )
+
+
+def _report_finished(out: Path, key: str, json_out: bool) -> None:
+    """`--resume` of a run that already wrote `out`: check it holds the pool, change nothing."""
+    from atest.core.errors import InputError
+    from atest.core.tasks import read_tasks
+
+    finished, _ = read_tasks(out)
+    missing = [t.task_id for t in finished if key not in t.candidates]
+    if missing:
+        raise InputError(
+            f"{out} exists without a candidate pool {key!r} (first task {missing[0]!r}) and there is no "
+            "partial file to resume",
+            "pass --force to replace it, or another --out",
+        )
+    codes = [c for t in finished for c in t.candidates[key]]
+    result = {
+        "n_tasks": len(finished),
+        "n_candidates": len(codes),
+        "n_no_code": sum(1 for c in codes if not c),
+        "candidates_key": key,
+        "n_skipped": len(finished),
+        "generated_tokens": 0,
+        "tokens_per_s": 0.0,
+        "out": str(out),
+    }
+    if json_out:
+        emit_json(result)
+    else:
+        console.print(f"{out} is already finished: {len(codes)} candidates under {key!r}", highlight=False)

@@ -17,7 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from atest.commands._common import console, emit_json, handle_errors
+from atest.commands._common import ForceOpt, PlainProgress, console, emit_json, handle_errors
 
 if TYPE_CHECKING:
     from atest.core import gentests
@@ -95,7 +95,6 @@ ThinkingOpt = Annotated[
 ResumeOpt = Annotated[
     bool, typer.Option("--resume", help="Continue an interrupted run, skipping what --out holds.")
 ]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Overwrite an existing --out.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 
 
@@ -112,15 +111,18 @@ def apply_threads(threads: int | None, backend: str) -> None:
 
 
 @contextlib.contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[gentests.Progress], None]]:
-    """A Rich bar on stderr (prompts done, tokens/s, ETA); one log line per batch when not a terminal."""
+def progress_bar(
+    label: str, total: int | None = None, quiet: bool = False
+) -> Iterator[Callable[[gentests.Progress], None]]:
+    """A Rich bar on stderr (prompts done, tokens/s, ETA) on a terminal; in a log, a plain
+    line per finished batch (done/total, rate, time left), never a `\r` bar."""
+    del total, quiet  # the core reports the total; a log line is useful even with --json
     if not console.is_terminal:
+        plain = PlainProgress(label, "prompts", every=0.0)
 
         def log(p: gentests.Progress) -> None:
             tps = p.tokens / p.seconds if p.seconds else 0.0
-            console.print(
-                f"{label}: {p.units_done}/{p.units_total} prompts, {tps:.1f} tokens/s", highlight=False
-            )
+            plain(p.units_done, p.units_total, f", {tps:.1f} tokens/s")
 
         yield log
         return
@@ -160,10 +162,12 @@ def register(app: typer.Typer) -> None:
                 "--prompt", help="utrl (many tests), atgen (one test per buggy code), cure (one test)."
             ),
         ] = "utrl",
-        n: Annotated[int, typer.Option("--n", min=1, help="Responses per prompt.")] = 1,
+        n: Annotated[
+            int, typer.Option("--n", min=1, max=1024, help="Responses per prompt (at most 1024).")
+        ] = 1,
         temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="0 is greedy.")] = 0.0,
         top_p: TopPOpt = 1.0,
-        max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 512,
+        max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, max=131072)] = 512,
         n_tests: Annotated[
             int, typer.Option("--n-tests", min=1, help="Tests the utrl prompt asks for.")
         ] = 12,
@@ -234,7 +238,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"[yellow]warning:[/] {n_without} task(s) have no {needed} and get no prompt")
         if n > 1 and params.greedy:
             console.print("[yellow]warning:[/] --n > 1 with --temperature 0 repeats the same response")
-        gentests.check_output(out, resume=resume, force=force)
+        work = gentests.check_output(out, resume=resume, force=force)
         meta = {
             "model": choice.model_id,
             "backend": backend,
@@ -243,14 +247,20 @@ def register(app: typer.Typer) -> None:
             "sampling": params.to_dict(),
         }
         # Refuses a mismatched --resume before any model is loaded.
-        done = gentests.done_keys(out, gentests.expected_meta(meta))
+        done = gentests.done_keys(work, gentests.expected_meta(meta))
         console.print(
             f"gen-tests: {len(units)} prompts, model {choice.model_id} ({backend})", highlight=False
         )
-        with progress_bar("gen-tests") as progress:
-            stats = gentests.write_tests(
-                units, choice, params, out, template=template, meta=meta, done=done, progress=progress
-            )
+        try:
+            with progress_bar("gen-tests", len(units), json_out) as progress:
+                stats = gentests.write_tests(
+                    units, choice, params, work, template=template, meta=meta, done=done, progress=progress
+                )
+        except BaseException:
+            if work != out:
+                work.unlink(missing_ok=True)  # --force: the old --out stays as it was
+            raise
+        gentests.finish_output(work, out)
         summary = gentests.summarize_tests(out, units)
         per_task = summary.pop("tests_per_task")
         counts = [per_task.get(t.task_id, 0) for t in task_list]

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
+from atest.commands._common import (
+    ForceOpt,
+    check_outputs,
+    console,
+    emit_json,
+    handle_errors,
+    sandbox_settings,
+)
 from atest.commands._evaluation import (
     CacheOpt,
     CpuOpt,
@@ -41,11 +48,13 @@ def register(app: typer.Typer) -> None:
         tests: Annotated[
             str, typer.Option("--tests", help="Tests file from `atest gen-tests`, or 'ground_truth'.")
         ],
-        k: Annotated[int, typer.Option("--k", min=1, help="Mutants per task.")] = 20,
+        k: Annotated[int, typer.Option("--k", min=1, max=1000, help="Mutants per task (at most 1000).")] = 20,
         seed: Annotated[int, typer.Option("--seed", help="Seed of the mutants and of the bootstrap.")] = 0,
         probes: Annotated[
             int,
-            typer.Option("--probes", min=0, help="Derived inputs per functional task to probe survivors."),
+            typer.Option(
+                "--probes", min=0, max=1000, help="Derived inputs per functional task to probe survivors."
+            ),
         ] = 20,
         out: Annotated[
             Path | None,
@@ -55,6 +64,7 @@ def register(app: typer.Typer) -> None:
         cache_dir: CacheOpt = None,
         cpu_seconds: CpuOpt = None,
         memory_mb: MemoryOpt = None,
+        force: ForceOpt = False,
         json_out: JsonOpt = False,
     ) -> None:
         from atest.core.metrics.inputs import load_tasks, load_tests
@@ -63,6 +73,7 @@ def register(app: typer.Typer) -> None:
         from atest.core.mutation.score import score_tests
         from atest.core.sandbox import get_executor
 
+        check_outputs(force=force, cache_dir=cache_dir, out=out)
         task_list, warnings = load_tasks(tasks)
         joined = load_tests(tests, task_list)
         if joined.n_malformed:

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
+from atest.commands._common import (
+    ForceOpt,
+    PlainProgress,
+    check_outputs,
+    console,
+    emit_json,
+    handle_errors,
+    sandbox_settings,
+)
+from atest.commands._evaluation import MAX_CPU_SECONDS, MAX_WORKERS
 from atest.core.errors import InputError
 from atest.core.loaders import SOURCES
 from atest.core.prepare import MUTANT_POOLS, PrepareOptions, PrepareSummary, prepare_source
@@ -55,7 +66,8 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--strict", help="Fail on the first bad record instead of skipping it.")
         ] = False,
         workers: Annotated[
-            int | None, typer.Option("--workers", min=1, help="Sandbox workers (default: CPU cores).")
+            int | None,
+            typer.Option("--workers", min=1, max=MAX_WORKERS, help="Sandbox workers (default: CPU cores)."),
         ] = None,
         max_gold: Annotated[
             int | None, typer.Option("--max-gold", min=1, help="Keep at most N gold solutions per task.")
@@ -64,7 +76,13 @@ def register(app: typer.Typer) -> None:
             int | None, typer.Option("--max-tests", min=1, help="Keep at most N gold tests per task.")
         ] = None,
         cpu_seconds: Annotated[
-            float, typer.Option("--cpu-seconds", min=0.1, help="CPU-time limit per gold run when verifying.")
+            float,
+            typer.Option(
+                "--cpu-seconds",
+                min=0.1,
+                max=MAX_CPU_SECONDS,
+                help="CPU-time limit per gold run when verifying (at most 3600).",
+            ),
         ] = 4.0,
         mutants: Annotated[
             int,
@@ -84,16 +102,31 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         mutants_into: Annotated[
-            str,
+            str | None,
             typer.Option(
                 "--mutants-into",
-                help=f"Where mutants go: {', '.join(MUTANT_POOLS)} (buggy_code, candidates['mutants'], both).",
+                help=f"With --mutants: where mutants go: {', '.join(MUTANT_POOLS)} (buggy_code, "
+                "candidates['mutants'], both; default both).",
             ),
-        ] = "both",
+        ] = None,
+        force: ForceOpt = False,
         json_out: Annotated[
             bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
         ] = False,
     ) -> None:
+        check_outputs(force=force, cache_dir=cache_dir, out=out)
+        if source == "sample" and path is not None:
+            raise InputError("--source sample reads the bundled tasks, not --path", "drop --path")
+        if mutants_into is not None and not mutants:
+            raise InputError("--mutants-into only applies with --mutants K", "add --mutants 8, or drop it")
+        local = Path(path) if path is not None else None
+        if local is not None and local.exists() and not (local.is_file() or local.is_dir()):
+            raise InputError(
+                f"--path {path}: not a regular file or folder", "give a dataset file, folder or hub id"
+            )
+        for excluded in exclude or []:
+            if not excluded.is_file():
+                raise InputError(f"--exclude {excluded}: no such task file", "check the path")
         options = PrepareOptions(
             verify=verify,
             exclude=exclude or [],
@@ -104,15 +137,11 @@ def register(app: typer.Typer) -> None:
             cpu_seconds=cpu_seconds,
             mutants=mutants,
             mutant_seed=mutant_seed,
-            mutants_into=mutants_into,
+            mutants_into=mutants_into or "both",
             cache_dir=cache_dir,
             sandbox=sandbox_settings(),
         )
-        with console.status("preparing tasks") as status:
-
-            def progress(phase: str, done: int, total: int) -> None:
-                status.update(f"{phase}: {done}/{total} runs")
-
+        with _status("preparing tasks") as progress:
             tasks, summary = prepare_source(source, path, split, limit, options, progress)
         if not tasks:
             reasons = ", ".join(f"{k}={v}" for k, v in sorted(summary.dropped_by_reason.items()))
@@ -123,6 +152,25 @@ def register(app: typer.Typer) -> None:
         _print_summary(summary, source, out)
         if json_out:
             emit_json({"source": source, "path": path, "out": str(out) if out else None, **summary.to_json()})
+
+
+@contextlib.contextmanager
+def _status(label: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A spinner on a terminal; plain lines now and then in a log (per phase)."""
+    if not console.is_terminal:
+        lines: dict[str, PlainProgress] = {}
+
+        def log(phase: str, done: int, total: int) -> None:
+            lines.setdefault(phase, PlainProgress(f"prepare: {phase}", "runs"))(done, total)
+
+        yield log
+        return
+    with console.status(label) as status:
+
+        def update(phase: str, done: int, total: int) -> None:
+            status.update(f"{phase}: {done}/{total} runs")
+
+        yield update
 
 
 def _print_summary(summary: PrepareSummary, source: str, out: Path | None) -> None:

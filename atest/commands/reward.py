@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
+from atest.commands._common import (
+    ForceOpt,
+    check_outputs,
+    console,
+    emit_json,
+    handle_errors,
+    sandbox_settings,
+)
 from atest.commands._evaluation import (
     CpuOpt,
     JsonOpt,
@@ -17,6 +24,7 @@ from atest.commands._evaluation import (
     WorkersOpt,
     limits_from_options,
 )
+from atest.core.errors import InputError
 from atest.core.io import write_jsonl_atomic
 
 
@@ -53,12 +61,21 @@ def register(app: typer.Typer) -> None:
         workers: WorkersOpt = None,
         cpu_seconds: CpuOpt = None,
         memory_mb: MemoryOpt = None,
+        force: ForceOpt = False,
         json_out: JsonOpt = False,
     ) -> None:
         from atest.core.metrics.inputs import load_tasks
-        from atest.core.rewards.offline import output_rows, read_responses, score_rows
+        from atest.core.rewards.offline import KINDS, output_rows, read_responses, score_rows
         from atest.core.sandbox import get_executor
 
+        check_outputs(force=force, out=out)
+        if kind not in KINDS:
+            raise InputError(f"--kind {kind!r}: expected one of {', '.join(KINDS)}")
+        if tests is not None and kind != "utrl-code":
+            raise InputError(
+                f"--tests only applies to --kind utrl-code (its rows' code is run on tests), not {kind}",
+                "drop --tests",
+            )
         task_list, warnings = load_tasks(tasks)
         for line in warnings:
             console.print(f"[yellow]warning:[/] {line}", highlight=False)

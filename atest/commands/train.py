@@ -20,6 +20,34 @@ MODE_HELP = (
 )
 
 
+ADVERSARY_MODES = ("atgen-unconditional", "atgen-adaptive")  # the modes that replace buggy code
+
+
+def _check_flags(
+    mode: str | None, overrides: list[str], adversary_retries: int | None, start_adver_steps: int | None
+) -> None:
+    """Flags that contradict each other are refused, not silently resolved one way."""
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.strip() == "mode" and mode is not None and value.strip() != mode:
+            raise InputError(
+                f"--mode {mode} and --set {item} name two modes", "give the mode once, with --mode"
+            )
+    given = [
+        flag
+        for flag, value in (
+            ("--adversary-retries", adversary_retries),
+            ("--start-adver-steps", start_adver_steps),
+        )
+        if value is not None
+    ]
+    if given and mode is not None and mode not in ADVERSARY_MODES:
+        raise InputError(
+            f"{given[0]} only applies to --mode {' or '.join(ADVERSARY_MODES)}, not {mode}",
+            f"drop {given[0]}",
+        )
+
+
 def register(app: typer.Typer) -> None:
     @app.command("train", help="Train a test generator by adversarial RL (UTRL or ATGEN) on TRL GRPO.")
     @handle_errors
@@ -83,6 +111,7 @@ def register(app: typer.Typer) -> None:
             _quiet_worker()
 
         overrides = list(set_ or [])
+        _check_flags(mode, overrides, adversary_retries, start_adver_steps)
         if tasks is not None:
             overrides.append(f"tasks={tasks.resolve()}")
         if tests is not None and test_model is not None:

@@ -11,12 +11,14 @@ everything else, and rerunning with resume fills the gaps. Nothing is lost or wr
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from atest.core import io
 from atest.core.errors import ExternalError, InputError
 from atest.core.generation.params import Completion, Generator, Messages, SamplingParams
 from atest.core.io import JsonlAppender, read_jsonl_resumable
@@ -139,18 +141,26 @@ def _candidate_units(
     return units, n_without
 
 
-def check_output(out: Path, *, resume: bool, force: bool) -> None:
-    """An existing output is only ever extended (resume) or deliberately replaced (force)."""
-    if resume and force:
-        raise InputError("--resume and --force contradict each other", "pass one of them")
-    if out.exists() and out.is_dir():
-        raise InputError(f"{out}: is a directory, expected a .jsonl file path")
-    if out.exists() and not resume:
-        if not force:
-            raise InputError(
-                f"{out} already exists", "pass --resume to continue it or --force to overwrite it"
-            )
-        out.unlink()
+def check_output(out: Path, *, resume: bool, force: bool) -> Path:
+    """The file generation appends to: `out` itself, or with `force` a fresh work file that
+    replaces `out` only once the run succeeds (`finish_output`); see atest.core.io's policy."""
+    io.check_output(out, force=force, resume=resume, resumable=True)
+    if force and io.resolve_output(out).exists():
+        work = force_work_path(out)
+        work.unlink(missing_ok=True)  # our own leftover from an interrupted --force run
+        return work
+    return out
+
+
+def force_work_path(out: Path) -> Path:
+    target = io.resolve_output(out)
+    return target.with_name(f".{target.name}.force.jsonl")
+
+
+def finish_output(work: Path, out: Path) -> None:
+    """Move a `--force` run's finished work file over `out` (a no-op when they are the same)."""
+    if work != out:
+        os.replace(work, io.resolve_output(out))
 
 
 def done_keys(out: Path, expected: dict[str, Any]) -> set[tuple[str, int | None, int | None]]:
@@ -215,7 +225,7 @@ def run_units(
     return stats
 
 
-RESUME_KEYS = ("model", "template_id", "sampling")
+RESUME_KEYS = ("model", "backend", "template_id", "sampling")
 
 
 def expected_meta(meta: dict[str, Any]) -> dict[str, Any]:
@@ -250,7 +260,7 @@ def write_tests(
                 unit, completions, template=template, meta=meta, max_tests=None
             ),
             expected=expected_meta(meta),
-            batch_size=choice.prompts_per_call,
+            batch_size=choice.prompts_per_batch(params.n),
             progress=progress,
         )
     finally:
@@ -338,6 +348,16 @@ class NoGenerator:
         pass
 
 
+def hf_default_rows() -> int:
+    """Rows the hf backend decodes at once by default, sized for the machine: 32 on a GPU; on
+    CPU two per core (at least 4), where a wide batch only delays the first finished rows."""
+    import torch
+
+    if torch.cuda.is_available():
+        return 32
+    return max(4, 2 * (os.cpu_count() or 1))
+
+
 @dataclass
 class BackendChoice:
     """How the commands' backend flags map onto a generator and its batching."""
@@ -365,9 +385,18 @@ class BackendChoice:
 
     @property
     def prompts_per_call(self) -> int:
-        """Prompts handed to the backend at once: also the most an interrupt can lose."""
-        default = {"hf": 32, "openai": 32, "vllm": 512}[self.backend]
+        """Prompts handed to the backend at once: also the most an interrupt can lose
+        (for hf, rows: prompts times n, see `prompts_per_batch`)."""
+        default = {"hf": hf_default_rows(), "openai": 32, "vllm": 512}[self.backend]
         return self.batch_size or default
+
+    def prompts_per_batch(self, n: int) -> int:
+        """Prompts generated, then appended to the output, together. hf decodes `prompts_per_call`
+        rows at once and each prompt brings `n` rows, so a batch is what one decode holds: the
+        partial file fills as each decode finishes, not only once every prompt is done."""
+        if self.backend == "hf":
+            return max(1, self.prompts_per_call // n)
+        return self.prompts_per_call
 
     def options(self) -> dict[str, Any]:
         if self.backend == "hf":

@@ -151,7 +151,7 @@ def _raw_records(path: Path) -> Iterable[tuple[str, Any]]:
         return
     opener = gzip.open if name.endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8") as fh:
+        with opener(path, "rt", encoding="utf-8-sig") as fh:  # a byte-order mark is not a record
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
@@ -176,6 +176,8 @@ def read_tasks(path: str | Path, strict: bool = False) -> tuple[list[Task], list
         raise InputError(f"{p}: no such file", "check the path, or create it with `atest prepare`")
     if p.is_dir():
         raise InputError(f"{p}: is a directory, expected a .jsonl or .parquet task file")
+    if not p.is_file():
+        raise InputError(f"{p}: is not a regular file, expected a .jsonl or .parquet task file")
     tasks: list[Task] = []
     problems: list[RecordProblem] = []
     seen: dict[str, str] = {}

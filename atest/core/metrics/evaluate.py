@@ -135,7 +135,7 @@ def evaluate_attack(
     """ATGEN's rates over every generated pair of an `--prompt atgen` tests file."""
     tasks, warnings = load_tasks(tasks_path)
     by_id = {t.task_id: t for t in tasks}
-    rows = read_tests_file(tests_path)
+    rows = read_tests_file(tests_path, ground_truth_allowed=False)
     cases: list[AttackCase] = []
     no_gold: list[str] = []
     for row in rows:

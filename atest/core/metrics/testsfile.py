@@ -15,6 +15,7 @@ from typing import Any
 
 from atest.core.checking import Test, as_tests, distinct_tests, well_formed
 from atest.core.errors import InputError
+from atest.core.io import read_text_lines
 from atest.core.tasks import Task
 
 GROUND_TRUTH = "ground_truth"
@@ -30,18 +31,16 @@ class TestsRow:
     responses: list[str] | None = None  # the raw responses the tests were parsed from, when kept
 
 
-def read_tests_file(path: str | Path) -> list[TestsRow]:
+def read_tests_file(path: str | Path, ground_truth_allowed: bool = True) -> list[TestsRow]:
     """Read every row; a line that is not a usable record is fatal, naming its location."""
     p = Path(path)
-    if not p.exists():
-        raise InputError(
-            f"{p}: no such tests file", "write one with `atest gen-tests`, or pass `--tests ground_truth`"
-        )
+    hint = "write one with `atest gen-tests`" + (
+        ", or pass `--tests ground_truth`" if ground_truth_allowed else " (--prompt atgen)"
+    )
     rows: list[TestsRow] = []
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if line.strip():
-                rows.append(_row(f"{p}:{lineno}", line))
+    for lineno, line in read_text_lines(p, "tests file", hint):
+        if line.strip():
+            rows.append(_row(f"{p}:{lineno}", line))
     if not rows:
         raise InputError(f"{p}: empty tests file", "generate tests with `atest gen-tests` first")
     return rows

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from atest.core.errors import InputError
+from atest.core.io import read_text_lines
 from atest.core.metrics.testsfile import GROUND_TRUTH
 from atest.core.paper import PAPERS
 from atest.core.paper import utrl as paper_rules
@@ -56,25 +57,23 @@ class ResponseRow:
 def read_responses(path: str | Path, tasks: Sequence[Task]) -> list[ResponseRow]:
     """Every row of a responses file, joined to its task; any bad line is fatal, by location."""
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such responses file", "pass JSON lines with 'task_id' and 'response'")
     by_id = {t.task_id: t for t in tasks}
     rows = []
-    with p.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            loc = f"{p}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{loc}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict) or not isinstance(obj.get("response"), str):
-                raise InputError(f"{loc}: expected a JSON object with a string 'response'")
-            task = by_id.get(obj.get("task_id"))  # type: ignore[arg-type]
-            if task is None:
-                raise InputError(f"{loc}: task_id {obj.get('task_id')!r} is not in the tasks file")
-            rows.append(ResponseRow(loc, obj, task))
+    for lineno, line in read_text_lines(p, "responses file", "pass JSON lines with 'task_id' and 'response'"):
+        if not line.strip():
+            continue
+        loc = f"{p}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{loc}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(obj, dict) or not isinstance(obj.get("response"), str):
+            raise InputError(f"{loc}: expected a JSON object with a string 'response'")
+        task_id = obj.get("task_id")
+        task = by_id.get(task_id) if isinstance(task_id, str) else None
+        if task is None:
+            raise InputError(f"{loc}: task_id {task_id!r} is not in the tasks file")
+        rows.append(ResponseRow(loc, obj, task))
     if not rows:
         raise InputError(f"{p}: no response rows")
     return rows

@@ -65,6 +65,11 @@ class WorkerFailure(RuntimeError):
     """The worker process died or stopped answering (never a verdict on the program)."""
 
 
+class WorkerFault(WorkerFailure):
+    """The worker's own code raised (a fork refused, a limit it cannot set) and said so: a
+    fault of the sandbox, never of the program, even when it recurs for one input."""
+
+
 class Worker:
     """One zygote process and the pipes to it."""
 
@@ -171,7 +176,7 @@ class Worker:
         count = self._read_length(timeout)
         if count == wire.FAULT:
             message = self._read(self._read_length(timeout), timeout)
-            raise WorkerFailure(f"worker {self.index} failed: {message.decode(errors='replace')}")
+            raise WorkerFault(f"worker {self.index} failed: {message.decode(errors='replace')}")
         if count != len(jobs):
             raise WorkerFailure(f"worker {self.index} answered {count} results for {len(jobs)} inputs")
         return [wire.decode(self._read(self._read_length(timeout), timeout)) for _ in jobs]
@@ -305,6 +310,8 @@ class WorkerPool:
     def _alone(self, worker: Worker, job: Job) -> Execution | Fault:
         try:
             return self._execute(worker, [job])[0]
+        except WorkerFault as exc:
+            return Fault(f"sandbox worker {worker.index} failed on its own: {exc}")
         except WorkerFailure as exc:
             if not self._restart(worker):
                 return Fault(f"sandbox worker {worker.index} could not restart after: {exc}")
