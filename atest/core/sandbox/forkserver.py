@@ -76,6 +76,7 @@ class Worker:
         self.job_name = f"job-{index}"
         self.layers: list[str] = []
         self.failure: str | None = None
+        self.filter_failure: str | None = None  # why programs run without the syscall filter
         self._proc: subprocess.Popen | None = None
         self._start()
 
@@ -119,6 +120,7 @@ class Worker:
             ) from exc
         self.layers = ready["layers"]
         self.failure = ready["failure"]
+        self.filter_failure = ready["filter"]
 
     @property
     def pid(self) -> int | None:
@@ -243,6 +245,10 @@ class WorkerPool:
     @property
     def failure(self) -> str | None:
         return self.workers[0].failure if self.workers else None
+
+    @property
+    def filter_failure(self) -> str | None:
+        return self.workers[0].filter_failure if self.workers else None
 
     def run(self, jobs: Sequence[Job]) -> list[Execution | Fault]:
         results: list[Execution | Fault | None] = [None] * len(jobs)

@@ -99,6 +99,7 @@ def _load_harness():
 
 harness = _load_harness()
 wire = harness.wire
+seccomp = harness.seccomp
 Limits = wire.Limits
 
 
@@ -293,6 +294,8 @@ def _child(state: dict, limits: Limits, first: int, report: int) -> None:
             os.setresuid(uid, uid, uid)
         elif state["drop_caps"]:
             _drop_capabilities()
+        if state["seccomp"] is not None:
+            seccomp.install(state["seccomp"], _libc)  # last: nothing after it may need a denied call
         if atexit._ncallbacks():
             atexit._clear()
         baseline = _Baseline(workdir, limits.memory_mb * 1024 * 1024)
@@ -574,7 +577,23 @@ def _enter_namespaces(config: dict) -> list[str]:
     return layers
 
 
-def _setup(config: dict) -> tuple[dict, list[str], str | None]:
+def _probe_filter(code: bytes | None) -> str | None:
+    """Install the syscall filter in a throwaway fork: None if it works here, else why not.
+
+    Checked once per worker, so a kernel that refuses it is reported at start rather than
+    turning every program into a runtime error."""
+    if code is None:
+        return harness.confine_syscalls(None)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(1 if harness.confine_syscalls(code) else 0)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return None
+    return "the kernel refused the seccomp filter"
+
+
+def _setup(config: dict) -> tuple[dict, list[str], str | None, str | None]:
     sys.path.extend(p for p in config["site_dirs"] if p not in sys.path)
     program_builtins = harness.program_builtins(harness.prelude())
     proc_fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
@@ -618,7 +637,12 @@ def _setup(config: dict) -> tuple[dict, list[str], str | None]:
     os.environ.update(harness.PROGRAM_ENV, HOME=state["workdir"], TMPDIR=state["workdir"])
     _limit_worker(state["limit_nproc"])
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    return state, layers, failure
+    code = seccomp.program()
+    filter_failure = _probe_filter(code)
+    state["seccomp"] = None if filter_failure else code
+    if not filter_failure:
+        layers.append("syscall filter")
+    return state, layers, failure, filter_failure
 
 
 def _read_exact(fd: int, n: int) -> bytes:
@@ -653,9 +677,9 @@ def _send_fault(fd: int, exc: Exception) -> None:
 def main() -> None:
     config = json.loads(sys.argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    state, layers, failure = _setup(config)
+    state, layers, failure, filter_failure = _setup(config)
     gc.freeze()  # forks then never touch (copy) the worker's own objects when collecting
-    _send(state["resp"], {"ready": True, "layers": layers, "failure": failure})
+    _send(state["resp"], {"ready": True, "layers": layers, "failure": failure, "filter": filter_failure})
     while True:
         header = _read_exact(state["req"], wire.HEADER.size)
         if not header:
