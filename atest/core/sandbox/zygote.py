@@ -294,8 +294,6 @@ def _child(state: dict, limits: Limits, first: int, report: int) -> None:
             os.setresuid(uid, uid, uid)
         elif state["drop_caps"]:
             _drop_capabilities()
-        if state["seccomp"] is not None:
-            seccomp.install(state["seccomp"], _libc)  # last: nothing after it may need a denied call
         if atexit._ncallbacks():
             atexit._clear()
         baseline = _Baseline(workdir, limits.memory_mb * 1024 * 1024)
@@ -577,22 +575,6 @@ def _enter_namespaces(config: dict) -> list[str]:
     return layers
 
 
-def _probe_filter(code: bytes | None) -> str | None:
-    """Install the syscall filter in a throwaway fork: None if it works here, else why not.
-
-    Checked once per worker, so a kernel that refuses it is reported at start rather than
-    turning every program into a runtime error."""
-    if code is None:
-        return harness.confine_syscalls(None)
-    pid = os.fork()
-    if pid == 0:
-        os._exit(1 if harness.confine_syscalls(code) else 0)
-    _, status = os.waitpid(pid, 0)
-    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-        return None
-    return "the kernel refused the seccomp filter"
-
-
 def _setup(config: dict) -> tuple[dict, list[str], str | None, str | None]:
     sys.path.extend(p for p in config["site_dirs"] if p not in sys.path)
     program_builtins = harness.program_builtins(harness.prelude())
@@ -637,9 +619,7 @@ def _setup(config: dict) -> tuple[dict, list[str], str | None, str | None]:
     os.environ.update(harness.PROGRAM_ENV, HOME=state["workdir"], TMPDIR=state["workdir"])
     _limit_worker(state["limit_nproc"])
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    code = seccomp.program()
-    filter_failure = _probe_filter(code)
-    state["seccomp"] = None if filter_failure else code
+    filter_failure = harness.confine_syscalls(seccomp.program())  # last: inherited by every fork
     if not filter_failure:
         layers.append("syscall filter")
     return state, layers, failure, filter_failure
