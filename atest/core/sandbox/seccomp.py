@@ -1,9 +1,9 @@
 """The sandbox's syscall filter: a seccomp BPF program of our own, standard library only.
 
-Installed last in every process that runs programs (the fork server's child, after its
-limits, uid and capabilities; the `subprocess` provider's harness, after its limits), so
-a program cannot take it off: filters are inherited by every thread and child and can
-only be made stricter. It denies what a test program never needs and what widens its
+Installed last in every process that runs programs (the fork server's worker once its
+namespaces and shared limits are in place, so every child it forks inherits it; the
+`subprocess` provider's harness after its limits), so a program cannot take it off:
+filters are inherited by every thread and child and can only be made stricter. It denies what a test program never needs and what widens its
 reach into the kernel: debugging other processes, mounts and new namespaces, the key
 store, eBPF and perf, userfaultfd and io_uring, kernel modules and kexec, reading other
 processes' memory, changing the execution domain, swap, reboot and the like. A denied

@@ -30,7 +30,8 @@ of the system and Python directories, an empty /tmp, and a few device nodes. Eac
 gets its own process group and work directory, resource limits, a clean environment,
 no-new-privileges, and (as root) a uid of its own, so it cannot read host files, reach the
 network, signal the worker, or outlive its batch: the worker is a child subreaper and kills
-every descendant left when the child ends.
+every descendant left when the child ends. Last, the worker installs the syscall filter
+(seccomp.py, in every isolation mode), which every child inherits.
 """
 
 import _thread
