@@ -123,6 +123,8 @@ def launcher(procs: int) -> list[str]:
 
 def command_line(spec: dict, out: Path, procs: int, resume: bool) -> list[str]:
     args = list(spec["args"])
+    if args[0] == "train":  # a resume reads OUT/config.yaml, as a user's `train --resume --out` does
+        args = ["train"] if resume else args + [i for pair in spec.get("set", []) for i in ("--set", pair)]
     args += ["--out", str(out / "run.jsonl" if args[0] == "gen-tests" else out)]
     if resume:
         args.append("--resume")
@@ -134,12 +136,25 @@ def env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT)}
 
 
+RUNNING: list[subprocess.Popen] = []  # killed if the bench itself is stopped
+
+
 def start(cmd: list[str], log: Path) -> subprocess.Popen:
     with open(log, "ab") as f:
         f.write(f"\n$ {' '.join(cmd)}\n".encode())
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             cmd, stdout=f, stderr=subprocess.STDOUT, env=env(), cwd=ROOT, start_new_session=True
         )
+    RUNNING.append(proc)
+    return proc
+
+
+def stop_all(*_args) -> None:
+    for proc in RUNNING:
+        if proc.poll() is None:
+            kill_group(proc)
+    if _args:
+        sys.exit(3)
 
 
 def kill_group(proc: subprocess.Popen) -> None:
@@ -452,6 +467,9 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="keep the runs here (default: a temporary folder)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per command, at most")
     parser.add_argument("--cross", action="store_true", help="also resume 2 processes on 1 and 1 on 2")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="train config override (repeatable)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = parser.parse_args()
     names = [n for n in args.commands.split(",") if n]
@@ -465,6 +483,16 @@ def main() -> None:
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="atest-chaos-"))
     workdir.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
+    for spec in COMMANDS.values():
+        spec["set"] = args.set
+    signal.signal(signal.SIGTERM, stop_all)
+    try:
+        run_all(args, names, workdir, rng)
+    finally:
+        stop_all()
+
+
+def run_all(args: argparse.Namespace, names: list[str], workdir: Path, rng: random.Random) -> None:
     outcomes = []
     for name in names:
         outcome = chaos(name, args.kills, workdir, rng, args.timeout)
