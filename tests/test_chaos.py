@@ -62,3 +62,22 @@ def test_the_checks_catch_a_lost_and_a_duplicated_row(tmp_path):
     bench.compare_files(ref, got, outcome)
     assert (outcome.rows_missing, outcome.rows_duplicated, outcome.steps_same) == (1, 1, False)
     assert outcome.metrics_superseded == 1 and len(outcome.problems) == 3
+
+
+def test_a_metrics_line_torn_by_a_kill_is_cut_before_the_resume_appends(tmp_path):
+    """A kill in the middle of a metrics row: the resumed run's rows must not be glued to it
+    (which made every later read stop there and truncate the file, losing those steps)."""
+    from atest.core.training.config import load_config
+    from atest.core.training.run_dir import RunDir
+
+    run = RunDir.create(tmp_path / "run", load_config("utrl", preset="cpu-smoke"))
+    with run.metrics_writer() as writer:
+        writer.write({"phase": "p", "step": 1})
+    with (run.root / "metrics.jsonl").open("a") as f:
+        f.write('{"phase": "p", "st')  # the killed process's last, torn, row
+    resumed = RunDir(run.root, run.config, run.ledger)  # as --resume reopens it (without TRL's import)
+    with resumed.metrics_writer() as writer:
+        writer.write({"phase": "p", "step": 2})
+        writer.write({"phase": "p", "step": 3})
+    assert [row["step"] for row in resumed.read_metrics()] == [1, 2, 3]
+    assert (run.root / "metrics.jsonl").read_text().count("\n") == 3
