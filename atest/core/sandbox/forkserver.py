@@ -81,6 +81,7 @@ class Worker:
         self.job_name = f"job-{index}"
         self.layers: list[str] = []
         self.failure: str | None = None
+        self.filter_failure: str | None = None  # why programs run without the syscall filter
         self._proc: subprocess.Popen | None = None
         self._start()
 
@@ -124,6 +125,7 @@ class Worker:
             ) from exc
         self.layers = ready["layers"]
         self.failure = ready["failure"]
+        self.filter_failure = ready["filter"]
 
     @property
     def pid(self) -> int | None:
@@ -248,6 +250,10 @@ class WorkerPool:
     @property
     def failure(self) -> str | None:
         return self.workers[0].failure if self.workers else None
+
+    @property
+    def filter_failure(self) -> str | None:
+        return self.workers[0].filter_failure if self.workers else None
 
     def run(self, jobs: Sequence[Job]) -> list[Execution | Fault]:
         results: list[Execution | Fault | None] = [None] * len(jobs)

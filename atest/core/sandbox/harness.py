@@ -59,6 +59,10 @@ if __package__:  # imported by atest: the same classes its callers hold
     from atest.core.sandbox import wire
 else:  # run as a script, or loaded by path by zygote.py
     wire = load_beside("wire.py")
+if __package__:
+    from atest.core.sandbox import seccomp
+else:
+    seccomp = load_beside("seccomp.py")
 Limits, Record, Status = wire.Limits, wire.Record, wire.Status
 
 
@@ -294,6 +298,18 @@ def limit_process(cpu_total: float, memory_mb: int, output_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (output_bytes + 1, output_bytes + 1))
 
 
+def confine_syscalls(code: bytes | None) -> str | None:
+    """Install the syscall filter (`seccomp.program()`), last of a program process's layers;
+    returns why it could not be (an architecture without one, a kernel without seccomp)."""
+    if code is None:
+        return f"no syscall filter for {os.uname().machine}"
+    try:
+        seccomp.install(code)
+    except OSError as exc:
+        return str(exc)
+    return None
+
+
 def settle(kind: str, record: Record) -> tuple[Status, object, str]:
     """The caller's side of a record: a functional call counts only if the function returned
     a JSON value; (status, decoded output or None, stderr tail)."""
@@ -326,6 +342,7 @@ def _run_once(job_path: str, result_path: str) -> int:
     resource.setrlimit(resource.RLIMIT_NOFILE, (ONE_SHOT_NOFILE, ONE_SHOT_NOFILE))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     limit_process(limits.cpu_seconds, limits.memory_mb, limits.output_bytes)
+    confine_syscalls(seccomp.program())
     namespace = fresh_main(builtins_dict)
     record = run_input(job, job["input"], namespace, [], limits, 1, 2)
     view = memoryview(record.encode())

@@ -44,6 +44,8 @@ class LocalProvider:
 
     def _report_isolation(self) -> None:
         failure = self.pool.failure
+        if self.pool.filter_failure:
+            log.warning("sandbox: programs run without the syscall filter (%s)", self.pool.filter_failure)
         if self.isolation == "none":
             log.warning("sandbox isolation is off (--sandbox none): only run code you trust")
         elif failure:

@@ -30,7 +30,8 @@ of the system and Python directories, an empty /tmp, and a few device nodes. Eac
 gets its own process group and work directory, resource limits, a clean environment,
 no-new-privileges, and (as root) a uid of its own, so it cannot read host files, reach the
 network, signal the worker, or outlive its batch: the worker is a child subreaper and kills
-every descendant left when the child ends.
+every descendant left when the child ends. Last, the worker installs the syscall filter
+(seccomp.py, in every isolation mode), which every child inherits.
 """
 
 import _thread
@@ -99,6 +100,7 @@ def _load_harness():
 
 harness = _load_harness()
 wire = harness.wire
+seccomp = harness.seccomp
 Limits = wire.Limits
 
 
@@ -574,7 +576,7 @@ def _enter_namespaces(config: dict) -> list[str]:
     return layers
 
 
-def _setup(config: dict) -> tuple[dict, list[str], str | None]:
+def _setup(config: dict) -> tuple[dict, list[str], str | None, str | None]:
     sys.path.extend(p for p in config["site_dirs"] if p not in sys.path)
     program_builtins = harness.program_builtins(harness.prelude())
     proc_fd = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
@@ -618,7 +620,10 @@ def _setup(config: dict) -> tuple[dict, list[str], str | None]:
     os.environ.update(harness.PROGRAM_ENV, HOME=state["workdir"], TMPDIR=state["workdir"])
     _limit_worker(state["limit_nproc"])
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    return state, layers, failure
+    filter_failure = harness.confine_syscalls(seccomp.program())  # last: inherited by every fork
+    if not filter_failure:
+        layers.append("syscall filter")
+    return state, layers, failure, filter_failure
 
 
 def _read_exact(fd: int, n: int) -> bytes:
@@ -653,9 +658,9 @@ def _send_fault(fd: int, exc: Exception) -> None:
 def main() -> None:
     config = json.loads(sys.argv[1])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    state, layers, failure = _setup(config)
+    state, layers, failure, filter_failure = _setup(config)
     gc.freeze()  # forks then never touch (copy) the worker's own objects when collecting
-    _send(state["resp"], {"ready": True, "layers": layers, "failure": failure})
+    _send(state["resp"], {"ready": True, "layers": layers, "failure": failure, "filter": filter_failure})
     while True:
         header = _read_exact(state["req"], wire.HEADER.size)
         if not header:

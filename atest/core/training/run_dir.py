@@ -121,6 +121,9 @@ class RunDir:
     # -- metrics -------------------------------------------------------------------------
 
     def metrics_writer(self) -> JsonlAppender:
+        """The appender of metrics.jsonl; a line a kill tore is cut off first, or the next row
+        would be glued to it and every later read would stop (and truncate) there."""
+        read_jsonl_resumable(self.root / METRICS_NAME)
         return JsonlAppender(self.root / METRICS_NAME)
 
     def read_metrics(self) -> list[dict[str, Any]]:
