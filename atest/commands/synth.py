@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from atest.commands._common import console, emit_json, handle_errors
+from atest.commands._common import ForceOpt, check_outputs, console, emit_json, handle_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
         ] = 0.25,
         workers: Annotated[int | None, typer.Option("--workers", min=1, help="Sandbox workers.")] = None,
         list_families: Annotated[bool, typer.Option("--list", help="List the families and exit.")] = False,
+        force: ForceOpt = False,
         json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
     ) -> None:
         from atest.core.sandbox import get_executor
@@ -59,6 +60,7 @@ def register(app: typer.Typer) -> None:
                 emit_json({"families": {n: f.kind for n, f in FAMILIES.items()}})
             return
         names = family_names(families)
+        check_outputs(force=force, out=out)
         with get_executor(workers=workers) as executor:
             tasks, summary = generate_tasks(executor, per_family, seed=seed, families=names)
         result = asdict(summary)

@@ -72,6 +72,8 @@ def build_splits(data: DataSection, out_dir: Path) -> dict[str, Path]:
     if pool is None:
         return {}
     rows = _pool_rows(data, out_dir)
+    if pool.source == "synth":
+        return _synth_splits(data, rows, out_dir)
     families = sorted({family(r) for r in rows})
     rng = random.Random(pool.seed)
     if isinstance(pool.heldout_families, list):
@@ -107,4 +109,30 @@ def build_splits(data: DataSection, out_dir: Path) -> dict[str, Path]:
         out_dir / "raw" / "families.jsonl",
         [{"family": f, "heldout": f in held, "n_tasks": sum(family(r) == f for r in rows)} for f in families],
     )
+    return paths
+
+
+def _synth_splits(data: DataSection, rows: list[dict[str, Any]], out_dir: Path) -> dict[str, Path]:
+    """The generator's own split (atest.core.synth.split_tasks: validation and held-out families
+    mix stdio and functional ones), each split then capped at its `sizes` entry."""
+    from atest.core.synth import split_tasks
+    from atest.core.tasks import task_from_dict
+
+    pool = data.pool
+    assert pool is not None
+    parts = split_tasks(
+        [task_from_dict(r) for r in rows],
+        pool.heldout_families,
+        pool.val_families,
+        pool.heldout_instance_fraction,
+        seed=pool.seed,
+    )
+    paths = pool_split_paths(data, out_dir)
+    for name, path in paths.items():
+        part = parts[name][: pool.sizes.get(name)]
+        if not part:
+            raise InputError(
+                f"split {name} is empty", "raise data.pool.per_family or hold out fewer families"
+            )
+        write_jsonl_atomic(path, [t.to_dict() for t in part])
     return paths

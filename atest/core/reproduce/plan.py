@@ -119,7 +119,11 @@ def resolve_data_path(path: str) -> Path | None:
     return next((p.resolve() for p in candidates if p.exists()), None)
 
 
-def _prepare_argv(plan: Plan, out_file: Path, source: list[str], exclude: list[Path]) -> list[str]:
+def _prepare_argv(
+    plan: Plan, out_file: Path, source: list[str], exclude: list[Path], own_bugs: bool = True
+) -> list[str]:
+    """`own_bugs`: the split comes from the preset's pool (which may bring its own buggy code,
+    data.mutants_into); the hard and external splits have none, so mutants are their bugs too."""
     preset = plan.preset
     data, ev = preset.data_for(plan.paper), preset.eval
     argv = ["prepare", *source]
@@ -131,13 +135,20 @@ def _prepare_argv(plan: Plan, out_file: Path, source: list[str], exclude: list[P
         "--mutants",
         str(data.mutants),
         "--mutants-into",
-        data.mutants_into,
+        data.mutants_into if own_bugs else "both",
         "--mutant-seed",
         str(ev.seed),
     ]
     for path in exclude:
         argv += ["--exclude", str(path)]
-    argv += ["--out", str(out_file), *_workers(preset), "--cache-dir", str(out_file.parent / "exec-cache")]
+    argv += [
+        "--out",
+        str(out_file),
+        "--force",
+        *_workers(preset),
+        "--cache-dir",
+        str(out_file.parent / "exec-cache"),
+    ]
     return argv
 
 
@@ -164,7 +175,7 @@ def _data_steps(plan: Plan) -> None:
             plan.steps.append(Step(
                 "synth", f"generate {data.pool.per_family} easy tasks per family", [
                     "synth", "--per-family", str(data.pool.per_family), "--seed", str(data.pool.seed),
-                    "--out", str(synth),
+                    "--out", str(synth), "--force",
                 ], "data", cost.prepare_per_task * data.pool.per_family,
             ))  # fmt: skip
         plan.raw_splits = pool_split_paths(data, folder)
@@ -213,7 +224,7 @@ def _data_steps(plan: Plan) -> None:
         what = "real tasks (LeetCode/APPS)" if name == "hard" else "easy tasks written outside atest"
         plan.steps.append(Step(
             f"prepare-{name}", f"prepare the {name} split: {what} from {src.source}",
-            _prepare_argv(plan, target, _source_args(src, path), [folder / f"{n}.jsonl" for n in (TRAIN, VAL) if n in plan.splits]), "data",
+            _prepare_argv(plan, target, _source_args(src, path), [folder / f"{n}.jsonl" for n in (TRAIN, VAL) if n in plan.splits], own_bugs=False), "data",
             cost.prepare_per_task * (src.limit or 50),
         ))  # fmt: skip
         plan.splits[name] = target
@@ -419,15 +430,15 @@ def _eval_steps(plan: Plan, split: str, model: str) -> None:
             ))  # fmt: skip
         add("bon", f"best-of-N filter of {model} on the {split} mutant pool", [
             "bon", "--tasks", tasks, "--tests", str(bon_tests), *pool, "--ns", ns,
-            "--out", str(folder / "bon.jsonl"), *seed, *sandbox,
+            "--out", str(folder / "bon.jsonl"), "--force", *seed, *sandbox,
         ])  # fmt: skip
     else:
         add("bon", f"best-of-N of {model}'s tests on the {split} mutant pool", [
             "bon", "--tasks", tasks, "--tests", str(tests), *pool, "--ns", ns,
-            "--out", str(folder / "bon.jsonl"), *seed, *sandbox,
+            "--out", str(folder / "bon.jsonl"), "--force", *seed, *sandbox,
         ])  # fmt: skip
         add("fidelity", f"fidelity of {model}'s tests on {split}", [
-            "fidelity", "--tasks", tasks, "--tests", str(tests), *pool, "--out", str(folder / "fidelity.jsonl"),
+            "fidelity", "--tasks", tasks, "--tests", str(tests), *pool, "--out", str(folder / "fidelity.jsonl"), "--force",
             *seed, *sandbox,
         ])  # fmt: skip
     add("mutation", f"mutation score of {model}'s tests on {split}", [

@@ -57,6 +57,10 @@ class PoolSection(_Strict):
     per_family: int = Field(20, ge=1)  # synth: tasks per family
     seed: int = 0
     heldout_families: int | list[str] = 2  # how many families (chosen by seed), or which
+    # synth: validation holds whole families too (so choosing steps on it mirrors the headline
+    # question), and heldout-instance this share of every training family's instances
+    val_families: int | list[str] = 4
+    heldout_instance_fraction: float = Field(0.25, ge=0.0, lt=1.0)
     sizes: dict[str, int] = Field(default_factory=dict)  # split -> at most this many tasks
 
     @model_validator(mode="after")
