@@ -66,7 +66,7 @@ def test_atgen_pairs_of_one_question_stay_training_slots_after_deduplication(tmp
     import pandas as pd
 
     from atest.core.loaders import load_source
-    from atest.core.training.atgen_loop import build_slots
+    from atest.core.training.phases.atgen_loop import build_slots
 
     tests = json.dumps({"inputs": ["1 2\n"], "outputs": ["3\n"]})
     bugs = ["print(1)", "print(2)", "print(1)", "print(3)"]  # a repeated pair counts once
