@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from shared_data import APPS, LEETCODE, needs_data
 from typer.testing import CliRunner
 
 from atest.cli import app
@@ -16,13 +17,6 @@ from atest.core.errors import InputError
 from atest.core.loaders import LoadProblem
 from atest.core.prepare import PrepareOptions, normalise_statement, prepare_tasks
 from atest.core.tasks import Task, read_tasks, write_tasks
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-APPS = DATA / "apps"
-LEETCODE = DATA / "leetcode" / "LeetCodeDataset-v0.3.1-test.jsonl.gz"
-needs_data = pytest.mark.skipif(
-    not APPS.is_dir() or not LEETCODE.is_file(), reason="../shared/data not present"
-)
 
 ADD = "a, b = map(int, input().split())\nprint(a + b)\n"
 SUB = "a, b = map(int, input().split())\nprint(a - b)\n"
