@@ -224,7 +224,7 @@ class SftSection(_Strict):
 
 
 class ValidationSection(_Strict):
-    """Validation during each training phase and which policy a phase exports (validation.py)."""
+    """Validation during each training phase and which policy a phase exports (phases/validation.py)."""
 
     tasks: str | None = None  # validation tasks, disjoint from training and every evaluation set
     eval_steps: int = Field(10, ge=1)  # validate every N steps, and at step 0
