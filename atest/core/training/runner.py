@@ -56,7 +56,9 @@ class TrainSummary:
         str, dict[str, float]
     ]  # phase -> steps, reward_first, reward_last (means of first/last fifth)
     time_per_step: dict[str, float]  # seconds per step by category, averaged over every logged step
-    validation: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> scores (phases/validation.py)
+    validation: dict[str, dict[str, float]] = field(
+        default_factory=dict
+    )  # phase -> scores (phases/validation.py)
 
 
 def bundled_tasks() -> Path:
