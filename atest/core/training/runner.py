@@ -25,6 +25,7 @@ from atest.core.errors import InputError
 from atest.core.tasks import Task, read_tasks
 from atest.core.training.config import TrainConfig, load_config, load_saved_config, source_file
 from atest.core.training.modes import Mode, get_mode
+from atest.core.training.modes.base import keep_tasks
 from atest.core.training.phases.validation import check_validation, summarize_validation
 from atest.core.training.run import ranks
 from atest.core.training.run.run_dir import CONFIG_NAME, RunDir
@@ -127,14 +128,8 @@ def select_tasks(config: TrainConfig) -> tuple[list[Task], list[str]]:
     path = Path(config.tasks) if config.tasks else bundled_tasks()
     tasks, problems = read_tasks(path)
     notes = [f"{len(problems)} bad record(s) skipped in {path}, first: {problems[0]}"] if problems else []
-    usable = [t for t in tasks if t.gold_solutions]
-    if not usable:
-        raise InputError(
-            f"{path}: no task has a gold solution",
-            "training rewards run the gold solution; use a verified task file",
-        )
-    if len(usable) < len(tasks):
-        notes.append(f"{len(tasks) - len(usable)} task(s) without a gold solution skipped")
+    hint = "training rewards run the gold solution; use a verified task file"
+    usable = keep_tasks(tasks, lambda t: bool(t.gold_solutions), "a gold solution", path, hint, notes)
     usable, dropped = get_mode(config.mode).select_tasks(usable, path)
     notes += dropped
     if config.max_tasks is not None:

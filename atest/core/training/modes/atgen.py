@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from atest.core.errors import InputError
-from atest.core.training.modes.base import Mode, Resolve
+from atest.core.training.modes.base import Mode, Resolve, keep_tasks
 
 if TYPE_CHECKING:
     from atest.core.tasks import Task
@@ -36,23 +36,12 @@ class Atgen(Mode):
 
     def select_tasks(self, tasks: list[Task], path: Path) -> tuple[list[Task], list[str]]:
         notes: list[str] = []
-        with_bugs = [t for t in tasks if t.buggy_code]
-        if not with_bugs:
-            raise InputError(
-                f"{path}: no task has buggy_code", "ATGEN needs bugs: run `atest prepare --mutants K`"
-            )
-        if len(with_bugs) < len(tasks):
-            notes.append(f"{len(tasks) - len(with_bugs)} task(s) without buggy_code skipped")
-        if not self.adversarial:
-            return with_bugs, notes
-        with_tests = [t for t in with_bugs if t.gold_tests]
-        if not with_tests:
-            raise InputError(
-                f"{path}: no task has gold tests", "the adversary checks that its code fails the gold tests"
-            )
-        if len(with_tests) < len(with_bugs):
-            notes.append(f"{len(with_bugs) - len(with_tests)} task(s) without gold tests skipped")
-        return with_tests, notes
+        hint = "ATGEN needs bugs: run `atest prepare --mutants K`"
+        tasks = keep_tasks(tasks, lambda t: bool(t.buggy_code), "buggy_code", path, hint, notes)
+        if self.adversarial:
+            hint = "the adversary checks that its code fails the gold tests"
+            tasks = keep_tasks(tasks, lambda t: bool(t.gold_tests), "gold tests", path, hint, notes)
+        return tasks, notes
 
     def prompt_rows(self, config: TrainConfig, tasks: list[Task]) -> int:
         return sum(len(t.buggy_code[: config.atgen.buggy_per_task]) for t in tasks)

@@ -90,3 +90,15 @@ class Mode:
 
     def __repr__(self) -> str:
         return f"<mode {self.name}>"
+
+
+def keep_tasks(
+    tasks: list[Task], has: Callable[[Task], bool], what: str, path: Path, hint: str, notes: list[str]
+) -> list[Task]:
+    """The tasks that have `what`; a note when some are dropped, bad input when none is left."""
+    kept = [t for t in tasks if has(t)]
+    if not kept:
+        raise InputError(f"{path}: no task has {what}", hint)
+    if len(kept) < len(tasks):
+        notes.append(f"{len(tasks) - len(kept)} task(s) without {what} skipped")
+    return kept
