@@ -54,14 +54,15 @@ def main() -> None:
     import trl
 
     out["transformers_trl_peft_datasets"] = rss_mb()
-    from atest.core.training import atgen_loop, runner  # noqa: F401
+    from atest.core.training import runner  # noqa: F401
+    from atest.core.training.phases import atgen_loop  # noqa: F401
 
     out["atest_training_modules"] = rss_mb()
     from atest.core.models import resolve_model
     from atest.core.prompts import build_messages
     from atest.core.tasks import read_tasks
-    from atest.core.training.compat import checkpointing_field
     from atest.core.training.config import config_dir
+    from atest.core.training.trainer.compat import checkpointing_field
 
     path = resolve_model("smollm2-135m")
     model = transformers.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)

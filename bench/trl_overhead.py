@@ -178,7 +178,7 @@ def capture_tensor_bytes(into: dict[str, Any]) -> None:
 
 
 def run_atest(spec: dict[str, Any], sampler: TreeSampler, on_step: Callable[[], None]) -> dict[str, Any]:
-    from atest.core.training import atgen_loop
+    from atest.core.training.phases import atgen_loop
     from atest.core.training.runner import execute, plan_run
 
     extra: dict[str, Any] = {}
@@ -320,9 +320,9 @@ def plain_spec(args: argparse.Namespace, task_file: Path, out: Path) -> dict[str
     from trl import GRPOConfig
 
     from atest.core.prompts import build_messages
-    from atest.core.training.compat import checkpointing_field
-    from atest.core.training.grpo import PASSTHROUGH, gradient_accumulation
     from atest.core.training.runner import plan_run
+    from atest.core.training.trainer.compat import checkpointing_field
+    from atest.core.training.trainer.grpo import PASSTHROUGH, gradient_accumulation
 
     plan = plan_run(
         out=out / "unused",

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from atest.core.sandbox import Limits, get_executor
 from atest.core.tasks import read_tasks
-from atest.core.training import ranks
-from atest.core.training.adversary import AdversarialState, Observation, Slot
-from atest.core.training.atgen_loop import AdversarySampler, _adversarial_step
 from atest.core.training.config import load_config
-from atest.core.training.sampling import open_generator
+from atest.core.training.modes import get_mode
+from atest.core.training.phases.adversary import AdversarialState, Observation, Slot
+from atest.core.training.phases.atgen_loop import AdversarySampler, _adversarial_step
+from atest.core.training.phases.sampling import open_generator
+from atest.core.training.run import ranks
 
 
 class AskedFor:
@@ -40,7 +41,7 @@ def main() -> None:
     cfg = load_config("atgen-unconditional", preset="cpu-smoke")
     tasks = read_tasks(Path(cfg.tasks))[0][:4]
     slots = [Slot(t.task_id, t.buggy_code[0]) for t in tasks]
-    state = AdversarialState(slots, cfg.mode, cfg.atgen, cfg.seed)
+    state = AdversarialState(slots, get_mode(cfg.mode).due, cfg.atgen, cfg.seed)
     seen = [Observation(slot=i, on_current=True, test=None, accurate=False, attacks=False) for i in range(4)]
     with get_executor(workers=1) as executor, open_generator("hf", model) as generator:
         asking = AskedFor(generator, {t.task_id: t.question for t in tasks})

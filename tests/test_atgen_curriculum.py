@@ -20,7 +20,7 @@ import pytest
 import test_train_e2e
 
 from atest.core.tasks import write_tasks
-from atest.core.training import atgen_loop, reward_fns
+from atest.core.training.phases import atgen_loop, reward_fns
 from atest.core.training.runner import execute, plan_run
 
 # The primed model and its task file, shared with the other end-to-end training tests.

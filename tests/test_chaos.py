@@ -68,7 +68,7 @@ def test_a_metrics_line_torn_by_a_kill_is_cut_before_the_resume_appends(tmp_path
     """A kill in the middle of a metrics row: the resumed run's rows must not be glued to it
     (which made every later read stop there and truncate the file, losing those steps)."""
     from atest.core.training.config import load_config
-    from atest.core.training.run_dir import RunDir
+    from atest.core.training.run.run_dir import RunDir
 
     run = RunDir.create(tmp_path / "run", load_config("utrl", preset="cpu-smoke"))
     with run.metrics_writer() as writer:

@@ -7,7 +7,6 @@ import yaml
 
 from atest.core.errors import InputError
 from atest.core.training.config import (
-    MODES,
     GrpoSection,
     apply_overrides,
     config_dir,
@@ -19,7 +18,9 @@ from atest.core.training.config import (
     steps_for_iteration,
     valid_keys,
 )
-from atest.core.training.grpo import completions_per_step, gradient_accumulation
+from atest.core.training.modes import MODES
+from atest.core.training.runner import resolve_config
+from atest.core.training.trainer.grpo import completions_per_step, gradient_accumulation
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -187,8 +188,8 @@ def test_bad_values_and_shapes_are_one_line_errors():
 def test_utrl_needs_a_code_model(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("mode: utrl\ntest_model: {path: tiny-random}\n")
-    with pytest.raises(InputError, match="code_model"):
-        load_config("utrl", config_file=path)
+    with pytest.raises(InputError, match=f"^{path}: mode utrl needs a 'code_model' section"):
+        resolve_config("utrl", config_file=path)
 
 
 def test_mode_mismatch_between_file_and_flag_is_refused():

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+from shared_data import APPS, LEETCODE, needs_data
+
 from atest.core.examples import example_tests
 from atest.core.loaders import load_source
 from atest.core.sandbox import Job, Program, Verdict, get_executor, judge
@@ -57,11 +59,10 @@ def test_no_examples_gives_no_tests():
     assert example_tests(functional_task("Input: 1\nOutput: not a literal")) == []
 
 
+@needs_data
 def test_examples_of_real_statements_are_mostly_valid():
-    tasks, _ = load_source(
-        "leetcode", "../shared/data/leetcode/LeetCodeDataset-v0.3.1-test.jsonl.gz", limit=40
-    )
-    apps, _ = load_source("apps", "../shared/data/apps")
+    tasks, _ = load_source("leetcode", str(LEETCODE), limit=40)
+    apps, _ = load_source("apps", str(APPS))
     jobs, expected = [], []
     for task in [*tasks, *apps]:
         for test in example_tests(task):

@@ -11,19 +11,13 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from shared_data import APPS, LEETCODE, needs_data
 
 from atest.core.errors import InputError
 from atest.core.loaders import SOURCES, load_source
 from atest.core.loaders.leetcode import parse_case, parse_kwargs
 from atest.core.loaders.livecodebench import decode_test_cases, restricted_unpickle
 from atest.core.tasks import Task, write_tasks
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-APPS = DATA / "apps"
-LEETCODE = DATA / "leetcode" / "LeetCodeDataset-v0.3.1-test.jsonl.gz"
-needs_data = pytest.mark.skipif(
-    not APPS.is_dir() or not LEETCODE.is_file(), reason="../shared/data not present"
-)
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from shared_data import APPS, LEETCODE, needs_data
 from typer.testing import CliRunner
 
 from atest.cli import app
@@ -22,12 +22,7 @@ from atest.core.mutation.pools import CANDIDATES_KEY, public_examples
 from atest.core.sandbox import get_executor
 from atest.core.tasks import Task, read_tasks
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-APPS = DATA / "apps"
-LEETCODE = DATA / "leetcode" / "LeetCodeDataset-v0.3.1-test.jsonl.gz"
-pytestmark = pytest.mark.skipif(
-    not APPS.is_dir() or not LEETCODE.is_file(), reason="../shared/data not present"
-)
+pytestmark = needs_data
 
 
 @pytest.fixture(scope="module")

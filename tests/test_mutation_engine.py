@@ -5,14 +5,11 @@ from __future__ import annotations
 import ast
 import gzip
 import json
-from pathlib import Path
 
 import pytest
+from shared_data import APPS, LEETCODE, needs_data
 
 from atest.core.mutation import OPERATORS, derive_inputs, generate_mutants, iter_mutants
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-LEETCODE = DATA / "leetcode" / "LeetCodeDataset-v0.3.1-test.jsonl.gz"
 
 PROGRAM = """\
 def solve(nums: list[int], k: int) -> int:
@@ -131,6 +128,7 @@ def _leetcode_rows() -> list[dict]:
         return [json.loads(line) for line in fh]
 
 
+@needs_data
 def test_every_leetcode_gold_solution_yields_mutants():
     counts = [len(generate_mutants(row["completion"], 20)) for row in _leetcode_rows()]
     assert len(counts) == 228
@@ -138,8 +136,9 @@ def test_every_leetcode_gold_solution_yields_mutants():
     assert sum(c == 20 for c in counts) >= 180
 
 
+@needs_data
 def test_every_apps_gold_solution_yields_mutants():
-    for folder in sorted(p for p in (DATA / "apps").iterdir() if p.is_dir()):
+    for folder in sorted(p for p in APPS.iterdir() if p.is_dir()):
         solutions = json.loads((folder / "solutions.json").read_text())
         assert len(generate_mutants(solutions[0], 20)) >= 10, folder.name
 

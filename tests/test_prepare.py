@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from shared_data import APPS, LEETCODE, needs_data
 from typer.testing import CliRunner
 
 from atest.cli import app
@@ -16,13 +17,6 @@ from atest.core.errors import InputError
 from atest.core.loaders import LoadProblem
 from atest.core.prepare import PrepareOptions, normalise_statement, prepare_tasks
 from atest.core.tasks import Task, read_tasks, write_tasks
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-APPS = DATA / "apps"
-LEETCODE = DATA / "leetcode" / "LeetCodeDataset-v0.3.1-test.jsonl.gz"
-needs_data = pytest.mark.skipif(
-    not APPS.is_dir() or not LEETCODE.is_file(), reason="../shared/data not present"
-)
 
 ADD = "a, b = map(int, input().split())\nprint(a + b)\n"
 SUB = "a, b = map(int, input().split())\nprint(a - b)\n"
@@ -66,7 +60,7 @@ def test_atgen_pairs_of_one_question_stay_training_slots_after_deduplication(tmp
     import pandas as pd
 
     from atest.core.loaders import load_source
-    from atest.core.training.atgen_loop import build_slots
+    from atest.core.training.phases.atgen_loop import build_slots
 
     tests = json.dumps({"inputs": ["1 2\n"], "outputs": ["3\n"]})
     bugs = ["print(1)", "print(2)", "print(1)", "print(3)"]  # a repeated pair counts once

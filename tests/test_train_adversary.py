@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from atest.core.training.adversary import AdversarialState, Observation, Slot, accurate_tests
 from atest.core.training.config import AtgenSection
+from atest.core.training.modes import get_mode
+from atest.core.training.phases.adversary import AdversarialState, Observation, Slot, accurate_tests
 
 
 def make_state(mode: str, **over) -> AdversarialState:
@@ -17,7 +18,7 @@ def make_state(mode: str, **over) -> AdversarialState:
         **over,
     }
     config = AtgenSection(**settings)
-    return AdversarialState([Slot("a", "bug-a"), Slot("b", "bug-b")], mode, config, seed=0)
+    return AdversarialState([Slot("a", "bug-a"), Slot("b", "bug-b")], get_mode(mode).due, config, seed=0)
 
 
 def group(slot: int, attacks: int, size: int = 4, on_current: bool = True) -> list[Observation]:
@@ -98,7 +99,7 @@ def test_state_round_trips_and_refuses_other_tasks():
     again = make_state("atgen-unconditional")
     again.load_state_dict(state.state_dict())
     assert again.slots == state.slots and again.totals["accepted"] == 1
-    other = AdversarialState([Slot("z", "x")], "atgen-unconditional", AtgenSection(), 0)
+    other = AdversarialState([Slot("z", "x")], get_mode("atgen-unconditional").due, AtgenSection(), 0)
     with pytest.raises(ValueError, match="do not match"):
         other.load_state_dict(state.state_dict())
 
@@ -138,8 +139,8 @@ def sum_task():
 
 def test_sampler_accepts_the_first_code_that_passes_current_tests_and_fails_gold():
     from atest.core.sandbox import Limits, get_executor
-    from atest.core.training.atgen_loop import AdversarySampler
     from atest.core.training.config import AdversarySection
+    from atest.core.training.phases.atgen_loop import AdversarySampler
 
     task = sum_task()
     programs = [
@@ -161,8 +162,8 @@ def test_sampler_accepts_the_first_code_that_passes_current_tests_and_fails_gold
 
 def test_sampler_gives_up_after_the_retry_budget_and_skips_codes_already_used():
     from atest.core.sandbox import Limits, get_executor
-    from atest.core.training.atgen_loop import AdversarySampler
     from atest.core.training.config import AdversarySection
+    from atest.core.training.phases.atgen_loop import AdversarySampler
 
     task = sum_task()
     used = "a, b = map(int, input().split())\nprint(abs(a) + b)\n"
@@ -177,8 +178,8 @@ def test_sampler_gives_up_after_the_retry_budget_and_skips_codes_already_used():
 
 def test_sampler_without_accurate_tests_needs_a_plausible_program():
     from atest.core.sandbox import Limits, get_executor
-    from atest.core.training.atgen_loop import AdversarySampler
     from atest.core.training.config import AdversarySection
+    from atest.core.training.phases.atgen_loop import AdversarySampler
 
     task = sum_task()
     author = ScriptedAuthor(["print(1/0)\n", "a, b = map(int, input().split())\nprint(abs(a) + b)\n"])

@@ -120,7 +120,7 @@ def train_cli(
 
 
 def read_metrics(out: Path) -> list[dict]:
-    from atest.core.training.run_dir import METRICS_NAME
+    from atest.core.training.run.run_dir import METRICS_NAME
 
     return [json.loads(line) for line in (out / METRICS_NAME).read_text().splitlines()]
 
@@ -227,7 +227,7 @@ def test_kill_between_steps_then_resume_continues_from_the_checkpoint(tmp_path, 
     resumed = train_cli("--resume", "--out", str(out), "--json")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"checkpoint-{killed_at}" in resumed.stderr
-    from atest.core.training.run_dir import RunDir
+    from atest.core.training.run.run_dir import RunDir
 
     run = RunDir.resume(out)
     steps = [r["step"] for r in run.read_metrics()]
@@ -284,7 +284,7 @@ def test_atgen_export_runs_after_the_trainer_is_released(tmp_path, tiny_model_di
 
     from trl import GRPOTrainer
 
-    from atest.core.training import atgen_loop
+    from atest.core.training.phases import atgen_loop
     from atest.core.training.runner import execute, plan_run
 
     gc.collect()

@@ -8,7 +8,8 @@ import pytest
 
 from atest.core.errors import InputError
 from atest.core.training.config import load_config
-from atest.core.training.grpo import (
+from atest.core.training.run.run_dir import latest_checkpoint
+from atest.core.training.trainer.grpo import (
     EXTRA_STATE_NAME,
     build_grpo_config,
     check_device,
@@ -16,7 +17,6 @@ from atest.core.training.grpo import (
     read_extra_state,
     run_grpo_phase,
 )
-from atest.core.training.run_dir import latest_checkpoint
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from atest.core.tasks import Task, write_tasks
-from atest.core.training.run_dir import METRICS_NAME
+from atest.core.training.run.run_dir import METRICS_NAME
 
 
 def train_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from test_train_e2e import assert_loads_and_generates, primed_model, sum_tasks, task_file  # noqa: F401
 
-from atest.core.training.run_dir import RunDir
+from atest.core.training.run.run_dir import RunDir
 
 
 def torchrun(*args: str) -> list[str]:
@@ -96,7 +96,7 @@ def sample_opponents_alone(model: Path, path: Path) -> list[dict]:
     from atest.core.generation import SamplingParams
     from atest.core.prompts import build_messages
     from atest.core.training.config import load_config
-    from atest.core.training.sampling import open_generator, sample_resumable
+    from atest.core.training.phases.sampling import open_generator, sample_resumable
 
     cfg = load_config("utrl", preset="cpu-smoke").utrl.opponents
     threads = torch.get_num_threads()
@@ -214,7 +214,7 @@ def test_a_generation_phase_cut_short_resumes_to_the_rows_of_an_uninterrupted_on
     from atest.core.generation import SamplingParams
     from atest.core.prompts import build_messages
     from atest.core.tasks import read_tasks
-    from atest.core.training.sampling import open_generator, sample_resumable, tasks_per_call
+    from atest.core.training.phases.sampling import open_generator, sample_resumable, tasks_per_call
 
     tasks, _ = read_tasks(Path(__file__).resolve().parents[1] / "atest/configs/cpu-smoke/tasks.jsonl")
     assert tasks_per_call(len(tasks)) == 1 and tasks_per_call(1000) == 16

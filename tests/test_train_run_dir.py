@@ -6,7 +6,7 @@ import pytest
 
 from atest.core.errors import InputError
 from atest.core.training.config import load_config
-from atest.core.training.run_dir import (
+from atest.core.training.run.run_dir import (
     RunDir,
     latest_checkpoint,
     remove_incomplete_checkpoints,

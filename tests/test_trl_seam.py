@@ -23,7 +23,7 @@ WRITTEN_AGAINST = {
 def _overridden() -> list[str]:
     from trl import GRPOTrainer
 
-    from atest.core.training.grpo import _trainer_class
+    from atest.core.training.trainer.grpo import _trainer_class
 
     ours = _trainer_class()
     return sorted(

@@ -226,9 +226,9 @@ class Recording:
 def test_atgen_adversary_samples_from_the_server(vllm_server):
     from atest.core.sandbox import Limits, get_executor
     from atest.core.tasks import Task
-    from atest.core.training.atgen_loop import AdversarySampler
     from atest.core.training.config import AdversarySection
-    from atest.core.training.sampling import open_generator
+    from atest.core.training.phases.atgen_loop import AdversarySampler
+    from atest.core.training.phases.sampling import open_generator
 
     tests = [{"input": f"{a} {b}\n", "output": f"{a + b}\n"} for a, b in ((1, 2), (-5, 5), (10, 20))]
     task = Task("sum", "Read two integers a and b; print a + b.", "stdio", ["print(sum(map(int, input().split())))\n"], tests)  # fmt: skip
@@ -263,8 +263,8 @@ def test_grpo_with_colocated_vllm_syncs_weights_and_trains(tmp_path, monkeypatch
 
     from atest.core.models import resolve_model
     from atest.core.training.config import load_config
-    from atest.core.training.grpo import build_grpo_config, check_device, load_policy, run_grpo_phase
-    from atest.core.training.vllm_cpu import reload_sync_weights
+    from atest.core.training.trainer.grpo import build_grpo_config, check_device, load_policy, run_grpo_phase
+    from atest.core.training.trainer.vllm_cpu import reload_sync_weights
 
     # vLLM's CPU platform compiles the model graph with inductor unless this (vLLM's own CPU CI
     # switch) asks for the eager backend; TRL builds the engine without `enforce_eager`.

@@ -27,6 +27,7 @@ from atest.core.demo import (
 )
 from atest.core.errors import ExternalError
 from atest.core.io import read_jsonl_resumable
+from atest.core.training.modes import get_mode
 
 __all__ = ["DemoRunner", "Resume", "Source"]
 
@@ -237,10 +238,7 @@ def _train_overrides(cfg: DemoConfig, model: Path) -> list[str]:
     """The cpu-smoke preset on the demo's model. The preset's one thread suits a CPU shared with
     a test suite; the demo has the machine to itself, so torch takes every core."""
     sets = [f"test_model.path={model}", f"grpo.max_completion_length={cfg.max_new_tokens}", "threads=null"]
-    if cfg.mode == "utrl":
-        sets += [f"code_model.path={cfg.model}", "utrl.iterations=1", f"utrl.test_steps={cfg.train_steps}"]
-    else:
-        sets += [f"atgen.max_steps={cfg.train_steps}"]
+    sets += get_mode(cfg.mode).demo_overrides(cfg.model, cfg.train_steps)
     return [arg for pair in sets for arg in ("--set", pair)]
 
 

@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
         json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
     ) -> None:
-        from atest.core.training.merge import check_adapter_dir, check_out_dir, merge_lora
+        from atest.core.training.run.merge import check_adapter_dir, check_out_dir, merge_lora
 
         check_adapter_dir(adapter)
         check_out_dir(out, force)

@@ -103,7 +103,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from transformers.utils import logging as hf_logging
 
-        from atest.core.training import ranks
+        from atest.core.training.run import ranks
         from atest.core.training.runner import execute, plan_run
 
         hf_logging.disable_progress_bar()  # our one line per step replaces the save/load progress bars
@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
         if out is None and (resume or not print_config):
             raise InputError("--out is required", "name the run folder, e.g. --out runs/utrl")
         if print_config:
-            from atest.core.training.config import resolve_config
+            from atest.core.training.runner import resolve_config
 
             resolved = resolve_config(
                 mode,
@@ -147,7 +147,7 @@ def register(app: typer.Typer) -> None:
         console.print(
             f"[bold]{cfg.mode}[/] on {len(plan.tasks)} task(s), "
             f"{'CPU' if plan.use_cpu else 'GPU'}, test model {cfg.test_model.path}"
-            + (f", code model {cfg.code_model.path}" if cfg.mode == "utrl" and cfg.code_model else "")
+            + (f", code model {cfg.code_model.path}" if "code" in plan.base_dirs and cfg.code_model else "")
             + f" -> {out}",
             highlight=False,
         )
@@ -189,7 +189,7 @@ def _quiet_worker() -> None:
 def _named_by_process() -> Iterator[None]:
     """Let a non-main process print an error only it hit (the main one may never see it), naming
     the process; an error every process hit (`ShownByMain`) stays with the main one's message."""
-    from atest.core.training import ranks
+    from atest.core.training.run import ranks
 
     try:
         yield

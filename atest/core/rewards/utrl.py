@@ -1,6 +1,6 @@
 """UTRL's two rewards: discrimination for the test generator, pass rate for the code generator.
 
-Test generator, per response (REFERENCE.md section 3):
+Test generator, per response (docs/rewards.md, "UTRL test generator"):
     score = format_weight * format + discrimination_weight * discrimination
             + validity_weight * n_valid / max(n_tests, tests parsed)
 where a test is valid when the task's first gold solution, run on its input, produces its

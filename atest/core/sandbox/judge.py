@@ -16,8 +16,8 @@ The rules, each with a test in tests/test_judge.py:
   exactly, bool only equal to bool, numbers equal when equal as integers or, if either is a
   float, within the tolerance.
 
-Never case-insensitive, never an unordered bag of tokens (two defects of the reference
-judges listed in REFERENCE.md section 6).
+Never case-insensitive, never an unordered bag of tokens (two defects of other judges; the
+rules are listed in docs/sandbox.md, "Verdict rules").
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ keys (pydantic's `extra="forbid"`), and the error names the key, where it came f
 closest valid key and the valid keys of its section, because a misspelt hyper-parameter that
 is silently ignored wastes a GPU-day. The resolved config is written into the run directory
 and is what `--resume` reads.
+
+The config knows no mode: `mode` is a name that the mode registry (`modes/`) checks, with
+each mode's own requirements, in `runner.resolve_config`. So this module imports nothing of
+the training layers above it, and every layer may import it.
 """
 
 from __future__ import annotations
@@ -21,11 +25,10 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from atest.core.errors import InputError
 from atest.core.rewards import UtrlRewardConfig
-from atest.core.training.modes import MODES, Mode
 
 CONFIG_DIR_ENV = "ATEST_CONFIG_DIR"
 
@@ -221,7 +224,7 @@ class SftSection(_Strict):
 
 
 class ValidationSection(_Strict):
-    """Validation during each training phase and which policy a phase exports (validation.py)."""
+    """Validation during each training phase and which policy a phase exports (phases/validation.py)."""
 
     tasks: str | None = None  # validation tasks, disjoint from training and every evaluation set
     eval_steps: int = Field(10, ge=1)  # validate every N steps, and at step 0
@@ -231,10 +234,19 @@ class ValidationSection(_Strict):
     @field_validator("select")
     @classmethod
     def _select(cls, value: str) -> str:
-        from atest.core.training.validation import parse_select
-
         parse_select(value)
         return value
+
+
+def parse_select(value: str) -> tuple[str, int | None]:
+    """`best` / `last` / `step N` -> (kind, N)."""
+    text = value.strip()
+    if text in ("best", "last"):
+        return text, None
+    kind, _, number = text.partition(" ")
+    if kind == "step" and number.strip().isdigit() and int(number) >= 1:
+        return "step", int(number)
+    raise ValueError(f"select {value!r}: use best, last or 'step N' (N >= 1)")
 
 
 class SandboxSection(_Strict):
@@ -260,7 +272,7 @@ class SandboxSection(_Strict):
 
 
 class TrainConfig(_Strict):
-    mode: Mode
+    mode: str  # a name in the mode registry (checked there, with the mode's own requirements)
     seed: int = 0
     tasks: str | None = None  # None: the bundled sample
     max_tasks: int | None = Field(None, ge=1)
@@ -278,16 +290,6 @@ class TrainConfig(_Strict):
     sft: SftSection = Field(default_factory=SftSection)
     validation: ValidationSection = Field(default_factory=ValidationSection)
     sandbox: SandboxSection = Field(default_factory=SandboxSection)
-
-    @model_validator(mode="after")
-    def _roles(self) -> TrainConfig:
-        if self.mode in ("utrl", "codegen") and self.code_model is None:
-            raise ValueError(f"mode {self.mode} needs a 'code_model' section (the code generator is trained)")
-        return self
-
-    @property
-    def is_atgen(self) -> bool:
-        return self.mode.startswith("atgen")
 
 
 def config_dir() -> Path:
@@ -454,12 +456,13 @@ def _written_at(key: str, source: str, overrides: Sequence[str]) -> str:
 
 
 def source_file(mode: str, preset: str | None, config_file: str | Path | None) -> Path:
-    """Which YAML file a run starts from."""
-    if mode not in MODES:
-        raise InputError(f"unknown mode {mode!r}", f"choose one of {', '.join(MODES)}")
+    """Which YAML file a run starts from; every mode has its paper file `<mode>.yaml`."""
     if config_file is not None:
         return Path(config_file)
     root = config_dir()
+    if not (root / f"{mode}.yaml").is_file():
+        known = sorted(p.stem for p in root.glob("*.yaml")) if root.is_dir() else []
+        raise InputError(f"unknown mode {mode!r}", f"choose one of {', '.join(known) or 'none'}")
     if preset is None:
         return root / f"{mode}.yaml"
     path = root / preset / f"{mode}.yaml"
@@ -519,31 +522,3 @@ def steps_for_iteration(config: TrainConfig, iteration: int) -> tuple[int, int]:
 def _iteration_override(config: TrainConfig, iteration: int) -> IterationOverride | None:
     table = config.utrl.per_iteration
     return table[iteration - 1] if 0 < iteration <= len(table) else None
-
-
-def resolve_config(
-    mode: str | None,
-    *,
-    preset: str | None = None,
-    config_file: str | Path | None = None,
-    overrides: list[str] | None = None,
-    resume_dir: Path | None = None,
-) -> TrainConfig:
-    """The config a `train` call would run with (a new run's, or the saved one under --resume),
-    read without loading a model or writing anything."""
-    if resume_dir is None:
-        if mode is None:
-            raise InputError("--mode is required for a new run")
-        config = load_config(mode, preset=preset, config_file=config_file, overrides=overrides)
-        if config.tasks is not None:
-            config.tasks = str(Path(config.tasks).resolve())
-        return config
-    if preset is not None or config_file is not None:
-        raise InputError("--resume reads OUT/config.yaml; drop --preset/--config (use --set to change keys)")
-    path = resume_dir / "config.yaml"
-    if not path.is_file():
-        raise InputError(f"--resume: {resume_dir} holds no run (config.yaml missing)")
-    config = load_saved_config(path, overrides)
-    if mode is not None and mode != config.mode:
-        raise InputError(f"--mode {mode} but the run in {resume_dir} is {config.mode}")
-    return config

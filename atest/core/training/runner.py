@@ -1,9 +1,12 @@
 """`atest train` as a library call: check everything, then run the mode's loop in a run folder.
 
-`plan_run` does every check that can fail on bad input (config keys and values, devices,
-task file, gold solutions, buggy code, model paths, batch arithmetic) without loading a
-model or writing a file, so a typo costs a second, not a model load. `execute` then opens
-(or resumes) the run folder and one sandbox for the whole run, and dispatches to the loop.
+`resolve_config` decides, once, whether a call starts a new run or resumes one, and reads the
+config it runs with (what `train --print-config` prints). `plan_run` then does every check
+that can fail on bad input (config keys and values, devices, task file, gold solutions, buggy
+code, model paths, batch arithmetic) without loading a model or writing a file, so a typo
+costs a second, not a model load. `execute` then opens (or resumes) the run folder and one
+sandbox for the whole run, and hands it to the mode. Everything that differs between modes
+is asked of the mode object (`modes/`); this module names none.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from typing import Any
 from atest.core.errors import InputError
 from atest.core.sandbox.settings import SandboxSettings
 from atest.core.tasks import Task, read_tasks
-from atest.core.training import ranks
-from atest.core.training.config import TrainConfig, load_config, load_saved_config
-from atest.core.training.grpo import check_device, gradient_accumulation, world_size
-from atest.core.training.run_dir import CONFIG_NAME, RunDir
+from atest.core.training.config import TrainConfig, load_config, load_saved_config, source_file
+from atest.core.training.modes import Mode, get_mode
+from atest.core.training.modes.base import keep_tasks
+from atest.core.training.phases.validation import check_validation, summarize_validation
+from atest.core.training.run import ranks
+from atest.core.training.run.run_dir import CONFIG_NAME, RunDir
+from atest.core.training.trainer.grpo import check_device, gradient_accumulation, world_size
 
 SAMPLE_TASKS = "sample.jsonl"
 
@@ -52,11 +58,47 @@ class TrainSummary:
         str, dict[str, float]
     ]  # phase -> steps, reward_first, reward_last (means of first/last fifth)
     time_per_step: dict[str, float]  # seconds per step by category, averaged over every logged step
-    validation: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> scores (validation.py)
+    validation: dict[str, dict[str, float]] = field(
+        default_factory=dict
+    )  # phase -> scores (phases/validation.py)
 
 
 def bundled_tasks() -> Path:
     return Path(str(resources.files("atest.data").joinpath(SAMPLE_TASKS)))
+
+
+def resolve_config(
+    mode: str | None,
+    *,
+    preset: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: list[str] | None = None,
+    resume_dir: Path | None = None,
+) -> TrainConfig:
+    """The config a `train` call runs with: a new run's (`resume_dir` None), or the one saved in
+    `resume_dir`; read and checked against its mode without loading a model or writing anything."""
+    if resume_dir is None:
+        if mode is None:
+            raise InputError("--mode is required for a new run")
+        get_mode(mode)  # an unknown name before any file is read
+        config = load_config(mode, preset=preset, config_file=config_file, overrides=overrides)
+        if config.tasks is not None:
+            config.tasks = str(Path(config.tasks).resolve())
+        source = str(source_file(mode, preset, config_file))
+    else:
+        if preset is not None or config_file is not None:
+            raise InputError(
+                "--resume reads OUT/config.yaml; drop --preset/--config (use --set to change keys)"
+            )
+        path = resume_dir / CONFIG_NAME
+        if not path.is_file():
+            raise InputError(f"--resume: {resume_dir} holds no run ({CONFIG_NAME} missing)")
+        config = load_saved_config(path, overrides)
+        if mode is not None and mode != config.mode:
+            raise InputError(f"--mode {mode} but the run in {resume_dir} is {config.mode}")
+        source = str(path)
+    get_mode(config.mode).check_config(config, source)
+    return config
 
 
 def plan_run(
@@ -70,23 +112,10 @@ def plan_run(
 ) -> RunPlan:
     overrides = list(overrides or [])
     out = Path(out)
-    if resume:
-        if preset is not None or config_file is not None:
-            raise InputError(
-                "--resume reads OUT/config.yaml; drop --preset/--config (use --set to change keys)"
-            )
-        config = load_saved_config(out / CONFIG_NAME, overrides) if (out / CONFIG_NAME).is_file() else None
-        if config is None:
-            raise InputError(f"--resume: {out} holds no run ({CONFIG_NAME} missing)")
-        if mode is not None and mode != config.mode:
-            raise InputError(f"--mode {mode} but the run in {out} is {config.mode}")
-    else:
-        if mode is None:
-            raise InputError("--mode is required for a new run")
-        config = load_config(mode, preset=preset, config_file=config_file, overrides=overrides)
-        if config.tasks is not None:
-            config.tasks = str(Path(config.tasks).resolve())
-    use_cpu = check_device(config)
+    config = resolve_config(
+        mode, preset=preset, config_file=config_file, overrides=overrides, resume_dir=out if resume else None
+    )
+    use_cpu = check_device(config, get_mode(config.mode).generation_backends(config))
     tasks, notes = select_tasks(config)
     check_mode_inputs(config, tasks, use_cpu)
     base_dirs = resolve_models(config)
@@ -94,68 +123,35 @@ def plan_run(
 
 
 def select_tasks(config: TrainConfig) -> tuple[list[Task], list[str]]:
-    """The training tasks, with a note for each kind of task dropped; an error if none is usable."""
+    """The training tasks, with a note for each kind of task dropped; an error if none is usable.
+
+    Every mode needs a gold solution (the rewards run it); the mode drops what else it lacks."""
     path = Path(config.tasks) if config.tasks else bundled_tasks()
     tasks, problems = read_tasks(path)
     notes = [f"{len(problems)} bad record(s) skipped in {path}, first: {problems[0]}"] if problems else []
-    usable = [t for t in tasks if t.gold_solutions]
-    if not usable:
-        raise InputError(
-            f"{path}: no task has a gold solution",
-            "training rewards run the gold solution; use a verified task file",
-        )
-    if len(usable) < len(tasks):
-        notes.append(f"{len(tasks) - len(usable)} task(s) without a gold solution skipped")
-    if config.is_atgen:
-        with_bugs = [t for t in usable if t.buggy_code]
-        if not with_bugs:
-            raise InputError(
-                f"{path}: no task has buggy_code", "ATGEN needs bugs: run `atest prepare --mutants K`"
-            )
-        if len(with_bugs) < len(usable):
-            notes.append(f"{len(usable) - len(with_bugs)} task(s) without buggy_code skipped")
-        usable = with_bugs
-        if config.mode != "atgen-static":
-            with_tests = [t for t in usable if t.gold_tests]
-            if not with_tests:
-                raise InputError(
-                    f"{path}: no task has gold tests",
-                    "the adversary checks that its code fails the gold tests",
-                )
-            if len(with_tests) < len(usable):
-                notes.append(f"{len(usable) - len(with_tests)} task(s) without gold tests skipped")
-            usable = with_tests
+    hint = "training rewards run the gold solution; use a verified task file"
+    usable = keep_tasks(tasks, lambda t: bool(t.gold_solutions), "a gold solution", path, hint, notes)
+    usable, dropped = get_mode(config.mode).select_tasks(usable, path)
+    notes += dropped
     if config.max_tasks is not None:
         usable = usable[: config.max_tasks]
     return usable, notes
 
 
 def check_mode_inputs(config: TrainConfig, tasks: list[Task], use_cpu: bool = False) -> None:
-    """The checks of one mode's own inputs (batch arithmetic for the GRPO modes, validation)."""
-    from atest.core.training.validation import check_validation
+    """The checks of one mode's own inputs (validation, its files, batch arithmetic for GRPO)."""
+    mode = get_mode(config.mode)
+    check_validation(config, tasks, mode.phase_steps(config), mode.validation_roles(config))
+    mode.check_inputs(config, tasks, use_cpu)
+    check_batch(config, tasks, mode)
 
-    check_validation(config, tasks)
-    if config.mode == "sft":
-        from atest.core.training.sft_loop import check_sft_tasks
 
-        check_sft_tasks(tasks)
-        if use_cpu and config.sft.bf16:
-            raise InputError("config asks for bf16 but training runs on CPU (no GPU)", "--set sft.bf16=false")
+def check_batch(config: TrainConfig, tasks: list[Task], mode: Mode) -> None:
+    """A GRPO step draws `prompts_per_step` rows in whole groups; a mode without GRPO has no batch."""
+    rows = mode.prompt_rows(config, tasks)
+    if rows is None:
         return
-    if config.mode == "codegen":
-        from atest.core.training.codegen_loop import check_codegen_inputs
-
-        check_codegen_inputs(config, tasks)
-    check_batch(config, tasks)
-
-
-def check_batch(config: TrainConfig, tasks: list[Task]) -> None:
     gradient_accumulation(config.grpo, world_size())
-    rows = (
-        len(tasks)
-        if not config.is_atgen
-        else sum(len(t.buggy_code[: config.atgen.buggy_per_task]) for t in tasks)
-    )
     if rows < config.grpo.prompts_per_step:
         raise InputError(
             f"{rows} training prompt(s) but grpo.prompts_per_step is {config.grpo.prompts_per_step}",
@@ -165,27 +161,7 @@ def check_batch(config: TrainConfig, tasks: list[Task]) -> None:
 
 def resolve_models(config: TrainConfig) -> dict[str, str]:
     """Local folders for every model the run loads (an error now, not after an hour of training)."""
-    dirs: dict[str, str] = {}
-    if not (config.mode == "codegen" and config.codegen.tests is not None):  # else no test model runs
-        dirs["test"] = _resolve(config.test_model.path, "test_model.path")
-    if config.code_model is not None and config.mode in ("utrl", "codegen"):
-        dirs["code"] = _resolve(config.code_model.path, "code_model.path")
-    if config.is_atgen and config.mode != "atgen-static":
-        adv = config.atgen.adversary
-        if adv.backend == "openai":
-            if adv.model is None:
-                raise InputError(
-                    "atgen.adversary.model is required with the openai backend (e.g. gpt-4o-mini)"
-                )
-            if adv.base_url is None and not os.environ.get(adv.api_key_env):
-                raise InputError(
-                    f"the adversary uses the OpenAI API but ${adv.api_key_env} is not set",
-                    "export it, or point atgen.adversary.base_url at your own server",
-                )
-            dirs["adversary"] = adv.model
-        else:
-            dirs["adversary"] = _resolve(adv.model, "atgen.adversary.model") if adv.model else dirs["test"]
-    return dirs
+    return get_mode(config.mode).resolve_models(config, _resolve)
 
 
 def _resolve(name: str, key: str) -> str:
@@ -207,11 +183,7 @@ def execute(
 ) -> TrainSummary:
     from atest.core.sandbox import get_executor
     from atest.core.sandbox.settings import resolve
-    from atest.core.training.atgen_loop import run_atgen
-    from atest.core.training.codegen_loop import run_codegen
-    from atest.core.training.context import LoopContext
-    from atest.core.training.sft_loop import run_sft
-    from atest.core.training.utrl_loop import run_utrl
+    from atest.core.training.run.context import LoopContext
 
     start = time.perf_counter()
     if plan.config.threads is not None:
@@ -242,8 +214,7 @@ def execute(
             on_metrics(row)
 
         ctx = LoopContext(run, plan.tasks, executor, plan.use_cpu, plan.base_dirs, record, on_event)
-        loops = {"utrl": run_utrl, "codegen": run_codegen, "sft": run_sft}
-        models = loops.get(plan.config.mode, run_atgen)(ctx)
+        models = get_mode(plan.config.mode).run(ctx)
     return summarize(run, {k: str(v) for k, v in models.items()}, time.perf_counter() - start)
 
 
@@ -259,8 +230,6 @@ def open_run(plan: RunPlan) -> RunDir:
 
 
 def summarize(run: RunDir, models: dict[str, str], seconds: float) -> TrainSummary:
-    from atest.core.training.validation import summarize_validation
-
     every = run.read_metrics()
     rows = [r for r in every if "reward" in r]
     by_phase: dict[str, list[float]] = {}

@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from atest.core.io import write_jsonl_atomic
-from atest.core.training import ranks
 from atest.core.training.config import grpo_for_iteration, steps_for_iteration
-from atest.core.training.context import LoopContext
-from atest.core.training.export import export_role
-from atest.core.training.grpo import build_grpo_config, load_policy, run_grpo_phase
-from atest.core.training.judging import correct_codes, valid_tests
-from atest.core.training.reward_fns import UtrlCodeReward, UtrlTestReward
-from atest.core.training.sampling import open_generator, release_memory, sample_resumable
-from atest.core.training.validation import Validator
+from atest.core.training.phases.judging import correct_codes, valid_tests
+from atest.core.training.phases.reward_fns import UtrlCodeReward, UtrlTestReward
+from atest.core.training.phases.sampling import open_generator, release_memory, sample_resumable
+from atest.core.training.phases.validation import CODE, TEST, ValidationRole, Validator
+from atest.core.training.run import ranks
+from atest.core.training.run.context import LoopContext
+from atest.core.training.run.export import export_role
+from atest.core.training.trainer.grpo import build_grpo_config, load_policy, run_grpo_phase
 
 PHASES = ("opponents", "test_train", "gen_tests", "code_train")
 
@@ -163,7 +163,7 @@ def test_train_phase(
     ]
     reward = UtrlTestReward(ctx.tasks_by_id, ctx.executor, cfg.utrl, ctx.limits)
     steps = steps_for_iteration(cfg, it)[0]
-    return _train(ctx, name, out, "test", test_model, Dataset.from_list(rows), [reward], it, steps)
+    return _train(ctx, name, out, "test", TEST, test_model, Dataset.from_list(rows), [reward], it, steps)
 
 
 def gen_tests_phase(ctx: LoopContext, it: int, test_model: Path) -> dict[str, list[dict[str, Any]]]:
@@ -267,7 +267,7 @@ def code_train_phase(
     ]
     reward = UtrlCodeReward(ctx.tasks_by_id, ctx.executor, cfg.utrl, ctx.limits)
     steps = steps_for_iteration(cfg, it)[1]
-    return _train(ctx, name, out, "code", code_model, Dataset.from_list(rows), [reward], it, steps)
+    return _train(ctx, name, out, "code", CODE, code_model, Dataset.from_list(rows), [reward], it, steps)
 
 
 def _train(
@@ -275,6 +275,7 @@ def _train(
     name: str,
     out: Path,
     role: str,
+    checks: ValidationRole,
     current: Path | None,
     dataset: Any,
     rewards: list[Any],
@@ -284,7 +285,7 @@ def _train(
     cfg = ctx.config
     section = cfg.test_model if role == "test" else cfg.code_model
     ctx.on_event(f"{name}: GRPO on the {role} generator for {steps} steps")
-    validator = Validator(ctx, name, out, role, section.thinking)
+    validator = Validator(ctx, name, out, checks, section.thinking)
     policy = load_policy(section, ctx.base_dirs[role], current, ctx.use_cpu)
     args = build_grpo_config(
         grpo_for_iteration(cfg, it),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from atest.core.training.context import LoopContext
-from atest.core.training.merge import merge_lora
-from atest.core.training.run_dir import replace_dir
-from atest.core.training.sampling import ADAPTER_CONFIG
+from atest.core.models import is_adapter_dir
+from atest.core.training.run.context import LoopContext
+from atest.core.training.run.merge import merge_lora
+from atest.core.training.run.run_dir import replace_dir
 
 
 def export_role(ctx: LoopContext, role: str, model_dir: Path, base_dir: str) -> Path:
@@ -20,7 +20,7 @@ def export_role(ctx: LoopContext, role: str, model_dir: Path, base_dir: str) -> 
         return target
     info: dict[str, str] = {"model": ctx.rel(target)}
     if ctx.is_main:
-        if (model_dir / ADAPTER_CONFIG).is_file():
+        if is_adapter_dir(model_dir):
             adapter = target.with_name(f"{role}_adapter")
             copy_dir(model_dir, adapter)
             merge_lora(base_dir, adapter, target, force=True)

@@ -11,6 +11,9 @@ and step 0 too:
   whose greedy code passes every gold test;
 - the ATGEN test generator by IO accuracy and attack rate against each task's first buggy code.
 
+Which of these a phase runs is its `ValidationRole` (prompt, score, what a validation task
+needs), chosen by the mode (`Mode.validation_roles`) and handed to the phase's `Validator`.
+
 Each validation is a `metrics.jsonl` record (`val/*`, phase `PHASE/validation`) and a line in
 `PHASE/validation.json`. `select: best` keeps the best-scoring policy in `PHASE/best/`
 (saved when it is validated, so checkpoint rotation never loses it), `select: step N` keeps
@@ -21,29 +24,33 @@ then hands the selected folder on to the next phase and to the export.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from atest.core.errors import InputError
 from atest.core.io import write_json_atomic
 from atest.core.tasks import Task, read_tasks
-from atest.core.training.context import LoopContext
+from atest.core.training.config import TrainConfig, parse_select
+from atest.core.training.run.context import LoopContext
+from atest.core.training.trainer.grpo import save_policy
 
 STATE_NAME = "validation.json"
 
 
-def parse_select(value: str) -> tuple[str, int | None]:
-    """`best` / `last` / `step N` -> (kind, N)."""
-    text = value.strip()
-    if text in ("best", "last"):
-        return text, None
-    kind, _, number = text.partition(" ")
-    if kind == "step" and number.strip().isdigit() and int(number) >= 1:
-        return "step", int(number)
-    raise ValueError(f"select {value!r}: use best, last or 'step N' (N >= 1)")
+@dataclass(frozen=True)
+class ValidationRole:
+    """How a phase of one role is validated: its prompt, its score, and what a task needs for it."""
+
+    name: str  # test | code | atgen, as in messages
+    needs: str  # what a validation task holds beside a gold solution, for the error naming it
+    scorable: Callable[[Task], bool]
+    prompt: Callable[[TrainConfig, Task, bool], list[dict]]  # (config, task, thinking) -> messages
+    score: Callable[[Validator, list[str]], dict[str, float]]  # the greedy answers -> val/* figures
 
 
-def load_validation_tasks(path: str, training: list[Task], role: str) -> list[Task]:
+def load_validation_tasks(path: str, training: list[Task], role: ValidationRole) -> list[Task]:
     """The validation tasks a role can be scored on; none may be a training task."""
     tasks, _ = read_tasks(path)
     shared = {t.task_id for t in tasks} & {t.task_id for t in training}
@@ -52,63 +59,38 @@ def load_validation_tasks(path: str, training: list[Task], role: str) -> list[Ta
             f"validation.tasks {path}: {len(shared)} task(s) are training tasks (e.g. {sorted(shared)[0]})",
             "keep validation apart: atest prepare --exclude",
         )
-    usable = [t for t in tasks if t.gold_solutions and _scorable(t, role)]
+    usable = [t for t in tasks if t.gold_solutions and role.scorable(t)]
     if not usable:
-        need = {"test": "candidates", "code": "gold tests", "atgen": "buggy_code"}[role]
-        raise InputError(f"validation.tasks {path}: no task has a gold solution and {need}")
+        raise InputError(f"validation.tasks {path}: no task has a gold solution and {role.needs}")
     return usable
 
 
-def _scorable(task: Task, role: str) -> bool:
-    if role == "test":
-        return any(task.candidates.values())
-    if role == "code":
-        return bool(task.gold_tests)
-    return bool(task.buggy_code)
+def check_validation(
+    config: TrainConfig, tasks: list[Task], steps: list[int], roles: list[ValidationRole]
+) -> None:
+    """Fail before any model loads: a missing or overlapping file, `best` without tasks.
 
-
-def check_validation(config: Any, tasks: list[Task]) -> None:
-    """Fail before any model loads: a missing or overlapping file, `best` without tasks."""
+    `steps` and `roles`: the step count of every GRPO phase the mode trains and the roles it
+    validates (`Mode.phase_steps`, `Mode.validation_roles`)."""
     val = config.validation
     kind, step = parse_select(val.select)
-    if step is not None and step > min(phase_steps(config), default=step):
+    if step is not None and step > min(steps, default=step):
         raise InputError(
-            f"validation.select is 'step {step}' but a phase trains only {min(phase_steps(config))} steps",
+            f"validation.select is 'step {step}' but a phase trains only {min(steps)} steps",
             "choose a step every phase reaches, or best / last",
         )
     if val.tasks is None:
         if kind == "best":
             raise InputError("validation.select is best but validation.tasks is not set")
         return
-    for role in phase_roles(config):
+    for role in roles:
         load_validation_tasks(val.tasks, tasks, role)
-
-
-def phase_steps(config: Any) -> list[int]:
-    """The step count of every GRPO phase the run trains."""
-    from atest.core.training.config import steps_for_iteration
-
-    if config.mode == "utrl":
-        return [
-            n for it in range(1, config.utrl.iterations + 1) for n in steps_for_iteration(config, it) if n
-        ]
-    if config.mode == "codegen":
-        return [config.utrl.code_steps]
-    return [config.atgen.max_steps] if config.is_atgen else []
-
-
-def phase_roles(config: Any) -> list[str]:
-    if config.mode == "utrl":
-        return ["test", "code"]
-    if config.mode == "codegen":
-        return ["code"]
-    return ["atgen"] if config.is_atgen else []
 
 
 class Validator:
     """A TrainerCallback: validate at step 0 and every `eval_steps`; keep the selected policy."""
 
-    def __init__(self, ctx: LoopContext, phase: str, phase_dir: Path, role: str, thinking: bool):
+    def __init__(self, ctx: LoopContext, phase: str, phase_dir: Path, role: ValidationRole, thinking: bool):
         cfg = ctx.config.validation
         self.ctx = ctx
         self.phase = phase
@@ -136,8 +118,6 @@ class Validator:
         return _Validate()
 
     def at_step(self, step: int) -> None:
-        from atest.core.training.grpo import save_policy
-
         if self.kind == "step" and step == self.step_n:
             save_policy(self.trainer, self.dir / f"step-{step}")
         every = self.ctx.config.validation.eval_steps
@@ -174,22 +154,8 @@ class Validator:
         return final
 
     def _score(self) -> dict[str, float]:
-        texts = greedy_texts(self.trainer, [self._prompt(t) for t in self.tasks], self.thinking)
-        if self.role == "test":
-            return self._score_tests(texts)
-        if self.role == "code":
-            return self._score_code(texts)
-        return self._score_atgen(texts)
-
-    def _prompt(self, task: Task) -> list[dict]:
-        from atest.core.prompts import build_messages
-
-        cfg = self.ctx.config
-        if self.role == "test":
-            return build_messages("utrl-test", task, thinking=self.thinking, n_tests=cfg.utrl.n_tests)
-        if self.role == "code":
-            return build_messages("utrl-code", task, thinking=self.thinking)
-        return build_messages("atgen", task, buggy_code=task.buggy_code[0], thinking=self.thinking)
+        prompts = [self.role.prompt(self.ctx.config, t, self.thinking) for t in self.tasks]
+        return self.role.score(self, greedy_texts(self.trainer, prompts, self.thinking))
 
     def _score_tests(self, texts: list[str]) -> dict[str, float]:
         from atest.core.rewards import UtrlTestItem, score_utrl_tests
@@ -212,7 +178,7 @@ class Validator:
         tests; the expected accuracy under a uniform choice among tied candidates."""
         from atest.core.checking import CodeCheck, as_tests, pass_matrix
         from atest.core.parsing import parse_tests
-        from atest.core.training.judging import correct_codes
+        from atest.core.training.phases.judging import correct_codes
 
         pools = [[c for cs in t.candidates.values() for c in cs] for t, _ in pairs]
         tests = [as_tests(parse_tests(x, t.kind, template="utrl-test").tests) for t, x in pairs]
@@ -232,7 +198,7 @@ class Validator:
 
     def _score_code(self, texts: list[str]) -> dict[str, float]:
         from atest.core.parsing import extract_code
-        from atest.core.training.judging import correct_codes
+        from atest.core.training.phases.judging import correct_codes
 
         codes = [[c] if (c := extract_code(x)) else [] for x in texts]
         flags = correct_codes(self.ctx.executor, list(zip(self.tasks, codes, strict=True)), self.ctx.limits)
@@ -297,6 +263,36 @@ def _read_state(path: Path) -> dict[str, Any]:
 
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+def _test_prompt(config: TrainConfig, task: Task, thinking: bool) -> list[dict]:
+    from atest.core.prompts import build_messages
+
+    return build_messages("utrl-test", task, thinking=thinking, n_tests=config.utrl.n_tests)
+
+
+def _code_prompt(config: TrainConfig, task: Task, thinking: bool) -> list[dict]:
+    from atest.core.prompts import build_messages
+
+    return build_messages("utrl-code", task, thinking=thinking)
+
+
+def _atgen_prompt(config: TrainConfig, task: Task, thinking: bool) -> list[dict]:
+    from atest.core.prompts import build_messages
+
+    return build_messages("atgen", task, buggy_code=task.buggy_code[0], thinking=thinking)
+
+
+# The UTRL test generator: its reward against each task's candidates as opponents.
+TEST = ValidationRole(
+    "test", "candidates", lambda t: any(t.candidates.values()), _test_prompt, Validator._score_tests
+)
+# A code generator: the share of tasks whose greedy code passes every gold test.
+CODE = ValidationRole("code", "gold tests", lambda t: bool(t.gold_tests), _code_prompt, Validator._score_code)
+# The ATGEN test generator: IO accuracy and attack rate against each task's first buggy code.
+ATGEN = ValidationRole(
+    "atgen", "buggy_code", lambda t: bool(t.buggy_code), _atgen_prompt, Validator._score_atgen
+)
 
 
 def summarize_validation(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -9,8 +9,8 @@ from typing import Any
 
 from atest.core.sandbox import Executor, Limits
 from atest.core.tasks import Task
-from atest.core.training import ranks
-from atest.core.training.run_dir import RunDir
+from atest.core.training.run import ranks
+from atest.core.training.run.run_dir import RunDir
 
 
 @dataclass

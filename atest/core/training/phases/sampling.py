@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from atest.core.io import JsonlAppender, read_jsonl_resumable
+from atest.core.models import is_adapter_dir
 from atest.core.tasks import Task
-from atest.core.training import ranks
+from atest.core.training.run import ranks
 
-ADAPTER_CONFIG = "adapter_config.json"
 MAX_TASKS_PER_CALL = 16
 
 
@@ -34,7 +34,7 @@ def open_generator(
     from atest.core.generation import make_generator
 
     path = Path(model_dir)
-    if (path / ADAPTER_CONFIG).is_file():
+    if is_adapter_dir(path):
         generator = make_generator(backend, base_dir or str(path), adapter=str(path), **opts)
     else:
         generator = make_generator(backend, str(path), **opts)

@@ -17,11 +17,11 @@ from typing import Any
 
 from atest.core.errors import InputError
 from atest.core.tasks import Task
-from atest.core.training.compat import allow_indexed_cpu_locations, checkpointing_field
-from atest.core.training.context import LoopContext
-from atest.core.training.export import export_role
-from atest.core.training.grpo import build_peft_config, load_tokenizer, torch_dtype
-from atest.core.training.run_dir import latest_checkpoint, remove_incomplete_checkpoints, replace_dir
+from atest.core.training.run.context import LoopContext
+from atest.core.training.run.export import export_role
+from atest.core.training.run.run_dir import latest_checkpoint, remove_incomplete_checkpoints, replace_dir
+from atest.core.training.trainer.compat import allow_indexed_cpu_locations, checkpointing_field
+from atest.core.training.trainer.grpo import build_peft_config, load_tokenizer, torch_dtype
 from atest.core.training.warmup import utrl_example
 
 PHASE = "sft/train"

@@ -23,27 +23,28 @@ from atest.core.checking import CodeCheck, as_tests, pass_matrix
 from atest.core.errors import InputError
 from atest.core.sandbox import Executor, Limits
 from atest.core.tasks import Task
-from atest.core.training import ranks
-from atest.core.training.adversary import (
+from atest.core.training.config import AdversarySection
+from atest.core.training.phases.adversary import (
     AdversarialState,
     Observation,
+    Rule,
     Slot,
     StepDecision,
     accurate_tests,
 )
-from atest.core.training.config import AdversarySection
-from atest.core.training.context import LoopContext
-from atest.core.training.export import export_role
-from atest.core.training.grpo import (
+from atest.core.training.phases.reward_fns import AtgenReward
+from atest.core.training.phases.sampling import release_memory, texts_of
+from atest.core.training.phases.validation import ATGEN, Validator
+from atest.core.training.run import ranks
+from atest.core.training.run.context import LoopContext
+from atest.core.training.run.export import export_role
+from atest.core.training.trainer.grpo import (
     build_grpo_config,
     latest_checkpoint,
     load_policy,
     read_extra_state,
     run_grpo_phase,
 )
-from atest.core.training.reward_fns import AtgenReward
-from atest.core.training.sampling import release_memory, texts_of
-from atest.core.training.validation import Validator
 
 PHASE = "atgen/train"
 RANK_SEED_STRIDE = 1_000_003  # apart enough that two processes never draw with the same seed
@@ -247,7 +248,9 @@ def _apply(
     }
 
 
-def run_atgen(ctx: LoopContext) -> dict[str, Path]:
+def run_atgen(ctx: LoopContext, rule: Rule, adversarial: bool) -> dict[str, Path]:
+    """The ATGEN run of a mode: `rule` picks the slots to resample after each step, and with
+    `adversarial` false no adversary is loaded (the rule never picks one)."""
     from datasets import Dataset
 
     cfg = ctx.config
@@ -255,7 +258,7 @@ def run_atgen(ctx: LoopContext) -> dict[str, Path]:
     if ctx.run.is_done(PHASE):
         model_dir = ctx.run.root / ctx.run.phase_info(PHASE)["model"]
         return {"test_generator": export_role(ctx, "test_generator", model_dir, ctx.base_dirs["test"])}
-    state = AdversarialState(build_slots(ctx.tasks, cfg.atgen.buggy_per_task), cfg.mode, cfg.atgen, cfg.seed)
+    state = AdversarialState(build_slots(ctx.tasks, cfg.atgen.buggy_per_task), rule, cfg.atgen, cfg.seed)
     # The main process reads the checkpoint's state, so every process resumes from the same one.
     saved = ranks.on_main(lambda: read_extra_state(latest_checkpoint(out / "checkpoints")))
     if saved is not None:
@@ -269,7 +272,7 @@ def run_atgen(ctx: LoopContext) -> dict[str, Path]:
     reward = AtgenReward(ctx.tasks_by_id, ctx.executor, state, ctx.limits)
     with contextlib.ExitStack() as stack:
         sampler = None
-        if cfg.mode != "atgen-static":
+        if adversarial:
             # Every process samples for its share of the due slots, from its own random stream.
             generator = stack.enter_context(_adversary_generator(ctx))
             adv = cfg.atgen.adversary
@@ -278,7 +281,7 @@ def run_atgen(ctx: LoopContext) -> dict[str, Path]:
                 generator, ctx.executor, adv, ctx.limits, seed, cfg.test_model.thinking
             )
         callback = adversary_callback(state, hooks, sampler, ctx)
-        validator = Validator(ctx, PHASE, out, "atgen", cfg.test_model.thinking)
+        validator = Validator(ctx, PHASE, out, ATGEN, cfg.test_model.thinking)
         policy = load_policy(cfg.test_model, ctx.base_dirs["test"], None, ctx.use_cpu)
         args = build_grpo_config(
             cfg.grpo,
@@ -320,7 +323,7 @@ def run_atgen(ctx: LoopContext) -> dict[str, Path]:
 
 def _adversary_generator(ctx: LoopContext) -> Any:
     """The adversary's generator: its own model, by default the test model's base (never the policy)."""
-    from atest.core.training.sampling import open_generator
+    from atest.core.training.phases.sampling import open_generator
 
     adv = ctx.config.atgen.adversary
     opts: dict[str, Any] = {}

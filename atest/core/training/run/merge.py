@@ -8,9 +8,8 @@ import tempfile
 from pathlib import Path
 
 from atest.core.errors import InputError
-from atest.core.training.run_dir import replace_dir
-
-ADAPTER_CONFIG = "adapter_config.json"
+from atest.core.models import ADAPTER_CONFIG
+from atest.core.training.run.run_dir import replace_dir
 
 
 def check_adapter_dir(adapter: str | Path) -> Path:

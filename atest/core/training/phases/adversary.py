@@ -4,7 +4,7 @@ that decide when the adversarial code sampler replaces it.
 A slot is one (task, initial buggy code) pair, a row of the GRPO dataset. The buggy code a
 slot shows is read at generation time and stays fixed for the whole group and step; the
 reward function reports what the policy's tests did against it; after the step the mode's
-rule picks the slots to resample:
+rule (`Atgen.due` in `modes/atgen.py`) picks the slots to resample:
 
 - `atgen-static`: never (the paper's "w/o Adver").
 - `atgen-unconditional`: every slot seen this step, once `start_adver_steps` steps are done.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -53,10 +54,15 @@ class StepDecision:
     seen: int  # distinct slots trained on this step
 
 
+# The mode's rule: (this step's observations on each slot's current code, the slots whose bug a
+# group caught) -> the slots to resample, once `start_adver_steps` steps are done.
+Rule = Callable[[dict[int, list[Observation]], list[int]], list[int]]
+
+
 class AdversarialState:
-    def __init__(self, slots: list[Slot], mode: str, config: AtgenSection, seed: int):
+    def __init__(self, slots: list[Slot], rule: Rule, config: AtgenSection, seed: int):
         self.slots = slots
-        self.mode = mode
+        self.rule = rule
         self.config = config
         self.seed = seed
         self._observations: list[Observation] = []
@@ -91,14 +97,7 @@ class AdversarialState:
                 by_slot[obs.slot].append(obs)
         caught = [s for s, group in by_slot.items() if _attack_share(group) >= self.config.catch_fraction]
         seen = len({obs.slot for obs in observations})
-        if self.mode == "atgen-static" or completed_steps < self.config.start_adver_steps:
-            due: list[int] = []
-        elif self.mode == "atgen-unconditional":
-            due = sorted(by_slot)
-        elif self.mode == "atgen-adaptive":
-            due = sorted(caught)
-        else:
-            raise ValueError(f"not an ATGEN mode: {self.mode}")
+        due = [] if completed_steps < self.config.start_adver_steps else self.rule(by_slot, caught)
         return StepDecision(due=due, caught=len(caught), seen=seen)
 
     def replace(self, slot: int, code: str) -> None:

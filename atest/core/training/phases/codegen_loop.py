@@ -24,10 +24,10 @@ from typing import Any
 from atest.core.errors import InputError
 from atest.core.io import read_jsonl_resumable, write_jsonl_atomic
 from atest.core.tasks import Task, read_tasks
-from atest.core.training.context import LoopContext
-from atest.core.training.export import export_role
-from atest.core.training.judging import correct_codes, valid_tests
-from atest.core.training.utrl_loop import code_train_phase, gen_tests_phase
+from atest.core.training.phases.judging import correct_codes, valid_tests
+from atest.core.training.phases.utrl_loop import code_train_phase, gen_tests_phase
+from atest.core.training.run.context import LoopContext
+from atest.core.training.run.export import export_role
 
 
 def check_codegen_inputs(config: Any, tasks: list[Task]) -> None:
@@ -127,7 +127,7 @@ def greedy_pass_rate(ctx: LoopContext, model: Path, tasks: list[Task]) -> float:
     from atest.core.generation import SamplingParams
     from atest.core.parsing import extract_code
     from atest.core.prompts import build_messages
-    from atest.core.training.sampling import open_generator, texts_of
+    from atest.core.training.phases.sampling import open_generator, texts_of
 
     cfg = ctx.config
     params = SamplingParams(temperature=0.0, top_p=1.0, max_new_tokens=cfg.codegen.eval_max_new_tokens, n=1)

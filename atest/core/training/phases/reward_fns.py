@@ -20,7 +20,7 @@ from typing import Any
 from atest.core.rewards import UtrlRewardConfig
 from atest.core.sandbox import Executor, Limits
 from atest.core.tasks import Task
-from atest.core.training.adversary import AdversarialState, Observation
+from atest.core.training.phases.adversary import AdversarialState, Observation
 
 
 def completion_text(completion: Any) -> str:

@@ -14,7 +14,7 @@ import json
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +22,12 @@ from typing import Any, Protocol
 
 from atest.core.errors import InputError
 from atest.core.generation.vllm_backend import prepare_vllm_env
-from atest.core.training import ranks
-from atest.core.training.compat import allow_indexed_cpu_locations, checkpointing_field
+from atest.core.models import is_adapter_dir
 from atest.core.training.config import GrpoSection, LoraSection, ModelSection, TrainConfig
-from atest.core.training.run_dir import latest_checkpoint, remove_incomplete_checkpoints, replace_dir
+from atest.core.training.run import ranks
+from atest.core.training.run.run_dir import latest_checkpoint, remove_incomplete_checkpoints, replace_dir
+from atest.core.training.trainer.compat import allow_indexed_cpu_locations, checkpointing_field
 
-ADAPTER_CONFIG = "adapter_config.json"
 EXTRA_STATE_NAME = "atest_state.json"
 
 
@@ -45,22 +45,15 @@ def world_size() -> int:
     return ranks.world()
 
 
-def generation_backends(config: TrainConfig) -> list[str]:
-    """The backends the run generates with outside GRPO (opponents, tests, adversarial code)."""
-    if config.mode in ("utrl", "codegen"):
-        return [config.utrl.generation_backend]
-    if config.is_atgen and config.mode != "atgen-static":
-        return [config.atgen.adversary.backend]
-    return []
+def check_device(config: TrainConfig, backends: Sequence[str] = ()) -> bool:
+    """Whether to train on CPU; refuses settings that cannot run on the resolved device.
 
-
-def check_device(config: TrainConfig) -> bool:
-    """Whether to train on CPU; refuses settings that cannot run on the resolved device."""
+    `backends`: those the run generates with outside GRPO (`Mode.generation_backends`)."""
     gpu = has_gpu()
     if config.device == "cuda" and not gpu:
         raise InputError("device is 'cuda' but no GPU is visible", "set device=cpu or run on a GPU machine")
     use_cpu = config.device == "cpu" or not gpu
-    vllm_backend = "vllm" in generation_backends(config)
+    vllm_backend = "vllm" in backends
     if use_cpu and config.grpo.bf16:
         raise InputError("config asks for bf16 but training runs on CPU (no GPU)", "--set grpo.bf16=false")
     if config.grpo.use_vllm or vllm_backend:
@@ -79,7 +72,7 @@ def _check_vllm_on_cpu(grpo: GrpoSection) -> None:
             "grpo.vllm_mode=server needs a GPU: TRL sends the weights to a vLLM server over NCCL",
             "--set grpo.vllm_mode=colocate (vLLM's CPU build) or grpo.use_vllm=false",
         )
-    from atest.core.training.vllm_cpu import on_vllm_cpu
+    from atest.core.training.trainer.vllm_cpu import on_vllm_cpu
 
     if not on_vllm_cpu():
         raise InputError(
@@ -179,10 +172,6 @@ def build_peft_config(lora: LoraSection) -> Any:
 
 
 # -- policies -------------------------------------------------------------------------------
-
-
-def is_adapter_dir(path: str | Path) -> bool:
-    return (Path(path) / ADAPTER_CONFIG).is_file()
 
 
 def torch_dtype(section: ModelSection, use_cpu: bool) -> Any:
@@ -308,7 +297,7 @@ def _trainer_class() -> type:
             self.timer = timer or StepTimer()
             super().__init__(*args, **kw)
             if self.use_vllm:
-                from atest.core.training.vllm_cpu import use_reload_sync
+                from atest.core.training.trainer.vllm_cpu import use_reload_sync
 
                 use_reload_sync(self)
             self.add_callback(_timer_callback(self.timer))
