@@ -9,9 +9,11 @@ venv-test:
 demo: venv
 	.venv/bin/atest demo --out demo-out
 
+# One pytest-xdist worker per core (at most 4); tests/conftest.py keeps a module that shares a
+# fixture (vLLM server, Ray cluster, primed model) on one worker and hands the slow tests out first.
 test: venv-test
 	.venv/bin/python -m ruff check atest tests bench
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n auto --maxprocesses 4 --dist loadgroup --no-loadscope-reorder
 
 lint: venv-test
 	.venv/bin/python -m ruff check atest tests bench

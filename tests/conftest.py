@@ -1,7 +1,24 @@
-"""Fixtures shared across the test modules."""
+"""Fixtures shared across the test modules, and how `make test` spreads the suite over the cores.
+
+`make test` runs pytest with pytest-xdist on every core (`-n auto --dist loadgroup`). Two
+rules below keep that both fast and correct:
+
+- a module whose tests share a module- or class-scoped fixture (a vLLM server, a Ray cluster,
+  a primed model, a sandbox pool) runs whole on one worker, so that fixture is built once;
+  every other test is handed out on its own, to whichever worker is free;
+- the units (a group, or a test alone) with the most tests marked `slow` are handed out first
+  and the quick ones last, so that no worker is left running a long test alone at the end
+  while the other idles.
+
+Without `-n` nothing is reordered or grouped: a targeted run is a plain pytest run.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,3 +33,66 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny-model")
     build_tiny_model(out)
     return out
+
+
+BuildOnce = Callable[[str, Callable[[Path], None]], Path]
+
+
+@pytest.fixture(scope="session")
+def build_once(tmp_path_factory) -> BuildOnce:
+    """`build_once(name, build)`: the folder `build(folder)` fills, built once per test run and
+    shared by every module and every xdist worker of it (the first caller builds it under a file
+    lock, the others wait and reuse it). For what costs seconds and several modules read, such
+    as the format-primed model of tests/test_train_e2e.py; nothing may write into it."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, above every worker's own (popen-gw0, popen-gw1, ...)
+    root = base / "built-once"
+    root.mkdir(exist_ok=True)
+
+    def get(name: str, build: Callable[[Path], None]) -> Path:
+        target = root / name
+        with open(root / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            if not (target / ".built").is_file():
+                shutil.rmtree(target, ignore_errors=True)  # a build that died half-way
+                target.mkdir()
+                build(target)
+                (target / ".built").write_text("ok\n")
+        return target
+
+    return get
+
+
+def _file(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def _shares_a_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(
+        d.scope in ("module", "class") for defs in info.name2fixturedefs.values() for d in defs[-1:]
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist only (see the module docstring): group modules around their shared fixtures,
+    then put the slow units first. Every worker collects and sorts alike, as xdist requires."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    grouped = {_file(item) for item in items if _shares_a_module_fixture(item)}
+
+    def unit(item: pytest.Item) -> str:
+        return _file(item) if _file(item) in grouped else item.nodeid
+
+    slow_tests: dict[str, int] = {}  # unit -> its slow tests: the longest units are handed out first
+    for item in items:
+        if _file(item) in grouped:
+            item.add_marker(pytest.mark.xdist_group(_file(item)))
+        if item.get_closest_marker("slow") is not None:
+            slow_tests[unit(item)] = slow_tests.get(unit(item), 0) + 1
+    order = {id(item): (-slow_tests.get(unit(item), 0), index) for index, item in enumerate(items)}
+    items.sort(key=lambda item: order[id(item)])
