@@ -72,9 +72,7 @@ def _shares_a_module_fixture(item: pytest.Item) -> bool:
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
         return False
-    return any(
-        d.scope in ("module", "class") for defs in info.name2fixturedefs.values() for d in defs[-1:]
-    )
+    return any(d.scope in ("module", "class") for defs in info.name2fixturedefs.values() for d in defs[-1:])
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups

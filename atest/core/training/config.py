@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from atest.core.errors import InputError
 from atest.core.rewards import UtrlRewardConfig
+from atest.core.training.fastpath import FastSection
 from atest.core.training.modes import MODES, Mode
 
 CONFIG_DIR_ENV = "ATEST_CONFIG_DIR"
@@ -267,6 +268,7 @@ class TrainConfig(_Strict):
     sft: SftSection = Field(default_factory=SftSection)
     validation: ValidationSection = Field(default_factory=ValidationSection)
     sandbox: SandboxSection = Field(default_factory=SandboxSection)
+    fast: FastSection = Field(default_factory=FastSection)  # the fast CPU path (training/fastpath.py)
 
     @model_validator(mode="after")
     def _roles(self) -> TrainConfig:

@@ -52,6 +52,7 @@ class TrainSummary:
     ]  # phase -> steps, reward_first, reward_last (means of first/last fifth)
     time_per_step: dict[str, float]  # seconds per step by category, averaged over every logged step
     validation: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> scores (validation.py)
+    fast: dict[str, Any] = field(default_factory=dict)  # the fast CPU path used, with reasons (fastpath.py)
 
 
 def bundled_tasks() -> Path:
@@ -216,7 +217,13 @@ def execute(
 
         torch.set_num_threads(plan.config.threads)
     ranks.init(plan.use_cpu)
+    from atest.core.training import fastpath
+
+    fast = fastpath.start(
+        plan.config, use_cpu=plan.use_cpu, model_dir=plan.base_dirs.get("test"), processes=ranks.local_world()
+    )
     run = open_run(plan)
+    on_event(fast.describe())
     for note in plan.notes:
         on_event(note)
     if plan.resume:
@@ -226,6 +233,7 @@ def execute(
     # The sandbox's workers are a per-node budget: the node's processes split it.
     workers = ranks.node_share(box.workers or os.cpu_count() or 1)
     with contextlib.ExitStack() as stack:
+        stack.callback(fastpath.stop)
         writer = stack.enter_context(run.metrics_writer()) if ranks.is_main() else None
         executor = stack.enter_context(
             get_executor(box.isolation, workers, max_batch=box.batch, executor=box.executor)
@@ -239,7 +247,9 @@ def execute(
         ctx = LoopContext(run, plan.tasks, executor, plan.use_cpu, plan.base_dirs, record, on_event)
         loops = {"utrl": run_utrl, "codegen": run_codegen, "sft": run_sft}
         models = loops.get(plan.config.mode, run_atgen)(ctx)
-    return summarize(run, {k: str(v) for k, v in models.items()}, time.perf_counter() - start)
+    summary = summarize(run, {k: str(v) for k, v in models.items()}, time.perf_counter() - start)
+    summary.fast = fast.as_dict()
+    return summary
 
 
 def open_run(plan: RunPlan) -> RunDir:
