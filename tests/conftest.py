@@ -3,9 +3,10 @@
 `make test` runs pytest with pytest-xdist on every core (`-n auto --dist loadgroup`). Two
 rules below keep that both fast and correct:
 
-- a module whose tests share a module- or class-scoped fixture (a vLLM server, a Ray cluster,
-  a primed model, a sandbox pool) runs whole on one worker, so that fixture is built once;
-  every other test is handed out on its own, to whichever worker is free;
+- the tests that share an expensive module-scoped fixture (a vLLM server, a Ray cluster:
+  `SHARED_FIXTURES`) run on one worker, so that it starts once; every other test is handed
+  out on its own, to whichever worker is free (a cheap module fixture is built by each worker
+  that needs it; `build_once` shares what costs seconds across workers, e.g. the primed model);
 - the units (a group, or a test alone) with the most tests marked `slow` are handed out first
   and the quick ones last, so that no worker is left running a long test alone at the end
   while the other idles.
@@ -64,33 +65,43 @@ def build_once(tmp_path_factory) -> BuildOnce:
     return get
 
 
+# Module-scoped fixtures that cost tens of seconds or hold a server, per test file: the tests
+# that use one (directly or through another fixture) run on one worker, so it starts once.
+# Every other module fixture is cheap (a file, a sandbox pool) and is built by each worker
+# that runs a test of its module.
+SHARED_FIXTURES: dict[str, set[str]] = {
+    "tests/test_vllm.py": {"vllm_server"},  # a vLLM server (an engine start: ~40 s idle)
+    "tests/test_ray.py": {"cluster"},  # a two-node Ray cluster
+    "tests/test_utrl_oracle.py": {"paper_bon", "runs"},  # the UTRL authors' evaluation runs
+    "tests/test_mutants_data.py": {"tasks"},  # mutants of every LeetCode task
+}
+
+
 def _file(item: pytest.Item) -> str:
     return item.nodeid.split("::", 1)[0]
 
 
-def _shares_a_module_fixture(item: pytest.Item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(d.scope in ("module", "class") for defs in info.name2fixturedefs.values() for d in defs[-1:])
+def _group(item: pytest.Item) -> str | None:
+    """The xdist group of a test: its file and the shared fixtures it uses, or None."""
+    used = sorted(SHARED_FIXTURES.get(_file(item), set()) & set(getattr(item, "fixturenames", ())))
+    return f"{_file(item)}:{'+'.join(used)}" if used else None
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist only (see the module docstring): group modules around their shared fixtures,
-    then put the slow units first. Every worker collects and sorts alike, as xdist requires."""
+    """Under xdist only (see the module docstring): group the tests of a shared fixture, then put
+    the units with the most slow tests first. Every worker collects and sorts alike, as xdist
+    requires."""
     if not os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    grouped = {_file(item) for item in items if _shares_a_module_fixture(item)}
-
-    def unit(item: pytest.Item) -> str:
-        return _file(item) if _file(item) in grouped else item.nodeid
-
     slow_tests: dict[str, int] = {}  # unit -> its slow tests: the longest units are handed out first
+    units = {}
     for item in items:
-        if _file(item) in grouped:
-            item.add_marker(pytest.mark.xdist_group(_file(item)))
+        group = _group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+        units[id(item)] = group or item.nodeid
         if item.get_closest_marker("slow") is not None:
-            slow_tests[unit(item)] = slow_tests.get(unit(item), 0) + 1
-    order = {id(item): (-slow_tests.get(unit(item), 0), index) for index, item in enumerate(items)}
+            slow_tests[units[id(item)]] = slow_tests.get(units[id(item)], 0) + 1
+    order = {id(item): (-slow_tests.get(units[id(item)], 0), index) for index, item in enumerate(items)}
     items.sort(key=lambda item: order[id(item)])
