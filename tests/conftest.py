@@ -1,6 +1,6 @@
 """Fixtures shared across the test modules, and how `make test` spreads the suite over the cores.
 
-`make test` runs pytest with pytest-xdist on every core (`-n auto --dist loadgroup`). Two
+`make test` runs pytest with pytest-xdist on every core (`-n logical --dist loadgroup`). Two
 rules below keep that both fast and correct:
 
 - the tests that share an expensive module-scoped fixture (a vLLM server, a Ray cluster:
