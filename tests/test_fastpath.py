@@ -39,8 +39,12 @@ def test_bf16_only_where_the_cpu_has_it_and_each_switch_wins():
 
 def test_threads_come_from_the_cores_owned_unless_the_config_sets_them():
     free = smoke("threads=null")
-    assert fastpath.decide(free, use_cpu=True, model_dir=None, cores=8, processes=2).threads == 4
-    assert fastpath.decide(free, use_cpu=True, model_dir=None, cores=2, processes=4).threads == 1
+    assert fastpath.decide(free, use_cpu=True, model_dir=None, cores=8, load=0.2, processes=2).threads == 4
+    assert fastpath.decide(free, use_cpu=True, model_dir=None, cores=2, load=0.0, processes=4).threads == 1
+    # Other jobs keep cores busy: only the idle ones get a thread, and never fewer than one.
+    assert fastpath.decide(free, use_cpu=True, model_dir=None, cores=8, load=5.0).threads == 3
+    busy = fastpath.decide(free, use_cpu=True, model_dir=None, cores=2, load=18.0)
+    assert busy.threads == 1 and "load 18.0" in busy.reasons["threads"]
     preset = fastpath.decide(smoke(), use_cpu=True, model_dir=None, cores=8)  # the preset's threads: 1
     assert preset.threads is None and "set by the config" in preset.reasons["threads"]
     off = fastpath.decide(smoke("threads=null", "fast.threads=false"), use_cpu=True, model_dir=None, cores=8)

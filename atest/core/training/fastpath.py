@@ -4,8 +4,8 @@ TRL's defaults suit a GPU. On a CPU, four things change the time of a step and n
 default: vLLM's CPU build generates many times faster than `model.generate` (once its engine has
 started), bf16 halves the matmul time on a CPU with native bf16 instructions (and slows it on
 one without), atest's decoder (atest/core/generation/decode.py) prefills each distinct prompt
-once for its whole group instead of once per completion, and torch should use the cores this
-process owns, not every core of the node. `decide` picks each part from the machine and the run
+once for its whole group instead of once per completion, and torch should use the idle cores
+this process owns, not every core of the node (threads beyond them spin against other work). `decide` picks each part from the machine and the run
 (`fast.<part>: auto`, the default), `--set fast.<part>=false` turns a part off and `true` asks
 for it; the choice and its reason are printed when the run starts and returned in its summary.
 
@@ -56,7 +56,7 @@ class FastSection(BaseModel):
     vllm: Switch = "auto"  # TRL's colocated vLLM generation (vLLM's CPU build)
     bf16: Switch = "auto"  # bf16 autocast in TRL's forward/backward (grpo.bf16 on a CPU)
     prefix_sharing: Switch = "auto"  # atest's decoder for TRL's hf generation
-    threads: Switch = "auto"  # torch threads = the cores this process owns (when `threads` is unset)
+    threads: Switch = "auto"  # torch threads = the idle cores this process owns (when `threads` is unset)
 
 
 @dataclass
@@ -159,6 +159,7 @@ def decide(
     processes: int = 1,
     flags: set[str] | None = None,
     cores: int | None = None,
+    load: float | None = None,
 ) -> FastPath:
     """The fast path for this run. Raises InputError when a part asked for (`true`) cannot run."""
     fast: FastSection = config.fast
@@ -176,8 +177,14 @@ def decide(
         why["threads"] = f"threads={config.threads} set by the config"
     else:
         owned = cores or owned_cores()
-        out.threads = max(1, owned // processes)
-        why["threads"] = f"{owned} core(s) owned / {processes} process(es) on this node"
+        busy = os.getloadavg()[0] if load is None else load
+        # Threads past the idle cores spin against other jobs: on the shared 2-core machine two
+        # threads made the tiny model 27 times slower than one (docs/training.md).
+        idle = max(1, min(owned, round(owned - busy)))
+        out.threads = max(1, idle // processes)
+        why["threads"] = (
+            f"{owned} core(s) owned, {idle} idle (load {busy:.1f}), {processes} process(es) on this node"
+        )
 
     # bf16: native instructions only; emulated bf16 is slower than fp32
     flags = cpu_flags() if flags is None else flags
