@@ -38,7 +38,7 @@ state). RSS does not fall when tensors are freed (the allocator keeps the pages)
 peak includes what earlier parts left resident.
 
     nice -n 10 .venv/bin/python bench/trl_overhead.py            # 4 steps each, 2 x 2 completions of 16 tokens
-    nice -n 10 .venv/bin/python bench/trl_overhead.py --sides fast,defaults
+    nice -n 10 .venv/bin/python bench/trl_overhead.py --sides fast,defaults --parallel   # at once
 
 The last line is one JSON object: time_ratio and rss_ratio (atest / plain), fast_time_ratio and
 fast_rss_ratio (fast / defaults), for the sides that ran, the load average while they ran, and
@@ -48,6 +48,7 @@ each side's figures.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import itertools
 import json
 import os
@@ -421,6 +422,7 @@ def run_child(side: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
     if proc.returncode != 0:
         raise SystemExit(f"error: the {side} run failed (exit {proc.returncode}); its log is above")
     result = json.loads(out.strip().splitlines()[-1])
+    print(f"[{side}] done: {json.dumps(result)}", file=sys.stderr, flush=True)
     steps = result.pop("step_seconds")  # steps 2..N: each the interval since the previous step ended
     return {
         "seconds_per_step": statistics.median(steps),
@@ -480,6 +482,11 @@ def main() -> None:
         default=",".join(SIDES),
         help="which runs, comma-separated, in this order: " + ", ".join(SIDES),
     )
+    parser.add_argument(
+        "--parallel",
+        action="store_true",
+        help="run the sides at the same time (same load on a shared machine; they compete for its cores)",
+    )
     parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -507,7 +514,12 @@ def main() -> None:
             "defaults": defaults_spec(plain, work),
         }
         with LoadSampler() as load:
-            results = {side: run_child(side, specs[side], work) for side in sides}
+            if args.parallel:  # at once, under the same load (each side's tree sampled on its own)
+                with concurrent.futures.ThreadPoolExecutor(len(sides)) as pool:
+                    futures = {side: pool.submit(run_child, side, specs[side], work) for side in sides}
+                    results = {side: futures[side].result() for side in sides}
+            else:
+                results = {side: run_child(side, specs[side], work) for side in sides}
     result: dict[str, Any] = {
         "time_ratio": ratio(results, "atest", "plain", "seconds_per_step"),
         "rss_ratio": ratio(results, "atest", "plain", "peak_tree_rss_mb"),
