@@ -179,8 +179,9 @@ def decide(
         owned = cores or owned_cores()
         busy = os.getloadavg()[0] if load is None else load
         # Threads past the idle cores spin against other jobs: on the shared 2-core machine two
-        # threads made the tiny model 27 times slower than one (docs/training.md).
-        idle = max(1, min(owned, round(owned - busy)))
+        # threads made the tiny model 27 times slower than one (docs/training.md). One unit of the
+        # load average is taken as this run's own (loading, an earlier step of `atest demo`).
+        idle = max(1, min(owned, round(owned - max(0.0, busy - 1.0))))
         out.threads = max(1, idle // processes)
         why["threads"] = (
             f"{owned} core(s) owned, {idle} idle (load {busy:.1f}), {processes} process(es) on this node"
