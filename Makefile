@@ -9,9 +9,11 @@ venv-test:
 demo: venv
 	.venv/bin/atest demo --out demo-out
 
+# One pytest-xdist worker per logical CPU (at most 4); tests/conftest.py keeps the tests of an
+# expensive shared fixture (vLLM server, Ray cluster) on one worker and hands the slow tests out first.
 test: venv-test
 	.venv/bin/python -m ruff check atest tests bench
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n logical --maxprocesses 4 --dist loadgroup --no-loadscope-reorder
 
 lint: venv-test
 	.venv/bin/python -m ruff check atest tests bench

@@ -1,12 +1,23 @@
 """What atest costs per GRPO step against a bare TRL script: time per optimizer step and peak memory.
 
-Two runs of the same GRPO training, one after the other, each in a child process of its own:
+Up to four runs of the same GRPO training, one after the other, each in a child process of its own
+(`--sides`; all four by default):
 
 * `atest`: `atest train --mode atgen-static` as a library call (`plan_run` / `execute`), with
   its real reward (the ATGEN reward, programs run by the sandbox's worker processes), the
   adversarial state, metrics.jsonl, the run folder, and the export of the trained model;
 * `plain`: a plain TRL script: the model, a LoRA config, a `GRPOConfig` with the same values,
-  a dataset of the same prompts, and a reward function that returns precomputed numbers.
+  a dataset of the same prompts, and a reward function that returns precomputed numbers;
+* `fast`: `atest` with its fast CPU path (atest/core/training/fastpath.py) deciding as it does for
+  any run (`threads` left unset, so the path sets them from the cores the process owns);
+* `defaults`: the plain TRL script with TRL's defaults: only what defines the work (prompts,
+  group size, micro-batch and accumulation, completion length, steps, learning rate, seed, LoRA)
+  is set; everything else, torch's threads included, is what TRL and torch choose by themselves
+  (on TRL 1.16: bf16 mixed precision and gradient checkpointing).
+
+`atest` against `plain` is what atest costs over TRL at equal settings (time_ratio, rss_ratio);
+`fast` against `defaults` is what a CPU user gains over the TRL script they would write
+(fast_time_ratio, fast_rss_ratio; target: at most 0.5 and 1.15).
 
 Both train the embedded SmolLM2-135M on the same prompts (the ATGEN prompt of the bench's easy
 tasks with their first bug), with the same group size, completion length, micro-batch,
@@ -27,14 +38,17 @@ state). RSS does not fall when tensors are freed (the allocator keeps the pages)
 peak includes what earlier parts left resident.
 
     nice -n 10 .venv/bin/python bench/trl_overhead.py            # 4 steps each, 2 x 2 completions of 16 tokens
+    nice -n 10 .venv/bin/python bench/trl_overhead.py --sides fast,defaults --parallel   # at once
 
-The last line is one JSON object: time_ratio and rss_ratio (atest / plain), and each side's
-figures.
+The last line is one JSON object: time_ratio and rss_ratio (atest / plain), fast_time_ratio and
+fast_rss_ratio (fast / defaults), for the sides that ran, the load average while they ran, and
+each side's figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import itertools
 import json
 import os
@@ -197,7 +211,13 @@ def run_atest(spec: dict[str, Any], sampler: TreeSampler, on_step: Callable[[], 
         components.append({k: v for k, v in row.items() if k.startswith("atgen/")})
 
     plan = plan_run(out=spec["out"], mode="atgen-static", preset="cpu-smoke", overrides=spec["overrides"])
-    execute(plan, on_metrics=on_metrics, on_event=lambda text: print(f"[atest] {text}", file=sys.stderr))
+    summary = execute(
+        plan, on_metrics=on_metrics, on_event=lambda text: print(f"[atest] {text}", file=sys.stderr)
+    )
+    import torch
+
+    extra["fast"] = summary.fast
+    extra["torch_threads"] = torch.get_num_threads()
     extra["format_mean"] = statistics.fmean(c.get("atgen/format", 0.0) for c in components)
     extra["accuracy_rate_mean"] = statistics.fmean(c.get("atgen/accuracy_rate", 0.0) for c in components)
     return extra
@@ -211,9 +231,11 @@ def run_plain(spec: dict[str, Any], sampler: TreeSampler, on_step: Callable[[], 
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
     capture_tensor_bytes(extra)
-    torch.set_num_threads(1)
+    if spec.get("threads"):
+        torch.set_num_threads(spec["threads"])
+        extra["torch_threads"] = spec["threads"]
     rewards = iter(spec["rewards"])
 
     def precomputed(completions: list, **kw: Any) -> list[float]:
@@ -230,20 +252,23 @@ def run_plain(spec: dict[str, Any], sampler: TreeSampler, on_step: Callable[[], 
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=precomputed,
-        args=GRPOConfig(
-            output_dir=spec["out"],
-            use_cpu=True,
-            save_strategy="no",
-            logging_steps=1,
-            report_to="none",
-            disable_tqdm=True,
-            **spec["grpo"],
+        args=(
+            config := GRPOConfig(
+                output_dir=spec["out"],
+                use_cpu=True,
+                save_strategy="no",
+                logging_steps=1,
+                report_to="none",
+                disable_tqdm=True,
+                **spec["grpo"],
+            )
         ),
         train_dataset=dataset,
         processing_class=tokenizer,
         peft_config=LoraConfig(task_type="CAUSAL_LM", **spec["lora"]),
         callbacks=[StepClock()],
     )
+    extra["bf16"], extra["gradient_checkpointing"] = config.bf16, config.gradient_checkpointing
     trainer.train()
     with sampler.labelled("export"):
         trainer.save_model(spec["out"] + "/model")
@@ -259,7 +284,7 @@ def child(side: str, spec_path: Path) -> None:
     with TreeSampler(os.getpid()) as sampler:
         label_trainer_parts(sampler)
         on_step = lambda: stamps.append(time.perf_counter())  # noqa: E731
-        extra = (run_atest if side == "atest" else run_plain)(spec, sampler, on_step)
+        extra = (run_atest if side in ("atest", "fast") else run_plain)(spec, sampler, on_step)
     intervals = [b - a for a, b in itertools.pairwise(stamps)]
     result = {
         "maxrss_self_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -307,6 +332,15 @@ def atest_overrides(args: argparse.Namespace, task_file: Path) -> list[str]:
     ]
 
 
+def side_overrides(side: str, args: argparse.Namespace, task_file: Path) -> list[str]:
+    """`atest`: the fast path off (the settings the plain script copies; one thread, as the preset);
+    `fast`: the fast path deciding each part, threads left to it."""
+    common = atest_overrides(args, task_file)
+    if side == "fast":
+        return [*common, "threads=null"]
+    return [*common, "fast.vllm=false", "fast.bf16=false", "fast.prefix_sharing=false", "fast.threads=false"]
+
+
 # atest's GRPO settings the plain script sets its own way (logging, no checkpoints) or that do
 # not apply on CPU (vLLM).
 NOT_FOR_PLAIN = {
@@ -328,7 +362,7 @@ def plain_spec(args: argparse.Namespace, task_file: Path, out: Path) -> dict[str
         out=out / "unused",
         mode="atgen-static",
         preset="cpu-smoke",
-        overrides=atest_overrides(args, task_file),
+        overrides=side_overrides("atest", args, task_file),
     )
     cfg = plan.config
     grpo = {name: getattr(cfg.grpo, name) for name in PASSTHROUGH if name not in NOT_FOR_PLAIN}
@@ -356,7 +390,21 @@ def plain_spec(args: argparse.Namespace, task_file: Path, out: Path) -> dict[str
             [rng.choice([-1.5, -0.5, 0.5, 1.0, 2.0]) for _ in range(per_step)] for _ in range(args.steps)
         ],
         "out": str(out / "plain"),
+        "threads": cfg.threads,  # the preset's one thread, as the atest side
     }
+
+
+# What defines the work of a run; the `defaults` side sets only these and leaves the rest to TRL.
+WORK_FIELDS = (
+    "learning_rate", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
+    "max_completion_length", "max_steps", "seed", "beta", "generation_kwargs",
+)  # fmt: skip
+
+
+def defaults_spec(plain: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The plain script as a user writes it with TRL's defaults (same prompts, rewards, LoRA)."""
+    grpo = {k: v for k, v in plain["grpo"].items() if k in WORK_FIELDS}
+    return {**plain, "grpo": grpo, "out": str(out / "defaults"), "threads": None}
 
 
 def run_child(side: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
@@ -374,6 +422,7 @@ def run_child(side: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
     if proc.returncode != 0:
         raise SystemExit(f"error: the {side} run failed (exit {proc.returncode}); its log is above")
     result = json.loads(out.strip().splitlines()[-1])
+    print(f"[{side}] done: {json.dumps(result)}", file=sys.stderr, flush=True)
     steps = result.pop("step_seconds")  # steps 2..N: each the interval since the previous step ended
     return {
         "seconds_per_step": statistics.median(steps),
@@ -382,6 +431,37 @@ def run_child(side: str, spec: dict[str, Any], work: Path) -> dict[str, Any]:
         "wall_seconds": round(time.perf_counter() - start, 1),
         **result,
     }
+
+
+SIDES = ("atest", "plain", "fast", "defaults")
+
+
+class LoadSampler:
+    """The 1-minute load average every 10 s while the sides run (the machine is shared)."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LoadSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.values.append(os.getloadavg()[0])
+            self._stop.wait(10)
+
+
+def ratio(results: dict[str, dict[str, Any]], a: str, b: str, key: str) -> float | None:
+    if a not in results or b not in results:
+        return None
+    return round(results[a][key] / results[b][key], 3)
 
 
 def main() -> None:
@@ -397,7 +477,17 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--lora-rank", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--child", choices=["atest", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--sides",
+        default=",".join(SIDES),
+        help="which runs, comma-separated, in this order: " + ", ".join(SIDES),
+    )
+    parser.add_argument(
+        "--parallel",
+        action="store_true",
+        help="run the sides at the same time (same load on a shared machine; they compete for its cores)",
+    )
+    parser.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--spec", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -405,6 +495,10 @@ def main() -> None:
         return
     if args.steps < 3:
         raise SystemExit("error: --steps must be at least 3 (the first step is left out of the median)")
+    sides = [s.strip() for s in args.sides.split(",") if s.strip()]
+    unknown = sorted(set(sides) - set(SIDES))
+    if unknown or not sides:
+        raise SystemExit(f"error: --sides {args.sides}: choose among {', '.join(SIDES)}")
     from atest.core.tasks import write_tasks
 
     start = time.perf_counter()
@@ -412,19 +506,32 @@ def main() -> None:
         work = Path(tmp)
         task_file = work / "tasks.jsonl"
         write_tasks(task_file, bench_tasks(args.prompts))
-        sides = {
-            "atest": {"out": str(work / "atest"), "overrides": atest_overrides(args, task_file)},
-            "plain": plain_spec(args, task_file, work),
+        plain = plain_spec(args, task_file, work)
+        specs = {
+            "atest": {"out": str(work / "atest"), "overrides": side_overrides("atest", args, task_file)},
+            "plain": plain,
+            "fast": {"out": str(work / "fast"), "overrides": side_overrides("fast", args, task_file)},
+            "defaults": defaults_spec(plain, work),
         }
-        results = {side: run_child(side, spec, work) for side, spec in sides.items()}
-    a, p = results["atest"], results["plain"]
-    result = {
-        "time_ratio": round(a["seconds_per_step"] / p["seconds_per_step"], 3),
-        "rss_ratio": round(a["peak_tree_rss_mb"] / p["peak_tree_rss_mb"], 3),
-        "atest_seconds_per_step": round(a["seconds_per_step"], 2),
-        "plain_seconds_per_step": round(p["seconds_per_step"], 2),
-        "atest_peak_rss_mb": a["peak_tree_rss_mb"],
-        "plain_peak_rss_mb": p["peak_tree_rss_mb"],
+        with LoadSampler() as load:
+            if args.parallel:  # at once, under the same load (each side's tree sampled on its own)
+                with concurrent.futures.ThreadPoolExecutor(len(sides)) as pool:
+                    futures = {side: pool.submit(run_child, side, specs[side], work) for side in sides}
+                    results = {side: futures[side].result() for side in sides}
+            else:
+                results = {side: run_child(side, specs[side], work) for side in sides}
+    result: dict[str, Any] = {
+        "time_ratio": ratio(results, "atest", "plain", "seconds_per_step"),
+        "rss_ratio": ratio(results, "atest", "plain", "peak_tree_rss_mb"),
+        "fast_time_ratio": ratio(results, "fast", "defaults", "seconds_per_step"),
+        "fast_rss_ratio": ratio(results, "fast", "defaults", "peak_tree_rss_mb"),
+        **{f"{side}_seconds_per_step": round(r["seconds_per_step"], 2) for side, r in results.items()},
+        **{f"{side}_peak_rss_mb": r["peak_tree_rss_mb"] for side, r in results.items()},
+        "load_average": {
+            "min": min(load.values, default=0.0),
+            "median": statistics.median(load.values) if load.values else 0.0,
+            "max": max(load.values, default=0.0),
+        },
         "config": {
             k: getattr(args, k)
             for k in (
@@ -439,8 +546,7 @@ def main() -> None:
                 "seed",
             )
         },
-        "atest": a,
-        "plain": p,
+        **results,
         "seconds": round(time.perf_counter() - start, 1),
     }
     print(json.dumps(result))

@@ -1,7 +1,25 @@
-"""Fixtures shared across the test modules."""
+"""Fixtures shared across the test modules, and how `make test` spreads the suite over the cores.
+
+`make test` runs pytest with pytest-xdist on every core (`-n logical --dist loadgroup`). Two
+rules below keep that both fast and correct:
+
+- the tests that share an expensive module-scoped fixture (a vLLM server, a Ray cluster:
+  `SHARED_FIXTURES`) run on one worker, so that it starts once; every other test is handed
+  out on its own, to whichever worker is free (a cheap module fixture is built by each worker
+  that needs it; `build_once` shares what costs seconds across workers, e.g. the primed model);
+- the units (a group, or a test alone) with the most tests marked `slow` are handed out first
+  and the quick ones last, so that no worker is left running a long test alone at the end
+  while the other idles.
+
+Without `-n` nothing is reordered or grouped: a targeted run is a plain pytest run.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,3 +34,74 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tiny-model")
     build_tiny_model(out)
     return out
+
+
+BuildOnce = Callable[[str, Callable[[Path], None]], Path]
+
+
+@pytest.fixture(scope="session")
+def build_once(tmp_path_factory) -> BuildOnce:
+    """`build_once(name, build)`: the folder `build(folder)` fills, built once per test run and
+    shared by every module and every xdist worker of it (the first caller builds it under a file
+    lock, the others wait and reuse it). For what costs seconds and several modules read, such
+    as the format-primed model of tests/test_train_e2e.py; nothing may write into it."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, above every worker's own (popen-gw0, popen-gw1, ...)
+    root = base / "built-once"
+    root.mkdir(exist_ok=True)
+
+    def get(name: str, build: Callable[[Path], None]) -> Path:
+        target = root / name
+        with open(root / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+            if not (target / ".built").is_file():
+                shutil.rmtree(target, ignore_errors=True)  # a build that died half-way
+                target.mkdir()
+                build(target)
+                (target / ".built").write_text("ok\n")
+        return target
+
+    return get
+
+
+# Module-scoped fixtures that cost tens of seconds or hold a server, per test file: the tests
+# that use one (directly or through another fixture) run on one worker, so it starts once.
+# Every other module fixture is cheap (a file, a sandbox pool) and is built by each worker
+# that runs a test of its module.
+SHARED_FIXTURES: dict[str, set[str]] = {
+    "tests/test_vllm.py": {"vllm_server"},  # a vLLM server (an engine start: ~40 s idle)
+    "tests/test_ray.py": {"cluster"},  # a two-node Ray cluster
+    "tests/test_utrl_oracle.py": {"paper_bon", "runs"},  # the UTRL authors' evaluation runs
+    "tests/test_mutants_data.py": {"tasks"},  # mutants of every LeetCode task
+}
+
+
+def _file(item: pytest.Item) -> str:
+    return item.nodeid.split("::", 1)[0]
+
+
+def _group(item: pytest.Item) -> str | None:
+    """The xdist group of a test: its file and the shared fixtures it uses, or None."""
+    used = sorted(SHARED_FIXTURES.get(_file(item), set()) & set(getattr(item, "fixturenames", ())))
+    return f"{_file(item)}:{'+'.join(used)}" if used else None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist only (see the module docstring): group the tests of a shared fixture, then put
+    the units with the most slow tests first. Every worker collects and sorts alike, as xdist
+    requires."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    slow_tests: dict[str, int] = {}  # unit -> its slow tests: the longest units are handed out first
+    units = {}
+    for item in items:
+        group = _group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+        units[id(item)] = group or item.nodeid
+        if item.get_closest_marker("slow") is not None:
+            slow_tests[units[id(item)]] = slow_tests.get(units[id(item)], 0) + 1
+    order = {id(item): (-slow_tests.get(units[id(item)], 0), index) for index, item in enumerate(items)}
+    items.sort(key=lambda item: order[id(item)])

@@ -61,7 +61,12 @@ def task_file(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def primed_model(tiny_model_dir, tmp_path_factory, task_file) -> Path:
+def primed_model(tiny_model_dir, build_once) -> Path:
+    """Built once per test run (every module that imports this fixture shares the folder)."""
+    return build_once("primed-model", lambda out: prime(tiny_model_dir, out))
+
+
+def prime(tiny_model_dir: Path, out: Path) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -101,10 +106,8 @@ def primed_model(tiny_model_dir, tmp_path_factory, task_file) -> Path:
             optimizer.step()
             optimizer.zero_grad()
     torch.set_num_threads(threads)
-    out = tmp_path_factory.mktemp("primed") / "model"
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    return out
 
 
 def train_cli(

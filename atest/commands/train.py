@@ -170,6 +170,7 @@ def register(app: typer.Typer) -> None:
                     "rewards": summary.rewards,
                     "time_per_step": summary.time_per_step,
                     "validation": summary.validation,
+                    "fast": summary.fast,
                 }
             )
 
@@ -261,5 +262,9 @@ def _print_summary(summary: Any) -> None:
             f"best {val['score_best']:.3f} at step {val['best_step']:.0f} ({val['validations']:.0f} runs)",
             highlight=False,
         )
+    if summary.fast:
+        from atest.core.training.fastpath import FastPath
+
+        console.print(FastPath(**summary.fast).describe(), highlight=False)
     for role, path in summary.models.items():
         console.print(f"{role}: [bold]{path}[/]")

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from atest.core.errors import InputError
 from atest.core.rewards import UtrlRewardConfig
+from atest.core.training.fastpath import FastSection
 
 CONFIG_DIR_ENV = "ATEST_CONFIG_DIR"
 
@@ -290,6 +291,7 @@ class TrainConfig(_Strict):
     sft: SftSection = Field(default_factory=SftSection)
     validation: ValidationSection = Field(default_factory=ValidationSection)
     sandbox: SandboxSection = Field(default_factory=SandboxSection)
+    fast: FastSection = Field(default_factory=FastSection)  # the fast CPU path (training/fastpath.py)
 
 
 def config_dir() -> Path:

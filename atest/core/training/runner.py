@@ -61,6 +61,7 @@ class TrainSummary:
     validation: dict[str, dict[str, float]] = field(
         default_factory=dict
     )  # phase -> scores (phases/validation.py)
+    fast: dict[str, Any] = field(default_factory=dict)  # the fast CPU path used, with reasons (fastpath.py)
 
 
 def bundled_tasks() -> Path:
@@ -191,7 +192,13 @@ def execute(
 
         torch.set_num_threads(plan.config.threads)
     ranks.init(plan.use_cpu)
+    from atest.core.training import fastpath
+
+    fast = fastpath.start(
+        plan.config, use_cpu=plan.use_cpu, model_dir=plan.base_dirs.get("test"), processes=ranks.local_world()
+    )
     run = open_run(plan)
+    on_event(fast.describe())
     for note in plan.notes:
         on_event(note)
     if plan.resume:
@@ -201,6 +208,7 @@ def execute(
     # The sandbox's workers are a per-node budget: the node's processes split it.
     workers = ranks.node_share(box.workers or os.cpu_count() or 1)
     with contextlib.ExitStack() as stack:
+        stack.callback(fastpath.stop)
         writer = stack.enter_context(run.metrics_writer()) if ranks.is_main() else None
         executor = stack.enter_context(
             # `sandbox`: what the CLI resolved, the config its lowest layer; a library caller
@@ -215,7 +223,9 @@ def execute(
 
         ctx = LoopContext(run, plan.tasks, executor, plan.use_cpu, plan.base_dirs, record, on_event)
         models = get_mode(plan.config.mode).run(ctx)
-    return summarize(run, {k: str(v) for k, v in models.items()}, time.perf_counter() - start)
+    summary = summarize(run, {k: str(v) for k, v in models.items()}, time.perf_counter() - start)
+    summary.fast = fast.as_dict()
+    return summary
 
 
 def open_run(plan: RunPlan) -> RunDir:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from atest.core.errors import InputError
 from atest.core.generation.vllm_backend import prepare_vllm_env
 from atest.core.models import is_adapter_dir
+from atest.core.training import fastpath
 from atest.core.training.config import GrpoSection, LoraSection, ModelSection, TrainConfig
 from atest.core.training.run import ranks
 from atest.core.training.run.run_dir import latest_checkpoint, remove_incomplete_checkpoints, replace_dir
@@ -151,6 +152,7 @@ def build_grpo_config(
     )
     kwargs[checkpointing_field(GRPOConfig)] = grpo.gradient_checkpointing
     kwargs.update(grpo.extra)
+    kwargs.update(fastpath.grpo_overrides(kwargs))
     try:
         return GRPOConfig(**kwargs)
     except (ValueError, TypeError) as exc:
@@ -300,6 +302,7 @@ def _trainer_class() -> type:
                 from atest.core.training.trainer.vllm_cpu import use_reload_sync
 
                 use_reload_sync(self)
+            fastpath.attach(self)
             self.add_callback(_timer_callback(self.timer))
 
         def _generate(self, prompts: list) -> Any:
