@@ -121,9 +121,10 @@ def test_decoder_generation_inside_a_grpo_trainer(tiny_model_dir, tmp_path, forc
     each at most max_completion_length tokens and ending at a stop token or the limit; with
     min_new_tokens at the limit (bench/trl_overhead.py) every completion has the full length."""
     import torch
-    from atest.core.training.grpo import load_tokenizer
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
+
+    from atest.core.training.trainer.grpo import load_tokenizer
 
     torch.manual_seed(0)
     tokenizer = load_tokenizer(tiny_model_dir)

@@ -11,7 +11,7 @@ from atest_cli import run_cli
 from atest.core.metrics.attack import AttackUnit, attack_report
 from atest.core.reproduce.data import build_splits, family
 from atest.core.reproduce.plan import build_plan, plan_summary
-from atest.core.reproduce.preset import load_preset, presets_dir
+from atest.core.reproduce.preset import load_preset
 from atest.core.reproduce.results import (
     attack_values,
     bon_values,
@@ -111,17 +111,33 @@ def test_attack_report_interval_is_the_task_bootstrap_of_its_units():
 def test_build_splits_holds_out_whole_families_and_keeps_splits_disjoint(tmp_path):
     preset = load_preset("cpu-small")
     data = preset.data_for("atgen")
+    assert data.pool.source == "synth"
+    (tmp_path / "synth.jsonl").write_text(
+        "".join(
+            json.dumps({
+                "task_id": f"synth-{fam}-{i}", "question": f"{fam} {i}", "kind": kind,
+                "fn_name": "f" if kind == "functional" else None, "gold_solutions": ["pass"],
+                "gold_tests": [{"input": [1] if kind == "functional" else "1", "output": "1"}],
+                "buggy_code": ["pass"], "family": fam,
+            }) + "\n"
+            for fam, kind in [(f"s{j}", "stdio") for j in range(6)] + [(f"f{j}", "functional") for j in range(3)]
+            for i in range(6)
+        )
+    )  # fmt: skip
     paths = build_splits(data, tmp_path)
     rows = {name: [json.loads(x) for x in p.read_text().splitlines()] for name, p in paths.items()}
     held = {family(r) for r in rows["heldout-family"]}
-    assert held == {"apps", "leetcode"}
+    val = {family(r) for r in rows["val"]}
+    assert len(held) == data.pool.heldout_families and len(val) == data.pool.val_families
+    assert any(f.startswith("f") for f in held | val)  # functional families are held out too
     for name in ("train", "val", "heldout-instance"):
         assert not held & {family(r) for r in rows[name]}
+    assert not val & {family(r) for r in rows["train"]}
     ids = [r["task_id"] for rs in rows.values() for r in rs]
     assert len(ids) == len(set(ids))
-    assert {name: len(r) for name, r in rows.items()} == {
-        "train": 4, "val": 1, "heldout-family": 8, "heldout-instance": 3
-    }  # fmt: skip
+    assert all(len(rows[n]) <= cap for n, cap in data.pool.sizes.items())
+    (tmp_path / "again").mkdir()
+    (tmp_path / "again" / "synth.jsonl").write_text((tmp_path / "synth.jsonl").read_text())
     again = build_splits(data, tmp_path / "again")  # seeded: the same split every time
     assert all(again[n].read_text() == paths[n].read_text() for n in paths)
 
@@ -195,4 +211,4 @@ def test_presets_are_valid_yaml_for_the_schema():
     for name in PRESETS:
         preset = load_preset(name)
         assert preset.atgen.headline_metric == "attack_rate" and preset.utrl.headline_metric == "bon"
-    assert "set by the lead's experiments" in (presets_dir() / "cpu.yaml").read_text().lower()
+    assert load_preset("cpu").data_for("atgen").pool.source == "synth"

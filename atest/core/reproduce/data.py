@@ -129,10 +129,23 @@ def _synth_splits(data: DataSection, rows: list[dict[str, Any]], out_dir: Path) 
     )
     paths = pool_split_paths(data, out_dir)
     for name, path in paths.items():
-        part = parts[name][: pool.sizes.get(name)]
+        part = _round_robin(parts[name])[: pool.sizes.get(name)]
         if not part:
             raise InputError(
                 f"split {name} is empty", "raise data.pool.per_family or hold out fewer families"
             )
         write_jsonl_atomic(path, [t.to_dict() for t in part])
     return paths
+
+
+def _round_robin(tasks: list[Any]) -> list[Any]:
+    """Tasks dealt one family at a time, so a split capped by `sizes` keeps every family in it."""
+    groups: dict[str, list[Any]] = {}
+    for task in tasks:
+        groups.setdefault(task.extra["family"], []).append(task)
+    out: list[Any] = []
+    while any(groups.values()):
+        for group in groups.values():
+            if group:
+                out.append(group.pop(0))
+    return out

@@ -16,6 +16,7 @@ from typing import Any
 
 from atest.core.reproduce.data import pool_split_paths, split_sizes
 from atest.core.reproduce.preset import RL_MODELS, PrepareSource, Preset
+from atest.core.training.modes import get_mode
 
 MUTANT_POOL = "mutants"  # prepare --mutants-into both: the candidate pool the metrics rank
 TRAIN, VAL = "train", "val"
@@ -316,18 +317,10 @@ def _given(pairs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _mode_sets(mode: str, base_model: str, steps: int | None) -> dict[str, Any]:
+    """The mode's own settings for a study run (`Mode.study_overrides`); none for the paper schedule."""
     if steps is None:  # the paper config's own schedule
         return {}
-    if mode == "utrl":
-        # One iteration, the test generator only: the code generator samples opponents (the
-        # base model) and is not trained, since only the test generator is evaluated.
-        return {
-            "code_model.path": base_model,
-            "utrl.iterations": 1,
-            "utrl.test_steps": steps,
-            "utrl.per_iteration": [{"code_steps": 0}],
-        }
-    return {"atgen.max_steps": steps}
+    return dict(item.split("=", 1) for item in get_mode(mode).study_overrides(base_model, steps))
 
 
 def _sft_step(plan: Plan, start: str, tasks: str, prompt: str) -> None:

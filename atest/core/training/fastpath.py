@@ -22,6 +22,7 @@ import importlib.util
 import json
 import os
 import types
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -136,15 +137,6 @@ def parameter_estimate(model_dir: str) -> int | None:
     return layers * (4 * hidden * hidden + 3 * hidden * mlp) + vocab * hidden
 
 
-def longest_phase_steps(config: Any) -> int:
-    """Optimizer steps of the run's longest GRPO phase (what one engine start is spread over)."""
-    if config.is_atgen:
-        return config.atgen.max_steps
-    if config.mode == "utrl":
-        return max(config.utrl.test_steps, config.utrl.code_steps)
-    return int(getattr(config.codegen, "steps", None) or getattr(config.codegen, "max_steps", None) or 1)
-
-
 def _vllm_cpu_build() -> bool:
     from atest.core.training.trainer.vllm_cpu import on_vllm_cpu
 
@@ -160,15 +152,19 @@ def decide(
     flags: set[str] | None = None,
     cores: int | None = None,
     load: float | None = None,
+    grpo_steps: Sequence[int] | None = None,
 ) -> FastPath:
-    """The fast path for this run. Raises InputError when a part asked for (`true`) cannot run."""
+    """The fast path for this run. Raises InputError when a part asked for (`true`) cannot run.
+
+    `grpo_steps`: the step count of each GRPO phase, from the run's mode (`Mode.phase_steps`);
+    empty for a mode without GRPO; None (a caller that does not know) counts as one short phase."""
     fast: FastSection = config.fast
     out = FastPath()
     why = out.reasons
     if not use_cpu:
         why["all"] = "a GPU run: TRL's own settings apply"
         return out
-    grpo_run = config.mode != "sft"
+    grpo_run = grpo_steps is None or bool(grpo_steps)
 
     # threads
     if fast.threads is False:
@@ -209,7 +205,7 @@ def decide(
     elif fast.vllm is False:
         why["vllm"] = "fast.vllm=false"
     else:
-        out.vllm, why["vllm"] = _decide_vllm(config, fast.vllm is True, model_dir, processes)
+        out.vllm, why["vllm"] = _decide_vllm(config, fast.vllm is True, model_dir, processes, grpo_steps)
 
     # prefix sharing in hf generation
     if not grpo_run:
@@ -234,7 +230,9 @@ def decide(
     return out
 
 
-def _decide_vllm(config: Any, asked: bool, model_dir: str | None, processes: int) -> tuple[bool, str]:
+def _decide_vllm(
+    config: Any, asked: bool, model_dir: str | None, processes: int, grpo_steps: Sequence[int] | None
+) -> tuple[bool, str]:
     def refuse(reason: str, fix: str) -> tuple[bool, str]:
         if asked:
             raise InputError(f"fast.vllm=true but {reason}", fix)
@@ -247,7 +245,7 @@ def _decide_vllm(config: Any, asked: bool, model_dir: str | None, processes: int
             f"{processes} processes share this node (an engine each)", "--set fast.vllm=auto on one process"
         )
     params = parameter_estimate(model_dir) if model_dir else None
-    steps = longest_phase_steps(config)
+    steps = max(grpo_steps or [1])
     tokens = (
         steps * config.grpo.prompts_per_step * config.grpo.num_generations * config.grpo.max_completion_length
     )
@@ -268,11 +266,13 @@ def _decide_vllm(config: Any, asked: bool, model_dir: str | None, processes: int
 # -- applying -------------------------------------------------------------------------------
 
 
-def start(config: Any, *, use_cpu: bool, model_dir: str | None, processes: int) -> FastPath:
+def start(
+    config: Any, *, use_cpu: bool, model_dir: str | None, processes: int, grpo_steps: Sequence[int]
+) -> FastPath:
     """Decide, apply what applies to the process (threads, vLLM's environment) and make it the
     active fast path for the trainers this run builds."""
     global _active
-    path = decide(config, use_cpu=use_cpu, model_dir=model_dir, processes=processes)
+    path = decide(config, use_cpu=use_cpu, model_dir=model_dir, processes=processes, grpo_steps=grpo_steps)
     if path.threads is not None:
         import torch
 

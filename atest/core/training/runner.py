@@ -24,6 +24,7 @@ from typing import Any
 from atest.core.errors import InputError
 from atest.core.sandbox.settings import SandboxSettings
 from atest.core.tasks import Task, read_tasks
+from atest.core.training import fastpath
 from atest.core.training.config import TrainConfig, load_config, load_saved_config, source_file
 from atest.core.training.modes import Mode, get_mode
 from atest.core.training.modes.base import keep_tasks
@@ -192,10 +193,12 @@ def execute(
 
         torch.set_num_threads(plan.config.threads)
     ranks.init(plan.use_cpu)
-    from atest.core.training import fastpath
-
     fast = fastpath.start(
-        plan.config, use_cpu=plan.use_cpu, model_dir=plan.base_dirs.get("test"), processes=ranks.local_world()
+        plan.config,
+        use_cpu=plan.use_cpu,
+        model_dir=plan.base_dirs.get("test"),
+        processes=ranks.local_world(),
+        grpo_steps=get_mode(plan.config.mode).phase_steps(plan.config),
     )
     run = open_run(plan)
     on_event(fast.describe())

@@ -84,6 +84,11 @@ class Mode:
         """`--set` items beside `steps_key` that a short demo run of this mode needs."""
         return [f"{self.steps_key}={steps}"]
 
+    def study_overrides(self, model: str, steps: int) -> list[str]:
+        """`--set` items for a held-out study's run of this mode (`atest reproduce`): the demo's,
+        unless the mode trains a role the study does not evaluate."""
+        return self.demo_overrides(model, steps)
+
     def run(self, ctx: LoopContext) -> dict[str, Path]:
         """Train, export, and return role -> exported model folder."""
         raise NotImplementedError

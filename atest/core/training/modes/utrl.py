@@ -45,6 +45,11 @@ class Utrl(Mode):
     def demo_overrides(self, model: str, steps: int) -> list[str]:
         return [f"code_model.path={model}", "utrl.iterations=1", f"{self.steps_key}={steps}"]
 
+    def study_overrides(self, model: str, steps: int) -> list[str]:
+        # One iteration, the test generator only: the code generator samples the opponents (the
+        # base model) and is not trained, since only the test generator is evaluated.
+        return [*self.demo_overrides(model, steps), "utrl.per_iteration=[{code_steps: 0}]"]
+
     def run(self, ctx: LoopContext) -> dict[str, Path]:
         from atest.core.training.phases.utrl_loop import run_utrl
 
