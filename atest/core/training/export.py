@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from atest.core.modelcard import write_run_cards
 from atest.core.training.context import LoopContext
 from atest.core.training.merge import merge_lora
 from atest.core.training.run_dir import replace_dir
@@ -27,6 +28,7 @@ def export_role(ctx: LoopContext, role: str, model_dir: Path, base_dir: str) -> 
             info["adapter"] = ctx.rel(adapter)
         else:
             copy_dir(model_dir, target)
+        write_run_cards(ctx, role, target)
         ctx.on_event(f"{name}: saved {ctx.rel(target)}")
     ctx.mark_done(name, **info)
     return target

@@ -131,8 +131,10 @@ def select_tasks(config: TrainConfig) -> tuple[list[Task], list[str]]:
 
 def check_mode_inputs(config: TrainConfig, tasks: list[Task], use_cpu: bool = False) -> None:
     """The checks of one mode's own inputs (batch arithmetic for the GRPO modes, validation)."""
+    from atest.core.training.trackers import check_config_trackers
     from atest.core.training.validation import check_validation
 
+    check_config_trackers(config)
     check_validation(config, tasks)
     if config.mode == "sft":
         from atest.core.training.sft_loop import check_sft_tasks
