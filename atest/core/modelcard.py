@@ -167,7 +167,7 @@ def sha256_file(path: str | Path) -> str:
 
 
 def data_file(role: str, path: str | Path, used: int | None = None) -> DataFile:
-    return DataFile(role=role, path=str(path), sha256=sha256_file(path), used=used)
+    return DataFile(role=role, path=str(Path(path).resolve()), sha256=sha256_file(path), used=used)
 
 
 def hub_lineage(name: str, local_dir: str | None = None) -> tuple[str | None, str | None]:
@@ -569,7 +569,7 @@ def _usage(card: ModelCard) -> str:
     lines = ["## Usage", "", "```python", *load, "```", ""]
     if card.role == "test_generator" and not card.adapter:
         lines += [
-            "Or write tests with atest itself: `atest gen-tests --model PATH --tasks tasks.jsonl ...`.",
+            "Or with atest: `atest gen-tests --model PATH --tasks tasks.jsonl --out tests.jsonl`.",
             "",
         ]
     return "\n".join(lines)
