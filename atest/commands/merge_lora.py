@@ -32,10 +32,11 @@ def register(app: typer.Typer) -> None:
 
         check_adapter_dir(adapter)
         check_out_dir(out, force)
+        card = merged_card(base=base, adapter=adapter)  # an unreadable adapter card fails before the merge
         start = time.perf_counter()
         with console.status(f"merging {adapter} into {base}"):
             path = merge_lora(base, adapter, out, force=force)
-            write_model_card(path, merged_card(base=base, adapter=adapter))
+            write_model_card(path, card)
         seconds = time.perf_counter() - start
         console.print(f"merged model written to [bold]{path}[/] in {seconds:.1f}s")
         if json_out:

@@ -337,14 +337,15 @@ def run_card(ctx: Any, role: str, *, adapter: bool = False, merged_from: Path | 
 
 
 def _run_data(config: Any, n_tasks: int, bundled: Path) -> list[DataFile]:
-    files = [data_file("training tasks", config.tasks or bundled, n_tasks)]
+    """The files the config names; one moved away since the run started is left out, not fatal
+    (the export after hours of training must not fail on it)."""
     named = [
-        ("validation tasks", config.validation.tasks),
-        ("reward tests", getattr(config.codegen, "tests", None)),
-        ("held-out evaluation tasks", getattr(config.codegen, "eval_tasks", None)),
+        ("training tasks", config.tasks or bundled, n_tasks),
+        ("validation tasks", config.validation.tasks, None),
+        ("reward tests", config.codegen.tests, None),
+        ("held-out evaluation tasks", config.codegen.eval_tasks, None),
     ]
-    files += [data_file(role, path) for role, path in named if path and Path(path).is_file()]
-    return files
+    return [data_file(role, path, used) for role, path, used in named if path and Path(path).is_file()]
 
 
 def warmup_card(*, model: str, model_dir: str, tasks: str | Path, summary: Any, options: Any) -> ModelCard:
