@@ -179,7 +179,7 @@ def test_a_tracker_that_is_not_installed_is_refused_before_anything_loads(tmp_pa
     out = tmp_path / "run"
     proc = run_cli(
         "train", "--mode", "atgen-static", "--preset", "cpu-smoke", "--out", str(out),
-        "--set", f"grpo.report_to=[{missing}]",
+        "--set", f"grpo.report_to=[{missing}]", timeout=900,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert f"grpo.report_to names {missing}, which is not installed" in proc.stderr
