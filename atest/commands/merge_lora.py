@@ -27,13 +27,16 @@ def register(app: typer.Typer) -> None:
         force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
         json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
     ) -> None:
+        from atest.core.modelcard import merged_card, write_model_card
         from atest.core.training.run.merge import check_adapter_dir, check_out_dir, merge_lora
 
         check_adapter_dir(adapter)
         check_out_dir(out, force)
+        card = merged_card(base=base, adapter=adapter)  # an unreadable adapter card fails before the merge
         start = time.perf_counter()
         with console.status(f"merging {adapter} into {base}"):
             path = merge_lora(base, adapter, out, force=force)
+            write_model_card(path, card)
         seconds = time.perf_counter() - start
         console.print(f"merged model written to [bold]{path}[/] in {seconds:.1f}s")
         if json_out:

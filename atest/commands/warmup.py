@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from atest.core.errors import InputError
         from atest.core.metrics.inputs import load_tasks
+        from atest.core.modelcard import warmup_card, write_model_card
         from atest.core.models import resolve_model
         from atest.core.sandbox import Limits, get_executor
         from atest.core.training.warmup import WarmupOptions, build_examples, run_warmup
@@ -54,6 +55,9 @@ def register(app: typer.Typer) -> None:
         model_dir = resolve_model(model)
         console.print(f"warm-up: {len(examples)} examples, {steps} steps on {model}", highlight=False)
         summary = run_warmup(model_dir, examples, out, options)
+        write_model_card(
+            out, warmup_card(model=model, model_dir=model_dir, tasks=tasks, summary=summary, options=options)
+        )
         console.print(
             f"loss {summary.loss_first:.3f} -> {summary.loss_last:.3f}; model saved to {summary.out}",
             highlight=False,

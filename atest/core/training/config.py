@@ -222,6 +222,7 @@ class SftSection(_Strict):
     logging_steps: int = Field(1, ge=1)
     save_steps: int = Field(50, ge=1)
     save_total_limit: int | None = 2
+    report_to: list[str] = Field(default_factory=list)  # trackers, as grpo.report_to
 
 
 class ValidationSection(_Strict):

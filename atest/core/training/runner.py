@@ -31,6 +31,7 @@ from atest.core.training.modes.base import keep_tasks
 from atest.core.training.phases.validation import check_validation, summarize_validation
 from atest.core.training.run import ranks
 from atest.core.training.run.run_dir import CONFIG_NAME, RunDir
+from atest.core.training.trackers import check_config_trackers
 from atest.core.training.trainer.grpo import check_device, gradient_accumulation, world_size
 
 SAMPLE_TASKS = "sample.jsonl"
@@ -143,6 +144,7 @@ def select_tasks(config: TrainConfig) -> tuple[list[Task], list[str]]:
 def check_mode_inputs(config: TrainConfig, tasks: list[Task], use_cpu: bool = False) -> None:
     """The checks of one mode's own inputs (validation, its files, batch arithmetic for GRPO)."""
     mode = get_mode(config.mode)
+    check_config_trackers(config)
     check_validation(config, tasks, mode.phase_steps(config), mode.validation_roles(config))
     mode.check_inputs(config, tasks, use_cpu)
     check_batch(config, tasks, mode)

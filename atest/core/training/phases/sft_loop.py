@@ -102,7 +102,7 @@ def _sft_args(cfg: Any, output_dir: Path, use_cpu: bool) -> Any:
             save_strategy="steps",
             save_steps=sft.save_steps,
             save_total_limit=sft.save_total_limit,
-            report_to="none",
+            report_to=list(sft.report_to) or "none",
             use_cpu=use_cpu,
             seed=cfg.seed,
             disable_tqdm=True,

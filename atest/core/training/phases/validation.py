@@ -34,6 +34,7 @@ from atest.core.io import write_json_atomic
 from atest.core.tasks import Task, read_tasks
 from atest.core.training.config import TrainConfig, parse_select
 from atest.core.training.run.context import LoopContext
+from atest.core.training.trackers import report_figures
 from atest.core.training.trainer.grpo import save_policy
 
 STATE_NAME = "validation.json"
@@ -137,6 +138,7 @@ class Validator:
         if self.ctx.is_main:
             write_json_atomic(self.dir / STATE_NAME, self.state)
             self.ctx.on_metrics(row)
+            report_figures(self.trainer, figures)
 
     def selected(self, final: Path) -> Path:
         """The folder the phase hands on: the final model, or the best / step-N one."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from atest.core.modelcard import write_run_cards
 from atest.core.models import is_adapter_dir
 from atest.core.training.run.context import LoopContext
 from atest.core.training.run.merge import merge_lora
@@ -27,6 +28,7 @@ def export_role(ctx: LoopContext, role: str, model_dir: Path, base_dir: str) -> 
             info["adapter"] = ctx.rel(adapter)
         else:
             copy_dir(model_dir, target)
+        write_run_cards(ctx, role, target)
         ctx.on_event(f"{name}: saved {ctx.rel(target)}")
     ctx.mark_done(name, **info)
     return target
