@@ -144,7 +144,7 @@ def select_tasks(config: TrainConfig) -> tuple[list[Task], list[str]]:
 def check_mode_inputs(config: TrainConfig, tasks: list[Task], use_cpu: bool = False) -> None:
     """The checks of one mode's own inputs (validation, its files, batch arithmetic for GRPO)."""
     mode = get_mode(config.mode)
-    check_config_trackers(config)
+    check_config_trackers(config, grpo=bool(mode.phase_steps(config)))
     check_validation(config, tasks, mode.phase_steps(config), mode.validation_roles(config))
     mode.check_inputs(config, tasks, use_cpu)
     check_batch(config, tasks, mode)

@@ -58,12 +58,13 @@ def check_report_to(names: list[str], key: str) -> None:
             )
 
 
-def check_config_trackers(config: Any) -> None:
-    """The trackers of the trainer this mode builds: SFTTrainer's for sft, GRPOTrainer's otherwise."""
-    if config.mode == "sft":
-        check_report_to(config.sft.report_to, "sft.report_to")
-    else:
+def check_config_trackers(config: Any, *, grpo: bool) -> None:
+    """The trackers of the trainer the run's mode builds: GRPOTrainer's when it trains with GRPO
+    (`grpo`: the mode has GRPO phases), SFTTrainer's otherwise."""
+    if grpo:
         check_report_to(config.grpo.report_to, "grpo.report_to")
+    else:
+        check_report_to(config.sft.report_to, "sft.report_to")
 
 
 # The Python modules transformers looks for, per tracker (its `is_<tracker>_available`).
