@@ -125,6 +125,13 @@ def write_report(path: Path, result: DemoResult) -> Path:
         "between its rows are mostly noise. The pipeline is the real one (sandbox, rewards, TRL SFT and GRPO,",
         "evaluation); the papers' numbers need 4B-7B models, thousands of tasks and GPUs (see the README).",
         "",
+        "**Why GRPO does not lift these rows.** The held-out study of docs/reproduce.md (47 tasks of task",
+        "families the model never trained on) found the same at a larger scale: GRPO drives the training",
+        "reward to its maximum within a few steps while validation on unseen families does not move, and",
+        "its held-out attack rate was not above the warm-up's or SFT's. A 135M model copies a number from",
+        "the input as the expected output rather than computing it; training teaches it the training",
+        "tasks' answers, not the arithmetic.",
+        "",
         "## Setup",
         "",
         f"Evaluation: the first {cfg.n_tasks} bundled tasks. Candidate pools: `{MUTANT_POOL}` (the gold "
