@@ -66,7 +66,9 @@ def test_vllm_is_left_off_when_the_engine_start_would_not_pay(tiny_model_dir):
         assert path.reasons["vllm"] == "vLLM is not installed"
     else:
         assert "engine start" in path.reasons["vllm"]
-    assert path.prefix_sharing is True  # hf generation, so the decoder shares each prompt's prefill
+    assert path.prefix_sharing is False and path.reasons["prefix_sharing"] == "fast.prefix_sharing=false"
+    shared = fastpath.decide(smoke("fast.prefix_sharing=auto"), use_cpu=True, model_dir=str(tiny_model_dir))
+    assert shared.prefix_sharing is True  # asked for, with hf generation: the decoder shares the prefill
     assert fastpath.decide(smoke("fast.vllm=false"), use_cpu=True, model_dir=None).reasons["vllm"] == (
         "fast.vllm=false"
     )
@@ -89,7 +91,7 @@ def test_parameter_estimate_is_close_to_the_model(tiny_model_dir):
 
 
 def test_generation_kwargs_the_decoder_cannot_apply_keep_trl_generate():
-    config = smoke("grpo.extra={generation_kwargs: {repetition_penalty: 1.2}}")
+    config = smoke("grpo.extra={generation_kwargs: {repetition_penalty: 1.2}}", "fast.prefix_sharing=auto")
     path = fastpath.decide(config, use_cpu=True, model_dir=None)
     assert path.prefix_sharing is False and "repetition_penalty" in path.reasons["prefix_sharing"]
     with pytest.raises(InputError):

@@ -56,7 +56,10 @@ class FastSection(BaseModel):
 
     vllm: Switch = "auto"  # TRL's colocated vLLM generation (vLLM's CPU build)
     bf16: Switch = "auto"  # bf16 autocast in TRL's forward/backward (grpo.bf16 on a CPU)
-    prefix_sharing: Switch = "auto"  # atest's decoder for TRL's hf generation
+    # atest's decoder for TRL's hf generation. Off unless asked: inside a GRPO step it made the
+    # cpu-smoke UTRL run's primed model write no parseable test (tests/test_train_e2e.py), where
+    # TRL's generate does; `auto` turns it on where it applies, `true` insists.
+    prefix_sharing: Switch = False
     threads: Switch = "auto"  # torch threads = the idle cores this process owns (when `threads` is unset)
 
 
