@@ -3,7 +3,7 @@
 Two ways to talk to the server, picked once when the provider starts:
 
 * **`/run_code`** (any SandboxFusion server): each request's `code` is a driver
-  (`fresh.run_batch`, with `harness.py` and `wire.py` inside it) that runs up to
+  (`fresh.run_batch`, with `harness.py`, `wire.py` and `seccomp.py` inside it) that runs up to
   `max_batch` inputs of one program, each in a fresh `python -I -S harness.py` exactly as the
   `subprocess` provider does, and prints their records on one line. Limits, the functional
   call convention, the stdin rule and the verdicts are the harness's, so they match every
@@ -42,6 +42,9 @@ from atest.core.sandbox.types import Execution, Fault, Job, Limits
 log = logging.getLogger("atest.sandbox")
 
 HERE = Path(__file__).parent
+# What the remote driver loads by path beside itself: the harness and what the harness loads
+# (the record format, the syscall filter) travel inside every /run_code request.
+DRIVER_MODULES = ("wire.py", "seccomp.py", "harness.py", "fresh.py")
 INFO_PATH = "/atest/v1/info"
 BATCH_PATH = "/atest/v1/run"
 RUN_CODE_PATH = "/run_code"
@@ -94,7 +97,8 @@ class FusionProvider:
                 "drop --sandbox namespace, or serve the sandbox with `atest sandbox serve` on a kernel that allows it",
             )
         self._modules = {
-            name: (HERE / name).read_text(encoding="utf-8") for name in ("wire.py", "harness.py", "fresh.py")
+            name: (HERE / name).read_text(encoding="utf-8")
+            for name in DRIVER_MODULES
         }
 
     # -- the provider contract ------------------------------------------------------------
@@ -316,7 +320,7 @@ def _base_url(url: str) -> str:
 
 
 def driver_code(modules: dict[str, str], batch: dict[str, Any]) -> str:
-    """The `code` of one `/run_code` request: writes the three standard-library modules to a
+    """The `code` of one `/run_code` request: writes the standard-library modules (DRIVER_MODULES) to a
     private directory and runs `fresh.run_batch` on `batch`."""
     payload = json.dumps({"modules": modules, "batch": batch})
     return (
