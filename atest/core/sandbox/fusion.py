@@ -96,10 +96,7 @@ class FusionProvider:
                 f"--sandbox namespace: the server at {self.base} does not report namespace isolation",
                 "drop --sandbox namespace, or serve the sandbox with `atest sandbox serve` on a kernel that allows it",
             )
-        self._modules = {
-            name: (HERE / name).read_text(encoding="utf-8")
-            for name in DRIVER_MODULES
-        }
+        self._modules = {name: (HERE / name).read_text(encoding="utf-8") for name in DRIVER_MODULES}
 
     # -- the provider contract ------------------------------------------------------------
 
