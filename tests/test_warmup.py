@@ -86,4 +86,6 @@ def test_cli_refuses_to_overwrite(tmp_path):
     proc = run_cli(
         "warmup", "--tasks", str(SMOKE_TASKS), "--model", "tiny-random", "--out", str(out), "--json"
     )
-    assert proc.returncode == 2 and proc.stdout == "" and "--force" in proc.stderr
+    assert proc.returncode == 2 and "--force" in proc.stderr
+    error = json.loads(proc.stdout)["error"]  # with --json a failure is one JSON object on stdout
+    assert error["exit_code"] == 2 and error["kind"] == "bad_input" and "--force" in (error["hint"] or "")
