@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from atest.core.errors import InputError
@@ -67,7 +67,7 @@ def generate_tasks(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Task], SynthSummary]:
     """Instances of every named family, their outputs computed and their bugs checked in the sandbox."""
-    from atest.core.checking import Test, passes
+    from atest.core.checking import Test, distinct_tests, passes
     from atest.core.sandbox import Job, Limits, Program, Status
 
     summary = SynthSummary()
@@ -85,8 +85,9 @@ def generate_tasks(
         if any(run.status is not Status.OK for run in gold_runs):
             summary.n_dropped_tasks += 1
             continue
-        tests = _distinct(
-            [{"input": x, "output": run.output} for x, run in zip(inst.inputs, gold_runs, strict=True)]
+        tests = distinct_tests(
+            [{"input": x, "output": run.output} for x, run in zip(inst.inputs, gold_runs, strict=True)],
+            by="input",
         )
         bugs: list[str] = []
         for bug in dict.fromkeys(inst.bugs):
@@ -164,7 +165,7 @@ def split_tasks(
         k = round(len(group) * heldout_instance_fraction) if len(group) > 1 else 0
         out["heldout-instance"] += group[:k]
         out["train"] += group[k:]
-    return {name: [_with_split(t, name) for t in ts] for name, ts in out.items()}
+    return {name: [replace(t, split=name) for t in ts] for name, ts in out.items()}
 
 
 def _interleaved_by_kind(families: list[str], kind_of: dict[str, str], rng: random.Random) -> list[str]:
@@ -201,21 +202,11 @@ def _pick(spec: int | Sequence[str], order: list[str], known: list[str]) -> set[
     return set(spec)
 
 
-def _with_split(task: Task, split: str) -> Task:
-    return Task(**{**task.__dict__, "split": split})
-
-
 def _fn_name(gold: str) -> str:
     match = _DEF.search(gold)
     if match is None:
         raise ValueError("a functional family's gold program defines no function")
     return match.group(1)
-
-
-def _distinct(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from atest.core.checking import distinct_tests
-
-    return distinct_tests(tests, by="input")
 
 
 def _slug(text: str) -> str:
