@@ -209,6 +209,44 @@ def test_errors_on_two_processes_are_printed_once_and_stop_both(tmp_path):
     assert sorted(p.name for p in used.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.slow
+def test_what_several_processes_would_multiply_is_refused_in_one_line(tmp_path):
+    """A vLLM engine per process, or a Ray runtime per process, on one machine: refused before any
+    model loads, with the fix, printed once (issue 26 §6)."""
+    cases = [
+        (["--mode", "utrl", "--set", "utrl.generation_backend=vllm"], "2 vLLM engines"),
+        (["--mode", "atgen-adaptive", "--set", "atgen.adversary.backend=vllm"], "2 vLLM engines"),
+        (["--mode", "atgen-static", "--set", "sandbox.executor=ray"], "2 Ray runtimes"),
+    ]
+    for i, (args, needle) in enumerate(cases):
+        out = tmp_path / f"run{i}"
+        proc = run2(*args, "--preset", "cpu-smoke", "--out", str(out), "--json", timeout=300)
+        # torchrun exits 1 when a worker fails; the workers' own code is the bad-input one
+        assert proc.returncode != 0 and "exitcode  : 2" in proc.stderr, proc.stderr[-3000:]
+        errors = [line for line in worker_lines(proc.stderr) if line.startswith("error:")]
+        assert len(errors) == 1 and needle in errors[0], proc.stderr[-3000:]
+        assert json.loads(proc.stdout)["error"]  # one object, from the main process
+        assert not out.exists()
+
+
+@pytest.mark.slow
+def test_map_sharded_even_gives_every_process_as_many_items_and_all_results_in_order(tmp_path):
+    """Validation's generation is shared out with `even=True`: under ZeRO-3 each generate call
+    gathers weights, so every process must make as many calls (a real gloo group of two)."""
+    script = Path(__file__).with_name("multiproc_shard.py")
+    proc = subprocess.run(
+        ["nice", "-n", "10", sys.executable, "-m", "torch.distributed.run", "--standalone",
+         "--nproc_per_node", "2", str(script), str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    zero, one = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    expected = {"uneven": [0, 10, 20, 30, 40], "even": [0, 10, 20, 30, 40], "even_one": [70]}
+    assert zero["results"] == one["results"] == expected
+    assert zero["calls"] == [[0, 2, 4], [0, 2, 4], [7]]
+    assert one["calls"] == [[1, 3], [1, 3, 3], [7]]  # padded to the longest share; extras dropped
+
+
 def test_a_generation_phase_cut_short_resumes_to_the_rows_of_an_uninterrupted_one(tmp_path, tiny_model_dir):
     """Each call of tasks has its own seed, so where a kill stopped the phase changes no row."""
     from atest.core.generation import SamplingParams

@@ -178,6 +178,17 @@ def _resolve(name: str, key: str) -> str:
     return resolve_model(str(Path(name).expanduser()) if looks_local else name)
 
 
+def check_launch(settings: SandboxSettings) -> None:
+    """Refuse what a launch of several processes would multiply: `--executor ray` without an
+    address makes every process start a Ray runtime of its own on the same machine."""
+    if ranks.world() > 1 and settings.executor == "ray" and not settings.ray_address:
+        raise InputError(
+            f"--executor ray without an address under a launch of {ranks.world()} processes would "
+            f"start {ranks.world()} Ray runtimes, one per process",
+            "start one first (`ray start --head`) and pass --ray-address auto (every process joins it)",
+        )
+
+
 def execute(
     plan: RunPlan,
     *,
@@ -189,6 +200,11 @@ def execute(
     from atest.core.sandbox.settings import resolve
     from atest.core.training.run.context import LoopContext
 
+    # `sandbox`: what the CLI resolved, the config its lowest layer; a library caller without it
+    # gets the config's keys over the defaults.
+    settings = sandbox or resolve(config=plan.config.sandbox.settings_layer())
+    with ranks.same_on_every_rank():
+        check_launch(settings)
     start = time.perf_counter()
     if plan.config.threads is not None:
         import torch
@@ -215,11 +231,7 @@ def execute(
     with contextlib.ExitStack() as stack:
         stack.callback(fastpath.stop)
         writer = stack.enter_context(run.metrics_writer()) if ranks.is_main() else None
-        executor = stack.enter_context(
-            # `sandbox`: what the CLI resolved, the config its lowest layer; a library caller
-            # without it gets the config's keys over the defaults.
-            get_executor(workers=workers, settings=sandbox or resolve(config=box.settings_layer()))
-        )
+        executor = stack.enter_context(get_executor(workers=workers, settings=settings))
 
         def record(row: dict[str, Any]) -> None:
             if writer is not None:  # steps are logged on the main process only

@@ -33,6 +33,7 @@ from atest.core.errors import InputError
 from atest.core.io import write_json_atomic
 from atest.core.tasks import Task, read_tasks
 from atest.core.training.config import TrainConfig, parse_select
+from atest.core.training.run import ranks
 from atest.core.training.run.context import LoopContext
 from atest.core.training.trackers import report_figures
 from atest.core.training.trainer.grpo import save_policy
@@ -156,8 +157,13 @@ class Validator:
         return final
 
     def _score(self) -> dict[str, float]:
+        """Each process writes the answers to its share of the prompts; the main process runs
+        them once and every process gets its figures (they all decide what to keep alike)."""
         prompts = [self.role.prompt(self.ctx.config, t, self.thinking) for t in self.tasks]
-        return self.role.score(self, greedy_texts(self.trainer, prompts, self.thinking))
+        texts = ranks.map_sharded(
+            lambda part: greedy_texts(self.trainer, part, self.thinking), prompts, even=True
+        )
+        return ranks.on_main(lambda: self.role.score(self, texts))
 
     def _score_tests(self, texts: list[str]) -> dict[str, float]:
         from atest.core.rewards import UtrlTestItem, score_utrl_tests

@@ -127,11 +127,19 @@ def shard(items: Sequence[T]) -> list[T]:
     return list(items[rank() :: world()])
 
 
-def map_sharded(fn: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
-    """`fn` over `items`, each process doing its share; every process gets all results in order."""
+def map_sharded(fn: Callable[[list[T]], list[R]], items: Sequence[T], *, even: bool = False) -> list[R]:
+    """`fn` over `items`, each process doing its share; every process gets all results in order.
+
+    `even`: every process calls `fn` on as many items (a short share repeats its last item, or
+    the first of `items` when it has none, and drops the extra results), for an `fn` whose
+    collectives need every process at each call (generation under ZeRO-3 gathers weights)."""
     if world() == 1:
         return fn(list(items))
-    parts = all_gather(fn(shard(items)))
+    mine = shard(items)
+    size = len(mine)
+    if even and items:
+        mine += [mine[-1] if mine else items[0]] * (-(-len(items) // world()) - size)
+    parts = all_gather(fn(mine)[:size])
     out: list[Any] = [None] * len(items)
     for r, part in enumerate(parts):
         out[r :: world()] = part

@@ -57,6 +57,15 @@ def check_device(config: TrainConfig, backends: Sequence[str] = ()) -> bool:
     vllm_backend = "vllm" in backends
     if use_cpu and config.grpo.bf16:
         raise InputError("config asks for bf16 but training runs on CPU (no GPU)", "--set grpo.bf16=false")
+    if vllm_backend and world_size() > 1:
+        # Each rank would build its own engine for the whole machine's memory; TRL's colocated
+        # generation (grpo.use_vllm) is the one vLLM path that splits itself across ranks.
+        raise InputError(
+            f"the vllm generation backend under a launch of {world_size()} processes would open "
+            f"{world_size()} vLLM engines, one per process",
+            "set utrl.generation_backend=hf / atgen.adversary.backend=hf (each process samples its share), "
+            "serve the model once (`vllm serve`) with atgen.adversary.backend=openai, or train in one process",
+        )
     if config.grpo.use_vllm or vllm_backend:
         _require_vllm()  # server mode too: TRL's weight sync imports vllm in the trainer
         prepare_vllm_env()
