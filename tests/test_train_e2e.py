@@ -174,6 +174,30 @@ def test_utrl_smoke_runs_every_phase_and_saves_both_roles(tmp_path, primed_model
 
 
 @pytest.mark.slow
+def test_utrl_opponents_from_the_tasks_buggy_codes_sample_nothing(tmp_path, primed_model, task_file):
+    """`utrl.opponents_from=buggy_code`: the opponents are each task's own bugs (none sampled);
+    `both` adds them to the samples. A correct "bug" would be dropped like a correct sample."""
+    out = tmp_path / "run"
+    proc = train_cli(
+        "--mode", "utrl", "--preset", "cpu-smoke", "--tasks", str(task_file), "--out", str(out), "--json",
+        "--set", f"test_model.path={primed_model}", "--set", f"code_model.path={primed_model}",
+        "--set", "utrl.opponents_from=buggy_code", "--set", "utrl.iterations=1",
+        "--set", "utrl.per_iteration=[{code_steps: 0}]",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["phases"] == [
+        "iter1/opponents",
+        "iter1/test_train",
+        "final/test_generator",
+    ]
+    assert not (out / "iter1/opponents/samples.jsonl").exists()
+    rows = [json.loads(x) for x in (out / "iter1/opponents/opponents.jsonl").read_text().splitlines()]
+    assert {r["task_id"]: r["opponents"] for r in rows} == {t.task_id: t.buggy_code for t in sum_tasks()}
+    ledger = json.loads((out / "run.json").read_text())["phases"]["iter1/opponents"]
+    assert ledger["samples"] == 0 and ledger["buggy_codes"] == ledger["opponents"] == 4
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["atgen-static", "atgen-unconditional", "atgen-adaptive"])
 def test_atgen_smoke_runs_and_saves_merged_model_and_adapter(tmp_path, primed_model, task_file, mode):
     out = tmp_path / "run"

@@ -158,6 +158,10 @@ class UtrlSection(UtrlRewardConfig):
     # fails every valid test (False, the authors' reward, whose denominator is always K).
     drop_codeless_opponents: bool = True
     generation_backend: Literal["hf", "vllm"] = "hf"
+    # Where each iteration's opponents come from: the code generator's samples (the paper), the
+    # task's own buggy codes (hand-written bugs or mutants: a small model's samples seldom run, and
+    # then every opponent fails every test alike), or both. Correct ones are dropped either way.
+    opponents_from: Literal["model", "buggy_code", "both"] = "model"
     per_iteration: list[IterationOverride] = Field(default_factory=list)
 
 

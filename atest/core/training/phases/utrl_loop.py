@@ -2,8 +2,9 @@
 
 One iteration is four phases, each with its artifacts under `iter<i>/<phase>/`:
 
-1. `opponents`: K solutions per task sampled from the current code generator; the ones that
-   pass every gold test are dropped (they are not bugs to find), as are responses with no code.
+1. `opponents`: K solutions per task sampled from the current code generator (or the tasks' own
+   buggy codes, `utrl.opponents_from`); the ones that pass every gold test are dropped (they are
+   not bugs to find), as are responses with no code.
 2. `test_train`: GRPO on the test generator with the discrimination reward against them.
 3. `gen_tests`: the trained test generator writes tests for every task; only tests whose
    output the gold solution reproduces are kept.
@@ -79,32 +80,39 @@ def _sample_opponents(
     from atest.core.prompts import build_messages
 
     cfg = ctx.config
-    sampling = cfg.utrl.opponents
-    ctx.on_event(f"{name}: sampling {sampling.n} solutions per task from the code generator")
-    params = SamplingParams(
-        temperature=sampling.temperature,
-        top_p=sampling.top_p,
-        max_new_tokens=sampling.max_new_tokens,
-        n=sampling.n,
-        seed=cfg.seed + it,
-    )
-    thinking = cfg.code_model.thinking
-    with open_generator(
-        cfg.utrl.generation_backend, _policy_dir(ctx, "code", code_model), base_dir=ctx.base_dirs["code"]
-    ) as generator:
-        rows = sample_resumable(
-            out / "samples.jsonl",
-            ctx.tasks,
-            generator=generator,
-            params=params,
-            build_prompt=lambda t: build_messages("utrl-code", t, thinking=thinking),
-            to_row=lambda t, texts: {"task_id": t.task_id, "responses": texts},
+    source = cfg.utrl.opponents_from
+    rows: list[dict[str, Any]] = []
+    if source != "buggy_code":
+        sampling = cfg.utrl.opponents
+        ctx.on_event(f"{name}: sampling {sampling.n} solutions per task from the code generator")
+        params = SamplingParams(
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_new_tokens=sampling.max_new_tokens,
+            n=sampling.n,
+            seed=cfg.seed + it,
         )
+        thinking = cfg.code_model.thinking
+        with open_generator(
+            cfg.utrl.generation_backend, _policy_dir(ctx, "code", code_model), base_dir=ctx.base_dirs["code"]
+        ) as generator:
+            rows = sample_resumable(
+                out / "samples.jsonl",
+                ctx.tasks,
+                generator=generator,
+                params=params,
+                build_prompt=lambda t: build_messages("utrl-code", t, thinking=thinking),
+                to_row=lambda t, texts: {"task_id": t.task_id, "responses": texts},
+            )
     drop = cfg.utrl.drop_codeless_opponents
     codes = {
         row["task_id"]: [c or "" for c in map(extract_code, row["responses"]) if c or not drop]
         for row in rows
     }
+    if source != "model":
+        ctx.on_event(f"{name}: the tasks' buggy codes join the opponents (utrl.opponents_from={source})")
+        for task in ctx.tasks:
+            codes[task.task_id] = [*codes.get(task.task_id, []), *task.buggy_code]
     items = [(task, codes.get(task.task_id, [])) for task in ctx.tasks]
     correct = (
         ranks.map_sharded(lambda part: correct_codes(ctx.executor, part, ctx.limits), items)
@@ -124,6 +132,7 @@ def _sample_opponents(
     n_correct = sum(sum(f) for f in correct)
     stats = {
         "samples": n_samples,
+        "buggy_codes": sum(len(t.buggy_code) for t in ctx.tasks) if source != "model" else 0,
         "with_code": sum(1 for _, cs in items for c in cs if c),
         "correct_dropped": n_correct,
         "opponents": n_kept - n_correct,
