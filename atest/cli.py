@@ -22,6 +22,7 @@ from atest.commands import (
     reproduce,
     reward,
     sandbox,
+    schema,
     synth,
     train,
     warmup,
@@ -57,6 +58,7 @@ for module in (
     reward,
     sandbox,
     synth,
+    schema,
 ):
     module.register(app)
 

@@ -271,7 +271,7 @@ def test_seed_none_sends_no_seed_to_an_openai_server():
     prefill): the request body then has no `seed` at all, and sample k of a seeded call has seed + k."""
     import typer
 
-    from atest.commands.gen_tests import parse_seed
+    from atest.commands._options import parse_seed
     from atest.core.generation.openai_backend import OpenAIGenerator
 
     assert parse_seed("none") is None and parse_seed("None") is None and parse_seed("7") == 7

@@ -12,6 +12,7 @@ prints exactly one JSON object on stdout:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -19,14 +20,23 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
@@ -69,12 +79,23 @@ def strict_json(obj: Any) -> Any:
 
 
 def emit_json(obj: Any) -> None:
-    """Print exactly one JSON object on stdout."""
+    """Print exactly one JSON object on stdout: a command's result model (atest.core.results)
+    or the error object."""
+    if isinstance(obj, BaseModel):
+        obj = obj.model_dump(mode="json")
     sys.stdout.write(json.dumps(strict_json(obj), ensure_ascii=False, default=str, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 
 _KINDS = {EXIT_BAD_INPUT: "bad_input", EXIT_EXTERNAL: "infrastructure", EXIT_INTERRUPTED: "interrupted"}
+
+
+def emit_error(exit_code: int, message: str, hint: str | None, kind: str | None = None) -> None:
+    """The one JSON error object of a failed `--json` command (atest.core.results.ErrorResult)."""
+    from atest.core.results import ErrorDetail, ErrorResult
+
+    kind = kind or _KINDS.get(exit_code, "error")
+    emit_json(ErrorResult(error=ErrorDetail(exit_code=exit_code, kind=kind, message=message, hint=hint)))  # type: ignore[arg-type]
 
 
 def fail(exit_code: int, message: str, hint: str | None, json_out: bool) -> typer.Exit:
@@ -83,8 +104,7 @@ def fail(exit_code: int, message: str, hint: str | None, json_out: bool) -> type
     # The message is plain text: "[ray]" in `pip install 'atest[ray]'` is not markup.
     console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     if json_out:
-        kind = _KINDS.get(exit_code, "error")
-        emit_json({"error": {"exit_code": exit_code, "kind": kind, "message": message, "hint": hint}})
+        emit_error(exit_code, message, hint)
     return typer.Exit(exit_code)
 
 
@@ -166,22 +186,13 @@ class AtestGroup(TyperGroup):
         except typer.Exit as exc:
             code = exc.exit_code
         except typer.Abort:
-            emit_json(
-                {
-                    "error": {
-                        "exit_code": EXIT_INTERRUPTED,
-                        "kind": "interrupted",
-                        "message": "interrupted",
-                        "hint": None,
-                    }
-                }
-            )
+            emit_error(EXIT_INTERRUPTED, "interrupted", None)
             code = EXIT_INTERRUPTED
         except TyperException as exc:  # click's usage errors (typer vendors click)
             exc.show()  # type: ignore[attr-defined]
             code = getattr(exc, "exit_code", EXIT_BAD_INPUT)
             message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-            emit_json({"error": {"exit_code": code, "kind": "bad_input", "message": message, "hint": None}})
+            emit_error(code, message, None, kind="bad_input")
         else:
             # without standalone mode, a command's `typer.Exit(n)` comes back as its return value
             code = result if isinstance(result, int) else 0
@@ -221,6 +232,51 @@ class PlainProgress:
         )
 
 
+@contextlib.contextmanager
+def progress_bar(
+    label: str, quiet: bool = False, *, unit: str = "runs", every: float = 30.0, tokens: bool = False
+) -> Iterator[Any]:
+    """A Rich bar on stderr on a terminal; in a log, a plain line now and then (`PlainProgress`),
+    never a `\r` bar. `quiet` (--json) drops the bar, never the log lines.
+
+    The callback it yields is the core's: `progress(done, total)`, or with `tokens` (generation)
+    `progress(p)` for a `gentests.Progress` p, shown with its tokens per second.
+    """
+    if not console.is_terminal:
+        plain = PlainProgress(label, unit, every=every)
+        if not tokens:
+            yield plain
+            return
+
+        def log(p: Any) -> None:
+            plain(p.units_done, p.units_total, f", {_tokens_per_s(p):.1f} tokens/s")
+
+        yield log
+        return
+    if quiet:
+        yield None
+        return
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    if tokens:
+        columns.append(TextColumn("{task.fields[tps]:.1f} tok/s"))
+    with Progress(
+        *columns, TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True
+    ) as bar:
+        handle = bar.add_task(label, total=None, tps=0.0)
+
+        def update(done: int, total: int) -> None:
+            bar.update(handle, completed=done, total=total)
+
+        def update_tokens(p: Any) -> None:
+            bar.update(handle, completed=p.units_done, total=p.units_total, tps=_tokens_per_s(p))
+
+        yield update_tokens if tokens else update
+
+
+def _tokens_per_s(p: Any) -> float:
+    return p.tokens / p.seconds if p.seconds else 0.0
+
+
 def _duration(seconds: float) -> str:
     seconds = round(seconds)
     if seconds < 60:
@@ -246,15 +302,6 @@ def quiet_library_bars() -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
-
-
-ForceOpt = Annotated[
-    bool,
-    typer.Option(
-        "--force",
-        help="Replace an existing output (only once the command has succeeded; see README Outputs).",
-    ),
-]
 
 
 def check_outputs(*, force: bool = False, cache_dir: Any = None, **paths: Any) -> None:

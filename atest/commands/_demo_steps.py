@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from atest.commands._steps import Resume, StepHook, StepRunner
 from atest.core.demo import (
@@ -27,9 +27,19 @@ from atest.core.demo import (
 )
 from atest.core.errors import ExternalError
 from atest.core.io import read_jsonl_resumable
+from atest.core.results import (
+    AttackEvalResult,
+    BonResult,
+    FidelityResult,
+    MutationScoreResult,
+    Result,
+    TrainResult,
+)
 from atest.core.training.modes import get_mode
 
 __all__ = ["DemoRunner", "Resume", "Source"]
+
+R = TypeVar("R", bound=Result)
 
 
 class Source(NamedTuple):
@@ -61,6 +71,12 @@ class DemoRunner:
     def step(self, name: str, label: str, argv: list[str], resume: Resume | None = None) -> dict[str, Any]:
         """One demo step through the shared runner (see atest/commands/_steps.py)."""
         return self.runner.step(name, label, argv, resume)
+
+    def typed(
+        self, model: type[R], name: str, label: str, argv: list[str], resume: Resume | None = None
+    ) -> R:
+        """A step whose `--json` is read as its command's result model (atest.core.results)."""
+        return model.model_validate(self.step(name, label, argv, resume))
 
     def run(self) -> DemoResult:
         out = self.cfg.out
@@ -119,7 +135,7 @@ class DemoRunner:
         ])  # fmt: skip
         self._gen_tests("tests-warm", "generate tests with the warmed-up model", str(warm))
         train = out / "train"
-        trained = self.step("train", f"train it with GRPO ({cfg.mode}, {cfg.train_steps} steps, training tasks)", [
+        trained = self.typed(TrainResult, "train", f"train it with GRPO ({cfg.mode}, {cfg.train_steps} steps, training tasks)", [
             "train", "--mode", cfg.mode, "--preset", "cpu-smoke", "--tasks", str(train_tasks),
             *_train_overrides(cfg, warm), "--out", str(train),
         ], Resume((train / "run.json",), ["train", "--resume", "--out", str(train)]))  # fmt: skip
@@ -144,8 +160,8 @@ class DemoRunner:
         ]  # fmt: skip
         self.step(name, label, argv, Resume((out,), [*argv, "--resume"]))
 
-    def _bon(self, name: str, label: str, tests: str, pool: str, path: Path, ns: list[int]) -> dict[str, Any]:
-        return self.step(f"{name}-{_slug(pool)}", f"best-of-N on the {pool} pool with {label}", [
+    def _bon(self, name: str, label: str, tests: str, pool: str, path: Path, ns: list[int]) -> BonResult:
+        return self.typed(BonResult, f"{name}-{_slug(pool)}", f"best-of-N on the {pool} pool with {label}", [
             "bon", "--tasks", str(path), "--tests", tests, "--solution-model", pool, "--ns", _ns(ns),
             *self._workers, *self._cache,
         ])  # fmt: skip
@@ -164,10 +180,10 @@ class DemoRunner:
             ),
             cfg.model: (out / "model-pool.jsonl", list(range(1, cfg.solutions + 1))),
         }
-        gold: dict[str, dict[str, Any]] = {}
+        gold: dict[str, BonResult] = {}
         for pool, (path, ns) in pools.items():
             details = out / f"gold-{_slug(pool)}.jsonl"
-            gold[pool] = self.step(f"gold-{_slug(pool)}", f"best-of-N on the {pool} pool with the gold tests", [
+            gold[pool] = self.typed(BonResult, f"gold-{_slug(pool)}", f"best-of-N on the {pool} pool with the gold tests", [
                 "bon", "--tasks", str(path), "--tests", GOLD, "--solution-model", pool, "--ns", _ns(ns),
                 "--out", str(details), "--force", *self._workers, *self._cache,
             ])  # fmt: skip
@@ -180,17 +196,17 @@ class DemoRunner:
                 bon = {pool: self._bon(f"bon-{i}", label, tests, pool, *at) for pool, at in ranked.items()}
             fidelity = None
             if tests != GOLD:
-                fidelity = self.step(f"fidelity-{i}", f"fidelity of {label} on the mutant pool", [
+                fidelity = self.typed(FidelityResult, f"fidelity-{i}", f"fidelity of {label} on the mutant pool", [
                     "fidelity", "--tasks", str(out / "mutant-pool.jsonl"), "--tests", tests,
                     *self._workers, *self._cache,
-                ])["fidelity"]  # fmt: skip
-            mutation = self.step(f"mutation-{i}", f"mutation score of {label}", [
+                ]).fidelity  # fmt: skip
+            mutation = self.typed(MutationScoreResult, f"mutation-{i}", f"mutation score of {label}", [
                 "mutation-score", "--tasks", str(out / "tasks.jsonl"), "--tests", tests,
                 *self._workers, *self._cache,
             ])  # fmt: skip
             rates = None
             if role in MODEL_ROLES and cfg.prompt == "atgen":
-                rates = self.step(f"attack-{i}", f"ATGEN's rates of {label} against the buggy code", [
+                rates = self.typed(AttackEvalResult, f"attack-{i}", f"ATGEN's rates of {label} against the buggy code", [
                     "attack-eval", "--tasks", str(out / "tasks.jsonl"), "--tests", tests,
                     *self._workers, *self._cache,
                 ])  # fmt: skip
@@ -199,13 +215,11 @@ class DemoRunner:
                     role=role,
                     label=label,
                     tests=tests,
-                    tests_per_task=float(bon[MUTANT_POOL]["mean_tests_per_task"]),
-                    bon={p: float(r["accuracy"]) for p, r in bon.items()},
-                    bon_curve={
-                        p: {int(k): float(v) for k, v in r["curve"][p].items()} for p, r in bon.items()
-                    },
+                    tests_per_task=bon[MUTANT_POOL].mean_tests_per_task,
+                    bon={p: r.accuracy for p, r in bon.items()},
+                    bon_curve={p: {int(k): v for k, v in r.curve[p].items()} for p, r in bon.items()},
                     fidelity=fidelity,
-                    mutation_score=mutation.get("mutation_score"),
+                    mutation_score=mutation.mutation_score,
                     rates=_rates(rates),
                 )
             )
@@ -224,13 +238,13 @@ def _smallest_pool(path: Path) -> int:
     return min(sizes)
 
 
-def _rates(report: dict[str, Any] | None) -> dict[str, float] | None:
+def _rates(report: AttackEvalResult | None) -> dict[str, float] | None:
     if report is None:
         return None
     return {
-        "parsed": 1.0 - float(report["parse_failure_rate"]),
-        "io_accuracy": float(report["io_accuracy"]),
-        "attack": float(report["attack_rate"]),
+        "parsed": 1.0 - float(report.parse_failure_rate),  # type: ignore[arg-type]
+        "io_accuracy": float(report.io_accuracy),  # type: ignore[arg-type]
+        "attack": float(report.attack_rate),  # type: ignore[arg-type]
     }
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from atest.commands._common import console, emit_json, sandbox_settings
-from atest.commands._evaluation import limits_from_options, print_warnings, progress_bar
+from atest.commands._common import console, emit_json
+from atest.commands._evaluation import executor_with_progress, limits_from_options, print_warnings
 from atest.core.errors import InputError
 from atest.core.io import write_jsonl_atomic
+from atest.core.results import BonPaperResult, FidelityPaperResult
 
 
 def check_paper(
@@ -31,7 +32,6 @@ def check_paper(
 def _cells(tasks, tests, solution_model, n, workers, cache_dir, cpu_seconds, memory_mb, json_out):
     from atest.core.metrics.inputs import check_n, load_eval_inputs
     from atest.core.metrics.utrl_paper import paper_cells, paper_tests
-    from atest.core.sandbox import get_executor
 
     inputs = load_eval_inputs(tasks, tests, solution_model, need_gold_tests=True, every_model=False)
     if n is not None:
@@ -47,10 +47,7 @@ def _cells(tasks, tests, solution_model, n, workers, cache_dir, cpu_seconds, mem
         check_n(inputs, None, [])
     print_warnings(inputs.warnings)
     limits = limits_from_options(cpu_seconds, memory_mb)
-    with (
-        get_executor(workers=workers, settings=sandbox_settings(), cache_dir=cache_dir) as executor,
-        progress_bar("running candidates", json_out) as progress,
-    ):
+    with executor_with_progress(workers, cache_dir, "running candidates", json_out) as (executor, progress):
         cells, n_executions = paper_cells(
             executor, inputs.tasks, paper_tests(tests, inputs.tasks), inputs.models,
             n=n, limits=limits, progress=progress,
@@ -61,36 +58,24 @@ def _cells(tasks, tests, solution_model, n, workers, cache_dir, cpu_seconds, mem
 def run_paper_bon(
     tasks: Path, tests: str, solution_model, n, out, workers, cache_dir, cpu_seconds, memory_mb, json_out
 ) -> None:
-    from atest.core.metrics.utrl_paper import bon_summary
-
     inputs, cells, n_executions = _cells(
         tasks, tests, solution_model, n, workers, cache_dir, cpu_seconds, memory_mb, json_out
     )
     if out:
         write_jsonl_atomic(out, (c.to_dict() for c in cells))
-    summary = {
-        **bon_summary(cells),
-        "n_tasks": len({c.task_id for c in cells}),
-        "n": n,
-        "tie": "last",
-        "paper": "utrl",
-        "tests": tests,
-        "n_executions": n_executions,
-        "skipped": inputs.skipped,
-        "warnings": inputs.warnings,
-    }
+    summary = BonPaperResult.from_cells(cells, inputs, n, tests, n_executions)
     if json_out:
         emit_json(summary)
         return
-    for model, acc in summary["per_model"].items():
+    for model, acc in summary.per_model.items():
         console.print(
-            f"{model}: accuracy {acc:.4f}, mean gold score {summary['per_model_score'][model]:.4f} "
-            f"over {summary['per_model_tasks'][model]} tasks",
+            f"{model}: accuracy {acc:.4f}, mean gold score {summary.per_model_score[model]:.4f} "
+            f"over {summary.per_model_tasks[model]} tasks",
             highlight=False,
         )
     console.print(
-        f"UTRL rules (last-index ties, each model on its own): mean over models {summary['accuracy']:.4f}; "
-        f"{summary['n_tasks_without_tests']} task(s) without a parsed test took candidate 0",
+        f"UTRL rules (last-index ties, each model on its own): mean over models {summary.accuracy:.4f}; "
+        f"{summary.n_tasks_without_tests} task(s) without a parsed test took candidate 0",
         highlight=False,
     )
 
@@ -106,21 +91,11 @@ def run_paper_fidelity(
     per_task = fidelity_per_task(cells, inputs.models)
     if out:
         write_jsonl_atomic(out, ({"task_id": t, "spearman": rho} for t, rho in per_task.items()))
-    fidelity = sum(per_task.values()) / len(per_task)
-    summary = {
-        "fidelity": fidelity,
-        "n_tasks": len(per_task),
-        "paper": "utrl",
-        "solution_models": inputs.models,
-        "tests": tests,
-        "n_executions": n_executions,
-        "skipped": inputs.skipped,
-        "warnings": inputs.warnings,
-    }
+    summary = FidelityPaperResult.from_per_task(per_task, inputs, tests, n_executions)
     if json_out:
         emit_json(summary)
         return
     console.print(
-        f"fidelity {fidelity:.4f} over {len(per_task)} tasks (UTRL rules: a constant vector counts as 0)",
+        f"fidelity {summary.fidelity:.4f} over {summary.n_tasks} tasks (UTRL rules: a constant vector counts as 0)",
         highlight=False,
     )

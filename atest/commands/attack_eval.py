@@ -8,20 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from atest.commands._common import check_outputs, console, emit_json, handle_errors, sandbox_settings
-from atest.commands._evaluation import (
-    CacheOpt,
-    CpuOpt,
-    JsonOpt,
-    MemoryOpt,
-    SeedOpt,
-    TasksOpt,
-    WorkersOpt,
-    fmt_ci,
-    limits_from_options,
-    print_warnings,
-    progress_bar,
-)
+from atest.commands import _options as opt
+from atest.commands._common import check_outputs, console, emit_json, handle_errors
+from atest.commands._evaluation import executor_with_progress, fmt_ci, limits_from_options, print_warnings
+from atest.core.results import AttackEvalResult
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +20,7 @@ def register(app: typer.Typer) -> None:
     )
     @handle_errors
     def _cmd(
-        tasks: TasksOpt,
+        tasks: opt.TasksOpt,
         tests: Annotated[
             Path,
             typer.Option(
@@ -43,22 +33,21 @@ def register(app: typer.Typer) -> None:
                 "--out", help="Write one JSON line per generated test with the flags the rates count."
             ),
         ] = None,
-        workers: WorkersOpt = None,
-        cache_dir: CacheOpt = None,
-        cpu_seconds: CpuOpt = None,
-        memory_mb: MemoryOpt = None,
-        seed: SeedOpt = 0,
-        json_out: JsonOpt = False,
+        workers: opt.WorkersOpt = None,
+        cache_dir: opt.CacheOpt = None,
+        cpu_seconds: opt.CpuOpt = None,
+        memory_mb: opt.MemoryOpt = None,
+        seed: opt.SeedOpt = 0,
+        json_out: opt.JsonOpt = False,
     ) -> None:
         from atest.core.metrics.attack import RATES
         from atest.core.metrics.evaluate import evaluate_attack
-        from atest.core.sandbox import get_executor
 
         check_outputs(cache_dir=cache_dir)
         limits = limits_from_options(cpu_seconds, memory_mb)
-        with (
-            get_executor(workers=workers, settings=sandbox_settings(), cache_dir=cache_dir) as executor,
-            progress_bar("running gold and buggy code", json_out) as progress,
+        with executor_with_progress(workers, cache_dir, "running gold and buggy code", json_out) as (
+            executor,
+            progress,
         ):
             run = evaluate_attack(tasks, tests, executor, limits=limits, seed=seed, progress=progress)
         print_warnings(run.warnings)
@@ -68,24 +57,17 @@ def register(app: typer.Typer) -> None:
             from atest.core.io import write_jsonl_atomic
 
             write_jsonl_atomic(out, ({**asdict(u), "attack": u.attack} for u in run.units))
-        summary = {
-            **run.report,
-            "n_executions": run.n_executions,
-            "skipped": run.skipped,
-            "warnings": run.warnings,
-        }
+        summary = AttackEvalResult.from_run(run)
         if json_out:
             emit_json(summary)
             return
-        table = Table(
-            title=f"ATGEN metrics over {summary['n_units']} generated tests, {summary['n_tasks']} tasks"
-        )
+        table = Table(title=f"ATGEN metrics over {summary.n_units} generated tests, {summary.n_tasks} tasks")
         table.add_column("split")
         for header in ("IO acc.", "attack", "input attack", "invalid input", "parse failure"):
             table.add_column(header, justify="right")
-        splits = [("all", summary), *summary["by_difficulty"].items()]
+        splits = [("all", summary), *summary.by_difficulty.items()]
         for name, block in splits:
-            table.add_row(f"{name} ({block['n_units']})", *(f"{block[r]:.4f}" for r in RATES))
+            table.add_row(f"{name} ({block.n_units})", *(f"{getattr(block, r):.4f}" for r in RATES))
         console.print(table)
         for rate in ("io_accuracy", "attack_rate"):
-            console.print(f"{rate} 95% CI {fmt_ci(summary[f'{rate}_ci95'])}", highlight=False)
+            console.print(f"{rate} 95% CI {fmt_ci(getattr(summary, f'{rate}_ci95'))}", highlight=False)

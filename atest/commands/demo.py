@@ -7,13 +7,15 @@ have the core write the figures and the report, render the table.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.rule import Rule
 from rich.table import Table
 
 from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
+from atest.commands._options import JsonOpt
+from atest.core.results import DemoSummary
 
 if TYPE_CHECKING:
     from atest.core.demo import DemoResult
@@ -49,7 +51,7 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--solution-tokens", min=16, help="Tokens per sampled solution.")
         ] = 192,
         workers: Annotated[int | None, typer.Option("--workers", min=1, help="Sandbox workers.")] = None,
-        json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
+        json_out: JsonOpt = False,
     ) -> None:
         from atest.commands._demo_steps import DemoRunner
         from atest.core.demo import DemoConfig
@@ -73,7 +75,7 @@ def register(app: typer.Typer) -> None:
         result.report = write_report(out / "report.md", result)
         _render(result)
         if json_out:
-            emit_json(_summary(result))
+            emit_json(DemoSummary.from_result(result))
 
 
 def _render(result: DemoResult) -> None:
@@ -98,30 +100,3 @@ def _render(result: DemoResult) -> None:
     console.print(f"report: {result.report}", highlight=False)
     for plot in result.plots:
         console.print(f"plot:   {plot}", highlight=False)
-
-
-def _summary(result: DemoResult) -> dict[str, Any]:
-    return {
-        "out": str(result.config.out),
-        "report": str(result.report),
-        "plots": [str(p) for p in result.plots],
-        "seconds": result.seconds,
-        "pools": {
-            name: {"n_tasks": t.n_tasks, "n_mixed": t.n_mixed, "separates": t.separates, "chance": t.chance}
-            for name, t in result.pools.items()
-        },
-        "rows": [
-            {
-                "tests": r.label,
-                "tests_per_task": r.tests_per_task,
-                "bon": r.bon,
-                "bon_curve": r.bon_curve,
-                "fidelity": r.fidelity,
-                "mutation_score": r.mutation_score,
-                "rates": r.rates,
-            }
-            for r in result.rows
-        ],
-        "learning": [{"step": p.step, "reward": p.reward, **p.components} for p in result.learning],
-        "steps": [{"name": s.name, "seconds": s.seconds, "resumed": s.resumed} for s in result.steps],
-    }

@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
-from atest.commands._common import ForceOpt, check_outputs, console, emit_json, handle_errors
-from atest.commands._evaluation import JsonOpt, TasksOpt, print_warnings
+from atest.commands import _options as opt
+from atest.commands._common import check_outputs, console, emit_json, handle_errors
+from atest.commands._evaluation import print_warnings
+from atest.core.results import ExampleTestsResult
 
 
 def register(app: typer.Typer) -> None:
@@ -18,10 +20,10 @@ def register(app: typer.Typer) -> None:
     )
     @handle_errors
     def _cmd(
-        tasks: TasksOpt,
+        tasks: opt.TasksOpt,
         out: Annotated[Path, typer.Option("--out", help="Tests file to write (JSON lines).")],
-        force: ForceOpt = False,
-        json_out: JsonOpt = False,
+        force: opt.ForceOpt = False,
+        json_out: opt.JsonOpt = False,
     ) -> None:
         from atest.core.examples import EXAMPLES_SOURCE, example_tests
         from atest.core.io import write_jsonl_atomic
@@ -32,15 +34,15 @@ def register(app: typer.Typer) -> None:
         print_warnings(warnings)
         rows = [{"task_id": t.task_id, "tests": example_tests(t), "source": EXAMPLES_SOURCE} for t in loaded]
         write_jsonl_atomic(out, rows)
-        summary = {
-            "n_tasks": len(rows),
-            "n_tests": sum(len(r["tests"]) for r in rows),
-            "n_tasks_without_examples": sum(not r["tests"] for r in rows),
-            "out": str(out),
-        }
+        summary = ExampleTestsResult(
+            n_tasks=len(rows),
+            n_tests=sum(len(r["tests"]) for r in rows),
+            n_tasks_without_examples=sum(not r["tests"] for r in rows),
+            out=str(out),
+        )
         console.print(
-            f"{summary['n_tests']} example tests from {summary['n_tasks']} statements "
-            f"({summary['n_tasks_without_examples']} without readable examples) -> {out}",
+            f"{summary.n_tests} example tests from {summary.n_tasks} statements "
+            f"({summary.n_tasks_without_examples} without readable examples) -> {out}",
             highlight=False,
         )
         if json_out:

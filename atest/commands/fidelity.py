@@ -7,32 +7,12 @@ from typing import Annotated
 
 import typer
 
-from atest.commands._common import (
-    ForceOpt,
-    check_outputs,
-    console,
-    emit_json,
-    handle_errors,
-    sandbox_settings,
-)
-from atest.commands._evaluation import (
-    CacheOpt,
-    CpuOpt,
-    DropInvalidOpt,
-    JsonOpt,
-    MemoryOpt,
-    ModelsOpt,
-    PaperOpt,
-    SeedOpt,
-    TasksOpt,
-    WorkersOpt,
-    fmt_ci,
-    limits_from_options,
-    print_warnings,
-    progress_bar,
-)
+from atest.commands import _options as opt
+from atest.commands._common import check_outputs, console, emit_json, handle_errors
+from atest.commands._evaluation import executor_with_progress, fmt_ci, limits_from_options, print_warnings
 from atest.commands._paper import check_paper, run_paper_fidelity
 from atest.core.io import write_jsonl_atomic
+from atest.core.results import FidelityResult
 
 
 def register(app: typer.Typer) -> None:
@@ -41,28 +21,27 @@ def register(app: typer.Typer) -> None:
     )
     @handle_errors
     def _cmd(
-        tasks: TasksOpt,
+        tasks: opt.TasksOpt,
         tests: Annotated[str, typer.Option("--tests", help="Tests file from `atest gen-tests`.")],
-        solution_model: ModelsOpt = None,
+        solution_model: opt.ModelsOpt = None,
         n: Annotated[
             int | None, typer.Option("--n", min=1, help="Use the first N candidates per model.")
         ] = None,
-        drop_invalid: DropInvalidOpt = False,
-        paper: PaperOpt = None,
+        drop_invalid: opt.DropInvalidOpt = False,
+        paper: opt.PaperOpt = None,
         out: Annotated[
             Path | None, typer.Option("--out", help="Write per-task correlations as JSON lines.")
         ] = None,
-        workers: WorkersOpt = None,
-        cache_dir: CacheOpt = None,
-        cpu_seconds: CpuOpt = None,
-        memory_mb: MemoryOpt = None,
-        seed: SeedOpt = 0,
-        force: ForceOpt = False,
-        json_out: JsonOpt = False,
+        workers: opt.WorkersOpt = None,
+        cache_dir: opt.CacheOpt = None,
+        cpu_seconds: opt.CpuOpt = None,
+        memory_mb: opt.MemoryOpt = None,
+        seed: opt.SeedOpt = 0,
+        force: opt.ForceOpt = False,
+        json_out: opt.JsonOpt = False,
     ) -> None:
         from atest.core.metrics.evaluate import evaluate_fidelity
         from atest.core.metrics.inputs import check_n, load_eval_inputs
-        from atest.core.sandbox import get_executor
 
         check_outputs(force=force, cache_dir=cache_dir, out=out)
         if paper is not None:
@@ -75,9 +54,9 @@ def register(app: typer.Typer) -> None:
         check_n(inputs, n, [])
         print_warnings(inputs.warnings)
         limits = limits_from_options(cpu_seconds, memory_mb)
-        with (
-            get_executor(workers=workers, settings=sandbox_settings(), cache_dir=cache_dir) as executor,
-            progress_bar("running candidates", json_out) as progress,
+        with executor_with_progress(workers, cache_dir, "running candidates", json_out) as (
+            executor,
+            progress,
         ):
             run = evaluate_fidelity(
                 inputs, executor, n=n, drop_invalid=drop_invalid, limits=limits, seed=seed, progress=progress
@@ -85,22 +64,7 @@ def register(app: typer.Typer) -> None:
         r = run.result
         if out:
             write_jsonl_atomic(out, ({"task_id": t, "spearman": rho} for t, rho in r.per_task.items()))
-        summary = {
-            "fidelity": r.fidelity,
-            "n_tasks": r.n_tasks,
-            "n_constant": r.n_constant,
-            "fidelity_excluding_constant": r.fidelity_excluding_constant,
-            "ci95": r.ci95,
-            "ci95_excluding_constant": r.ci95_excluding_constant,
-            "solution_models": inputs.models,
-            "tests": tests,
-            "n_invalid_dropped": sum(run.outcome.n_invalid.values()),
-            "n_malformed_tests": inputs.n_malformed_tests,
-            "n_duplicate_tests": inputs.n_duplicate_tests,
-            "n_executions": run.outcome.n_executions,
-            "skipped": inputs.skipped,
-            "warnings": inputs.warnings,
-        }
+        summary = FidelityResult.from_run(run, inputs, tests)
         if json_out:
             emit_json(summary)
             return

@@ -11,28 +11,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from atest.commands._common import (
-    ForceOpt,
-    check_outputs,
-    console,
-    emit_json,
-    handle_errors,
-    sandbox_settings,
-)
-from atest.commands._evaluation import (
-    CacheOpt,
-    CpuOpt,
-    JsonOpt,
-    MemoryOpt,
-    ModelsOpt,
-    TasksOpt,
-    WorkersOpt,
-    limits_from_options,
-    print_warnings,
-    progress_bar,
-)
+from atest.commands import _options as opt
+from atest.commands._common import check_outputs, console, emit_json, handle_errors, progress_bar
+from atest.commands._evaluation import executor_with_progress, limits_from_options, print_warnings
 from atest.core.errors import EXIT_THRESHOLD, InputError
 from atest.core.io import write_jsonl_atomic
+from atest.core.results import FilterResult
 
 if TYPE_CHECKING:
     from atest.core.metrics.inputs import EvalInputs
@@ -97,7 +81,7 @@ def register(app: typer.Typer) -> None:
     @app.command("filter", help="Select the best candidate per task by generated tests; gate on --min-pass.")
     @handle_errors
     def _cmd(
-        tasks: TasksOpt,
+        tasks: opt.TasksOpt,
         out: Annotated[
             Path, typer.Option("--out", help="Where to write the selected solution per task (JSON lines).")
         ],
@@ -114,7 +98,7 @@ def register(app: typer.Typer) -> None:
         api_key_env: KeyEnvOpt = None,
         tests_out: TestsOutOpt = None,
         tests_per_task: TestsPerTaskOpt = None,
-        solution_model: ModelsOpt = None,
+        solution_model: opt.ModelsOpt = None,
         min_pass: Annotated[
             float | None,
             typer.Option(
@@ -124,14 +108,13 @@ def register(app: typer.Typer) -> None:
                 help="Exit 1 if some task's best candidate passes less than this fraction.",
             ),
         ] = None,
-        workers: WorkersOpt = None,
-        cache_dir: CacheOpt = None,
-        cpu_seconds: CpuOpt = None,
-        memory_mb: MemoryOpt = None,
-        force: ForceOpt = False,
-        json_out: JsonOpt = False,
+        workers: opt.WorkersOpt = None,
+        cache_dir: opt.CacheOpt = None,
+        cpu_seconds: opt.CpuOpt = None,
+        memory_mb: opt.MemoryOpt = None,
+        force: opt.ForceOpt = False,
+        json_out: opt.JsonOpt = False,
     ) -> None:
-        from atest.core.sandbox import get_executor
         from atest.core.selection import below_threshold, select_solutions
 
         check_outputs(force=force, cache_dir=cache_dir, out=out)
@@ -153,38 +136,23 @@ def register(app: typer.Typer) -> None:
             )
         print_warnings(inputs.warnings)
         limits = limits_from_options(cpu_seconds, memory_mb)
-        with (
-            get_executor(workers=workers, settings=sandbox_settings(), cache_dir=cache_dir) as executor,
-            progress_bar("running candidates", json_out) as progress,
+        with executor_with_progress(workers, cache_dir, "running candidates", json_out) as (
+            executor,
+            progress,
         ):
             selections = select_solutions(
                 executor, inputs.tasks, inputs.tests, inputs.models, limits=limits, progress=progress
             )
         write_jsonl_atomic(out, (s.to_dict() for s in selections))
         failing = below_threshold(selections, min_pass) if min_pass is not None else []
-        summary = {
-            "n_tasks": len(selections),
-            "out": str(out),
-            "mean_score": sum(s.score for s in selections) / len(selections),
-            "n_decided_by_tie": sum(1 for s in selections if s.n_tied > 1),
-            "n_tasks_without_tests": sum(1 for s in selections if s.n_tests == 0),
-            "min_pass": min_pass,
-            "n_below_min_pass": len(failing),
-            "below_min_pass": [s.task_id for s in failing],
-            "tests": inputs.tests_source,
-            "solution_models": inputs.models,
-            "skipped": inputs.skipped,
-            "warnings": inputs.warnings,
-        }
-        if generated is not None:
-            summary["generation"] = generated
+        summary = FilterResult.from_selections(selections, failing, inputs, out, min_pass, generated)
         if json_out:
             emit_json(summary)
         else:
             console.print(
-                f"selected one solution for each of {summary['n_tasks']} tasks -> {out} "
-                f"(mean fraction of tests passed {summary['mean_score']:.3f}; "
-                f"{summary['n_decided_by_tie']} picks among tied candidates)",
+                f"selected one solution for each of {summary.n_tasks} tasks -> {out} "
+                f"(mean fraction of tests passed {summary.mean_score:.3f}; "
+                f"{summary.n_decided_by_tie} picks among tied candidates)",
                 highlight=False,
             )
             if min_pass is not None:

@@ -1,8 +1,7 @@
 """`atest gen-solutions`: sample candidate solutions per task into the task file's `candidates`.
 
 Best-of-N and fidelity need N sampled solutions per task; datasets without them get them here.
-Samples are appended to `<out>.partial.jsonl` task by task (so `--resume` continues an interrupted
-run); the task file is written atomically at the end and the partial file removed.
+The output's resume / force policy and its rows are atest.core.solutions'.
 """
 
 from __future__ import annotations
@@ -12,8 +11,8 @@ from typing import Annotated
 
 import typer
 
-from atest.commands._common import console, emit_json, handle_errors
-from atest.commands.gen_tests import (
+from atest.commands._common import console, emit_json, handle_errors, progress_bar
+from atest.commands._options import (
     AdapterOpt,
     BackendOpt,
     BaseUrlOpt,
@@ -24,18 +23,15 @@ from atest.commands.gen_tests import (
     ModelOpt,
     ResumeOpt,
     RetriesOpt,
-    SeedOpt,
+    SamplingSeedOpt,
     TasksOpt,
     ThinkingOpt,
     ThreadsOpt,
     TopPOpt,
-    apply_threads,
-    progress_bar,
+    backend_choice,
+    read_tasks_warned,
 )
-
-
-def partial_path(out: Path) -> Path:
-    return out.with_name(out.name + ".partial.jsonl")
+from atest.core.results import GenSolutionsResult
 
 
 def register(app: typer.Typer) -> None:
@@ -57,7 +53,7 @@ def register(app: typer.Typer) -> None:
         temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="0 is greedy.")] = 1.0,
         top_p: TopPOpt = 1.0,
         max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, max=131072)] = 1024,
-        seed: SeedOpt = 0,
+        seed: SamplingSeedOpt = 0,
         batch_size: BatchOpt = None,
         adapter: AdapterOpt = None,
         base_url: BaseUrlOpt = None,
@@ -69,52 +65,27 @@ def register(app: typer.Typer) -> None:
         force: ForceOpt = False,
         json_out: JsonOpt = False,
     ) -> None:
-        from atest.core import gentests, io
-        from atest.core.errors import InputError
+        from atest.core import gentests, solutions
         from atest.core.generation import SamplingParams
-        from atest.core.io import read_jsonl_resumable
-        from atest.core.parsing import extract_code
         from atest.core.prompts import build_messages, template_id
-        from atest.core.tasks import read_tasks, write_tasks
 
-        choice = gentests.BackendChoice(
-            backend,
-            model,
-            str(adapter) if adapter else None,
-            batch_size,
-            base_url,
-            api_key_env,
-            thinking,
-            max_retries,
+        choice = backend_choice(
+            backend, model, adapter, batch_size, base_url, api_key_env, thinking, max_retries, threads
         )
-        choice.check()
-        apply_threads(threads, backend)
         key = name or choice.model_id
         params = SamplingParams(temperature, top_p, max_new_tokens, n, seed)
-        task_list, problems = read_tasks(tasks)
-        for problem in problems[:5]:
-            console.print(f"[yellow]warning:[/] skipped {problem}", highlight=False, soft_wrap=True)
-        partial = partial_path(out)
-        io.check_output(out, force=force, resume=resume, resumable=True)
-        io.check_output(partial, flag="--out's partial file", resume=True)
-        if io.resolve_output(out).exists() and resume and not partial.exists():
-            _report_finished(out, key, json_out)  # a finished run resumed: nothing left to do
+        task_list = read_tasks_warned(tasks)
+        output = solutions.check_output(out, tasks, task_list, key, resume=resume, force=force)
+        if output.finished:  # a finished run resumed: nothing left to do
+            result = GenSolutionsResult.finished(solutions.finished_pools(out, key), key, out)
+            if json_out:
+                emit_json(result)
+            else:
+                console.print(
+                    f"{out} is already finished: {result.n_candidates} candidates under {key!r}",
+                    highlight=False,
+                )
             return
-        if partial.exists() and not (resume or force):
-            raise InputError(
-                f"{partial} holds an interrupted run", "pass --resume to continue it or --force to start over"
-            )
-        pools = [t.task_id for t in task_list if t.candidates.get(key)]
-        if pools and not force:
-            raise InputError(
-                f"{tasks} already has a candidate pool {key!r} ({len(pools)} task(s), first {pools[0]!r})",
-                "pass --name for a new pool, or --force to replace it",
-            )
-        # --force starts over in a work file of its own: the old output and partial file stay
-        # as they were until this run has succeeded.
-        work = partial.with_name(f".{partial.name}.force") if force else partial
-        if force:
-            work.unlink(missing_ok=True)
         units = [gentests.Unit(t, build_messages("utrl-code", t, thinking=thinking)) for t in task_list]
         expected = {
             "model": choice.model_id,
@@ -122,92 +93,39 @@ def register(app: typer.Typer) -> None:
             "template_id": template_id("utrl-code"),
             "sampling": params.to_dict(),
         }
-        done = gentests.done_keys(work, expected)
+        done = gentests.done_keys(output.work, expected)
 
         def to_row(unit: gentests.Unit, completions: list) -> dict:
-            codes = [extract_code(c.text) for c in completions]
-            return {
-                "task_id": unit.task.task_id,
-                **expected,
-                "codes": [code or "" for code in codes],
-                "n_no_code": sum(code is None for code in codes),
-                "responses": [c.text for c in completions],
-            }
+            return solutions.solution_row(unit.task.task_id, expected, [c.text for c in completions])
 
         console.print(
             f"gen-solutions: {len(units)} tasks x {n}, model {choice.model_id} ({backend})", highlight=False
         )
         generator = choice.open() if any(u.key not in done for u in units) else gentests.NoGenerator()
         try:
-            with progress_bar("gen-solutions") as progress:
+            with progress_bar("gen-solutions", unit="prompts", every=0.0, tokens=True) as progress:
                 stats = gentests.run_units(
                     units,
                     generator,
                     params,
-                    work,
+                    output.work,
                     to_row=to_row,
                     expected=expected,
                     batch_size=choice.prompts_per_batch(params.n),
                     progress=progress,
                 )
         except BaseException:
-            if work != partial:
-                work.unlink(missing_ok=True)
+            output.discard()
             raise
         finally:
             generator.close()
-        gentests.raise_if_failed(stats, work)
-        rows = {row["task_id"]: row for row in read_jsonl_resumable(work)}
-        for task in task_list:
-            task.candidates[key] = rows[task.task_id]["codes"]
-        write_tasks(out, task_list)
-        work.unlink()
-        partial.unlink(missing_ok=True)
-        result = {
-            "n_tasks": len(task_list),
-            "n_candidates": sum(len(r["codes"]) for r in rows.values()),
-            "n_no_code": sum(r["n_no_code"] for r in rows.values()),
-            "candidates_key": key,
-            "n_skipped": stats.n_skipped,
-            "generated_tokens": stats.n_tokens,
-            "tokens_per_s": round(stats.tokens_per_s, 2),
-            "out": str(out),
-        }
+        gentests.raise_if_failed(stats, output.work)
+        result = GenSolutionsResult.from_rows(output.finish(task_list, key), key, stats, out)
         if json_out:
             emit_json(result)
         else:
             console.print(
-                f"wrote {out}: {result['n_candidates']} candidates under {key!r} "
-                f"({result['n_no_code']} responses had no python block, kept as empty programs)",
+                f"wrote {out}: {result.n_candidates} candidates under {key!r} "
+                f"({result.n_no_code} responses had no python block, kept as empty programs)",
                 highlight=False,
             )
-
-
-def _report_finished(out: Path, key: str, json_out: bool) -> None:
-    """`--resume` of a run that already wrote `out`: check it holds the pool, change nothing."""
-    from atest.core.errors import InputError
-    from atest.core.tasks import read_tasks
-
-    finished, _ = read_tasks(out)
-    missing = [t.task_id for t in finished if key not in t.candidates]
-    if missing:
-        raise InputError(
-            f"{out} exists without a candidate pool {key!r} (first task {missing[0]!r}) and there is no "
-            "partial file to resume",
-            "pass --force to replace it, or another --out",
-        )
-    codes = [c for t in finished for c in t.candidates[key]]
-    result = {
-        "n_tasks": len(finished),
-        "n_candidates": len(codes),
-        "n_no_code": sum(1 for c in codes if not c),
-        "candidates_key": key,
-        "n_skipped": len(finished),
-        "generated_tokens": 0,
-        "tokens_per_s": 0.0,
-        "out": str(out),
-    }
-    if json_out:
-        emit_json(result)
-    else:
-        console.print(f"{out} is already finished: {len(codes)} candidates under {key!r}", highlight=False)

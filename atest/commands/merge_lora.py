@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from atest.commands._common import console, emit_json, handle_errors
+from atest.commands._options import JsonOpt
+from atest.core.results import MergeLoraResult
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +27,7 @@ def register(app: typer.Typer) -> None:
         ],
         out: Annotated[Path, typer.Option("--out", help="Folder to write the merged model to.")],
         force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
-        json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
+        json_out: JsonOpt = False,
     ) -> None:
         from atest.core.modelcard import merged_card, write_model_card
         from atest.core.training.run.merge import check_adapter_dir, check_out_dir, merge_lora
@@ -40,4 +42,6 @@ def register(app: typer.Typer) -> None:
         seconds = time.perf_counter() - start
         console.print(f"merged model written to [bold]{path}[/] in {seconds:.1f}s")
         if json_out:
-            emit_json({"out": str(path), "base": base, "adapter": str(adapter), "seconds": round(seconds, 2)})
+            emit_json(
+                MergeLoraResult(out=str(path), base=base, adapter=str(adapter), seconds=round(seconds, 2))
+            )

@@ -8,27 +8,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from atest.commands import _options as opt
 from atest.commands._common import (
-    ForceOpt,
     check_outputs,
     console,
     emit_json,
     handle_errors,
+    progress_bar,
     sandbox_settings,
 )
-from atest.commands._evaluation import (
-    CacheOpt,
-    CpuOpt,
-    JsonOpt,
-    MemoryOpt,
-    TasksOpt,
-    WorkersOpt,
-    fmt_ci,
-    limits_from_options,
-    print_warnings,
-    progress_bar,
-)
+from atest.commands._evaluation import fmt_ci, limits_from_options, print_warnings
 from atest.core.io import write_jsonl_atomic
+from atest.core.results import MutationScoreResult
 
 if TYPE_CHECKING:
     from atest.core.mutation.score import ScoreReport
@@ -44,7 +35,7 @@ def register(app: typer.Typer) -> None:
     )
     @handle_errors
     def _cmd(
-        tasks: TasksOpt,
+        tasks: opt.TasksOpt,
         tests: Annotated[
             str, typer.Option("--tests", help="Tests file from `atest gen-tests`, or 'ground_truth'.")
         ],
@@ -60,12 +51,12 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--out", help="Write each task's mutants and their classification as JSON lines."),
         ] = None,
-        workers: WorkersOpt = None,
-        cache_dir: CacheOpt = None,
-        cpu_seconds: CpuOpt = None,
-        memory_mb: MemoryOpt = None,
-        force: ForceOpt = False,
-        json_out: JsonOpt = False,
+        workers: opt.WorkersOpt = None,
+        cache_dir: opt.CacheOpt = None,
+        cpu_seconds: opt.CpuOpt = None,
+        memory_mb: opt.MemoryOpt = None,
+        force: opt.ForceOpt = False,
+        json_out: opt.JsonOpt = False,
     ) -> None:
         from atest.core.metrics.inputs import load_tasks, load_tests
         from atest.core.metrics.testsfile import GROUND_TRUTH
@@ -101,16 +92,7 @@ def register(app: typer.Typer) -> None:
                 )
         if out:
             write_jsonl_atomic(out, _details(classified, report))
-        summary = {**report.summary(), "tests": tests, "k": k, "seed": seed, "warnings": warnings}
-        summary["per_task"] = [
-            {
-                "task_id": r.task_id,
-                "score": r.score,
-                "n_killed": r.n_killed,
-                "n_non_equivalent": r.n_non_equivalent,
-            }
-            for r in report.tasks
-        ]
+        summary = MutationScoreResult.from_report(report, tests, k, seed, warnings)
         if json_out:
             emit_json(summary)
         else:

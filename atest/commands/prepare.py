@@ -11,7 +11,6 @@ import typer
 from rich.table import Table
 
 from atest.commands._common import (
-    ForceOpt,
     PlainProgress,
     check_outputs,
     console,
@@ -19,10 +18,11 @@ from atest.commands._common import (
     handle_errors,
     sandbox_settings,
 )
-from atest.commands._evaluation import MAX_CPU_SECONDS, MAX_WORKERS
+from atest.commands._options import MAX_CPU_SECONDS, MAX_WORKERS, ForceOpt, JsonOpt
 from atest.core.errors import InputError
 from atest.core.loaders import SOURCES
 from atest.core.prepare import MUTANT_POOLS, PrepareOptions, PrepareSummary, prepare_source
+from atest.core.results import PrepareResult
 from atest.core.tasks import write_tasks
 
 
@@ -110,9 +110,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         force: ForceOpt = False,
-        json_out: Annotated[
-            bool, typer.Option("--json", help="Print the summary as one JSON object on stdout.")
-        ] = False,
+        json_out: JsonOpt = False,
     ) -> None:
         check_outputs(force=force, cache_dir=cache_dir, out=out)
         if source == "sample" and path is not None:
@@ -151,7 +149,7 @@ def register(app: typer.Typer) -> None:
             write_tasks(out, tasks)
         _print_summary(summary, source, out)
         if json_out:
-            emit_json({"source": source, "path": path, "out": str(out) if out else None, **summary.to_json()})
+            emit_json(PrepareResult.from_summary(summary, source, path, out))
 
 
 @contextlib.contextmanager

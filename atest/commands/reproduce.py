@@ -19,6 +19,7 @@ from rich.rule import Rule
 from rich.table import Table
 
 from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
+from atest.commands._options import JsonOpt
 from atest.core.errors import InputError
 
 if TYPE_CHECKING:
@@ -51,10 +52,11 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--print-plan", help="List every step, command and expected cost; run nothing."),
         ] = False,
-        json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
+        json_out: JsonOpt = False,
     ) -> None:
         from atest.core.reproduce.plan import build_plan
         from atest.core.reproduce.preset import PAPERS, load_preset
+        from atest.core.results import ReproduceResult
 
         if paper not in PAPERS:
             raise InputError(
@@ -72,14 +74,7 @@ def register(app: typer.Typer) -> None:
         results = _run(plan, paper, preset, sets or [])
         _render(results)
         if json_out:
-            emit_json(
-                {
-                    "out": str(folder),
-                    "report": str(folder / "report.md"),
-                    "results": str(folder / "results.json"),
-                    **results.model_dump(include={"models", "heldout", "paired", "skipped", "seconds"}),
-                }
-            )
+            emit_json(ReproduceResult.from_study(results, folder))
 
 
 def _rerun(paper: str, preset: str, sets: list[str], out: Path) -> str:
@@ -153,11 +148,11 @@ def _run(plan: Plan, paper: str, preset: str, sets: list[str]) -> StudyResults:
 
 
 def _print_plan(plan: Plan, json_out: bool) -> None:
-    from atest.core.reproduce.plan import plan_summary
+    from atest.core.reproduce.plan import plan_result
 
-    summary = plan_summary(plan)
-    steps = summary["steps"]
-    unit = summary["cost_unit"]
+    summary = plan_result(plan)
+    steps = summary.steps
+    unit = summary.cost_unit
     if json_out:
         emit_json(summary)
         return
@@ -167,7 +162,7 @@ def _print_plan(plan: Plan, json_out: bool) -> None:
     table.add_column(f"expected {unit}", justify="right")
     table.add_column("command", overflow="fold")
     for i, s in enumerate(steps, 1):
-        table.add_row(str(i), s["label"], f"{s['expected_cost']:.3g}", s["command"])
+        table.add_row(str(i), s.label, f"{s.expected_cost:.3g}", s.command)
     console.print(table)
     console.print(
         f"expected total: {plan.total_cost():.3g} {unit} (rough: preset cost factors, not a measurement)"

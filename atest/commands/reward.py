@@ -7,25 +7,12 @@ from typing import Annotated
 
 import typer
 
-from atest.commands._common import (
-    ForceOpt,
-    check_outputs,
-    console,
-    emit_json,
-    handle_errors,
-    sandbox_settings,
-)
-from atest.commands._evaluation import (
-    CpuOpt,
-    JsonOpt,
-    MemoryOpt,
-    PaperOpt,
-    TasksOpt,
-    WorkersOpt,
-    limits_from_options,
-)
+from atest.commands import _options as opt
+from atest.commands._common import check_outputs, console, emit_json, handle_errors, sandbox_settings
+from atest.commands._evaluation import limits_from_options, print_warnings
 from atest.core.errors import InputError
 from atest.core.io import write_jsonl_atomic
+from atest.core.results import RewardResult
 
 
 def register(app: typer.Typer) -> None:
@@ -36,13 +23,13 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def _cmd(
         kind: Annotated[str, typer.Option("--kind", help="utrl-test, utrl-code or atgen.")],
-        tasks: TasksOpt,
+        tasks: opt.TasksOpt,
         responses: Annotated[
             Path,
             typer.Option("--responses", help="JSON lines with 'task_id' and 'response' (other fields kept)."),
         ],
         out: Annotated[Path, typer.Option("--out", help="Where to write the scored rows (JSON lines).")],
-        paper: PaperOpt = None,
+        paper: opt.PaperOpt = None,
         solution_model: Annotated[
             str | None,
             typer.Option(
@@ -58,11 +45,11 @@ def register(app: typer.Typer) -> None:
                 "a gen-tests file, or ground_truth.",
             ),
         ] = None,
-        workers: WorkersOpt = None,
-        cpu_seconds: CpuOpt = None,
-        memory_mb: MemoryOpt = None,
-        force: ForceOpt = False,
-        json_out: JsonOpt = False,
+        workers: opt.WorkersOpt = None,
+        cpu_seconds: opt.CpuOpt = None,
+        memory_mb: opt.MemoryOpt = None,
+        force: opt.ForceOpt = False,
+        json_out: opt.JsonOpt = False,
     ) -> None:
         from atest.core.metrics.inputs import load_tasks
         from atest.core.rewards.offline import KINDS, output_rows, read_responses, score_rows
@@ -77,8 +64,7 @@ def register(app: typer.Typer) -> None:
                 "drop --tests",
             )
         task_list, warnings = load_tasks(tasks)
-        for line in warnings:
-            console.print(f"[yellow]warning:[/] {line}", highlight=False)
+        print_warnings(warnings)
         rows = read_responses(responses, task_list)
         with get_executor(workers=workers, settings=sandbox_settings()) as executor:
             results = score_rows(
@@ -86,20 +72,12 @@ def register(app: typer.Typer) -> None:
                 limits=limits_from_options(cpu_seconds, memory_mb),
             )  # fmt: skip
         write_jsonl_atomic(out, output_rows(rows, results))
-        names = sorted({k for r in results for k in r.components})
-        summary = {
-            "kind": kind,
-            "paper": paper,
-            "n_responses": len(results),
-            "mean_reward": sum(r.score for r in results) / len(results),
-            "components": {k: sum(r.components.get(k, 0.0) for r in results) / len(results) for k in names},
-            "out": str(out),
-        }
+        summary = RewardResult.from_scores(kind, paper, results, out)
         if json_out:
             emit_json(summary)
             return
         console.print(
-            f"{kind}{' (' + paper + ' rules)' if paper else ''}: mean reward {summary['mean_reward']:.4f} "
+            f"{kind}{' (' + paper + ' rules)' if paper else ''}: mean reward {summary.mean_reward:.4f} "
             f"over {len(results)} responses -> {out}",
             highlight=False,
         )

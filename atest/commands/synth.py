@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from atest.commands._common import ForceOpt, check_outputs, console, emit_json, handle_errors
+from atest.commands._common import check_outputs, console, emit_json, handle_errors
+from atest.commands._options import ForceOpt, JsonOpt
+from atest.core.results import SynthFamilies, SynthResult
 
 
 def register(app: typer.Typer) -> None:
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[int | None, typer.Option("--workers", min=1, help="Sandbox workers.")] = None,
         list_families: Annotated[bool, typer.Option("--list", help="List the families and exit.")] = False,
         force: ForceOpt = False,
-        json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
+        json_out: JsonOpt = False,
     ) -> None:
         from atest.core.sandbox import get_executor
         from atest.core.synth import FAMILIES, family_names, generate_tasks, split_tasks
@@ -57,26 +58,22 @@ def register(app: typer.Typer) -> None:
             for name, fam in FAMILIES.items():
                 console.print(f"{name} ({fam.kind})", highlight=False)
             if json_out:
-                emit_json({"families": {n: f.kind for n, f in FAMILIES.items()}})
+                emit_json(SynthFamilies(families={n: f.kind for n, f in FAMILIES.items()}))
             return
         names = family_names(families)
         check_outputs(force=force, out=out)
         with get_executor(workers=workers) as executor:
             tasks, summary = generate_tasks(executor, per_family, seed=seed, families=names)
-        result = asdict(summary)
+        written = None
         if splits is not None:
             parts = split_tasks(tasks, heldout_families, val_families, heldout_instances, seed=seed)
             splits.mkdir(parents=True, exist_ok=True)
-            result["splits"] = {}
+            written = {}
             for name, part in parts.items():
                 write_tasks(splits / f"{name}.jsonl", part)
-                result["splits"][name] = {
-                    "n_tasks": len(part),
-                    "families": sorted({t.extra["family"] for t in part}),
-                    "path": str(splits / f"{name}.jsonl"),
-                }
+                written[name] = splits / f"{name}.jsonl", part
         write_tasks(out, tasks)
-        result["out"] = str(out)
+        result = SynthResult.from_summary(summary, written, out)
         console.print(
             f"{summary.n_tasks} tasks from {summary.n_families} families ({summary.n_bugs} bugs; "
             f"{summary.n_bugs_dropped_equivalent} equivalent bugs dropped) -> {out}",

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
+from atest.commands._options import JsonOpt
 from atest.core.errors import AtestError, InputError
 from atest.core.training.modes import MODES
 
@@ -92,7 +93,7 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--resume", help="Continue the run in --out from its last phase or checkpoint."),
         ] = False,
-        json_out: Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout.")] = False,
+        json_out: JsonOpt = False,
         print_config: Annotated[
             bool,
             typer.Option(
@@ -103,6 +104,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from transformers.utils import logging as hf_logging
 
+        from atest.core.results import TrainResult
         from atest.core.training.run import ranks
         from atest.core.training.runner import execute, plan_run
 
@@ -160,19 +162,7 @@ def register(app: typer.Typer) -> None:
             )
         _print_summary(summary)
         if json_out and ranks.is_main():
-            emit_json(
-                {
-                    "out": str(summary.out),
-                    "mode": summary.mode,
-                    "models": summary.models,
-                    "phases": summary.phases,
-                    "seconds": round(summary.seconds, 2),
-                    "rewards": summary.rewards,
-                    "time_per_step": summary.time_per_step,
-                    "validation": summary.validation,
-                    "fast": summary.fast,
-                }
-            )
+            emit_json(TrainResult.from_summary(summary))
 
 
 def _quiet_worker() -> None:

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
+from atest.commands import _options as opt
 from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
-from atest.commands._evaluation import JsonOpt, TasksOpt, WorkersOpt
+from atest.core.results import WarmupResult
 
 
 def register(app: typer.Typer) -> None:
@@ -18,7 +19,7 @@ def register(app: typer.Typer) -> None:
     )
     @handle_errors
     def _cmd(
-        tasks: TasksOpt,
+        tasks: opt.TasksOpt,
         out: Annotated[Path, typer.Option("--out", help="Folder for the warmed-up model.")],
         model: Annotated[str, typer.Option("--model", help="Built-in name, local folder or hub id.")] = (
             "smollm2-135m"
@@ -30,8 +31,8 @@ def register(app: typer.Typer) -> None:
         max_length: Annotated[int, typer.Option("--max-length", min=64, help="Tokens per example.")] = 2048,
         seed: Annotated[int, typer.Option("--seed")] = 0,
         force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
-        workers: WorkersOpt = None,
-        json_out: JsonOpt = False,
+        workers: opt.WorkersOpt = None,
+        json_out: opt.JsonOpt = False,
     ) -> None:
         from atest.core.errors import InputError
         from atest.core.metrics.inputs import load_tasks
@@ -64,13 +65,13 @@ def register(app: typer.Typer) -> None:
         )
         if json_out:
             emit_json(
-                {
-                    "out": str(summary.out),
-                    "model": model,
-                    "prompt": prompt,
-                    "n_examples": summary.n_examples,
-                    "steps": summary.steps,
-                    "loss_first": summary.loss_first,
-                    "loss_last": summary.loss_last,
-                }
+                WarmupResult(
+                    out=str(summary.out),
+                    model=model,
+                    prompt=prompt,
+                    n_examples=summary.n_examples,
+                    steps=summary.steps,
+                    loss_first=summary.loss_first,
+                    loss_last=summary.loss_last,
+                )
             )

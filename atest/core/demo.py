@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atest.core.errors import ExternalError, InputError
 from atest.core.io import read_jsonl_resumable
@@ -19,6 +19,9 @@ from atest.core.metrics.testsfile import GROUND_TRUTH
 from atest.core.mutation.pools import CANDIDATES_KEY
 from atest.core.steps import StepRecord
 from atest.core.training.modes import TEST_GRPO_MODES, get_mode
+
+if TYPE_CHECKING:
+    from atest.core.results import TrainResult
 
 GOLD = GROUND_TRUTH
 MUTANT_POOL = CANDIDATES_KEY
@@ -181,9 +184,8 @@ def training_tasks() -> tuple[Path, Path]:
     return paths
 
 
-def trained_model(summary: dict[str, Any]) -> str:
-    models = summary.get("models") or {}
-    path = models.get("test_generator")
+def trained_model(summary: TrainResult) -> str:
+    path = summary.models.get("test_generator")
     if not path:
         raise ExternalError("the training run reported no test-generator model", "see results/train.json")
     return str(path)

@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atest.core.reproduce.data import pool_split_paths, split_sizes
 from atest.core.reproduce.preset import RL_MODELS, PrepareSource, Preset
 from atest.core.training.modes import get_mode
+
+if TYPE_CHECKING:
+    from atest.core.results import ReproducePlan
 
 MUTANT_POOL = "mutants"  # prepare --mutants-into both: the candidate pool the metrics rank
 TRAIN, VAL = "train", "val"
@@ -67,31 +70,41 @@ class Plan:
 
 
 def plan_summary(plan: Plan) -> dict[str, Any]:
+    """What `--print-plan --json` prints, as a JSON object."""
+    return plan_result(plan).dump()
+
+
+def plan_result(plan: Plan) -> ReproducePlan:
     """What `--print-plan --json` prints: every step, its command and expected cost."""
+    from atest.core.results import ReproducePlan
     from atest.core.steps import command_line
 
-    return {
-        "paper": plan.paper,
-        "preset": plan.preset_name,
-        "gpu": plan.preset.gpu,
-        "out": str(plan.out),
-        "cost_unit": plan.preset.cost.unit,
-        "expected_cost": round(plan.total_cost(), 3),
-        "models": plan.models,
-        "splits": {k: str(v) for k, v in plan.splits.items()},
-        "skipped": plan.skipped,
-        "steps": [
-            {
-                "name": s.name,
-                "kind": s.kind,
-                "label": s.label,
-                "command": command_line(s.argv) if s.argv else "(built in: split the task pool by family)",
-                "resume": command_line(s.resume_argv) if s.resume_argv else None,
-                "expected_cost": round(s.cost, 4),
-            }
-            for s in plan.steps
-        ],
-    }
+    return ReproducePlan.model_validate(
+        {
+            "paper": plan.paper,
+            "preset": plan.preset_name,
+            "gpu": plan.preset.gpu,
+            "out": str(plan.out),
+            "cost_unit": plan.preset.cost.unit,
+            "expected_cost": round(plan.total_cost(), 3),
+            "models": plan.models,
+            "splits": {k: str(v) for k, v in plan.splits.items()},
+            "skipped": plan.skipped,
+            "steps": [
+                {
+                    "name": s.name,
+                    "kind": s.kind,
+                    "label": s.label,
+                    "command": command_line(s.argv)
+                    if s.argv
+                    else "(built in: split the task pool by family)",
+                    "resume": command_line(s.resume_argv) if s.resume_argv else None,
+                    "expected_cost": round(s.cost, 4),
+                }
+                for s in plan.steps
+            ],
+        }
+    )
 
 
 def eval_folder(out: Path, split: str, model: str) -> Path:

@@ -22,6 +22,7 @@ from atest.core.io import read_jsonl_resumable
 from atest.core.metrics.attack import AttackUnit
 from atest.core.reproduce.plan import Evaluation, Plan
 from atest.core.reproduce.preset import RL_MODELS
+from atest.core.results import AttackEvalResult, BonResult, FidelityResult, MutationScoreResult
 from atest.core.stats import TaskValue, bootstrap_ci, estimate, paired_diff, verdict
 from atest.core.steps import StepRecord
 
@@ -165,12 +166,11 @@ def fidelity_values(per_task_file: Path) -> PerTask:
     }
 
 
-def mutation_values(summary: dict[str, Any]) -> PerTask:
+def mutation_values(summary: MutationScoreResult | dict[str, Any]) -> PerTask:
     """task -> (mutants killed, non-equivalent mutants): the pooled score's ratio of sums."""
-    return {
-        r["task_id"]: TaskValue(float(r["n_killed"]), float(r["n_non_equivalent"]))
-        for r in summary["per_task"]
-    }
+    if isinstance(summary, dict):
+        summary = MutationScoreResult.model_validate(summary)
+    return {r.task_id: TaskValue(float(r.n_killed), float(r.n_non_equivalent)) for r in summary.per_task}
 
 
 def _check(name: str, mine: float | None, command: float | None, step: str) -> None:
@@ -188,24 +188,25 @@ def evaluation_values(ev: Evaluation, results: dict[str, dict[str, Any]]) -> dic
     """metric -> task -> value for one model on one split, each checked against its command."""
     values: dict[str, PerTask] = {}
     if "attack" in ev.steps:
-        summary = results[ev.steps["attack"]]
+        attack = AttackEvalResult.model_validate(results[ev.steps["attack"]])
         for rate, per_task in attack_values(ev.folder / "attack-units.jsonl").items():
-            _check(rate, estimate(per_task), summary[rate], ev.steps["attack"])
+            _check(rate, estimate(per_task), getattr(attack, rate), ev.steps["attack"])
             values[rate] = per_task
     if "bon" in ev.steps:
+        bon = BonResult.model_validate(results[ev.steps["bon"]])
         values["bon"] = bon_values(ev.folder / "bon.jsonl")
-        _check("bon", estimate(values["bon"]), results[ev.steps["bon"]]["accuracy"], ev.steps["bon"])
+        _check("bon", estimate(values["bon"]), bon.accuracy, ev.steps["bon"])
     if "fidelity" in ev.steps:
+        fidelity = FidelityResult.model_validate(results[ev.steps["fidelity"]])
         values["fidelity"] = fidelity_values(ev.folder / "fidelity.jsonl")
-        summary = results[ev.steps["fidelity"]]
-        _check("fidelity", estimate(values["fidelity"]), summary["fidelity"], ev.steps["fidelity"])
+        _check("fidelity", estimate(values["fidelity"]), fidelity.fidelity, ev.steps["fidelity"])
     if "mutation" in ev.steps:
-        summary = results[ev.steps["mutation"]]
-        values["mutation_score"] = mutation_values(summary)
+        mutation = MutationScoreResult.model_validate(results[ev.steps["mutation"]])
+        values["mutation_score"] = mutation_values(mutation)
         _check(
             "mutation_score",
             estimate(values["mutation_score"]),
-            summary["mutation_score"],
+            mutation.mutation_score,
             ev.steps["mutation"],
         )
     return values
@@ -260,14 +261,16 @@ def collect(plan: Plan, records: list[StepRecord], seconds: float = 0.0) -> Stud
             )
             for m, v in per_metric.items()
         }
-        attack = results.get(ev.steps.get("attack", ""), {})
-        bon = results.get(ev.steps.get("bon", ""), {})
-        curve = next(iter(bon.get("curve", {}).values()), {}) if bon else {}
+        attack = (
+            AttackEvalResult.model_validate(results[ev.steps["attack"]]) if "attack" in ev.steps else None
+        )
+        bon = BonResult.model_validate(results[ev.steps["bon"]]) if "bon" in ev.steps else None
+        curve = next(iter(bon.curve.values()), {}) if bon else {}
         by_split.setdefault(ev.split, {})[ev.model] = ModelSplitResult(
             metrics=figures,
             by_difficulty={
-                d: {r: block.get(r) for r in ATGEN_RATES}
-                for d, block in attack.get("by_difficulty", {}).items()
+                d: {r: getattr(block, r) for r in ATGEN_RATES}
+                for d, block in (attack.by_difficulty.items() if attack else ())
             },
             bon_curve={str(k): float(v) for k, v in curve.items()},
             tests=str(ev.folder / "tests.jsonl"),
