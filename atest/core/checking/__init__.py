@@ -15,7 +15,18 @@ from atest.core.checking.record import (
     runnable,
     well_formed,
 )
-from atest.core.checking.runs import Batch, CodeCheck, Progress, gold_program, pass_matrix, passes, program
+from atest.core.checking.runs import (
+    Batch,
+    CodeCheck,
+    Progress,
+    completed,
+    gold_program,
+    pass_matrix,
+    passes,
+    program,
+    run_inputs,
+    verdict,
+)
 from atest.core.checking.stopping import STAGE_ENDS, Failure, Unit, first_failures
 
 __all__ = [
@@ -29,6 +40,7 @@ __all__ = [
     "Test",
     "Unit",
     "as_tests",
+    "completed",
     "distinct_tests",
     "first_failures",
     "gold_program",
@@ -37,6 +49,8 @@ __all__ = [
     "pass_matrix",
     "passes",
     "program",
+    "run_inputs",
     "runnable",
+    "verdict",
     "well_formed",
 ]

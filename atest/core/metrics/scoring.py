@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from atest.core.checking import Batch, Progress, Test, as_tests, gold_program, passes, program
+from atest.core.checking import Batch, Progress, Test, as_tests, completed, gold_program, passes, program
 from atest.core.errors import InputError
 from atest.core.metrics.attack import AttackUnit
-from atest.core.sandbox import Execution, Executor, Limits, Status
+from atest.core.sandbox import Execution, Executor, Limits
 from atest.core.tasks import Task
 
 CHUNK_JOBS = 20_000  # bounds memory for TACO-sized runs while keeping batches large
@@ -224,7 +224,7 @@ def attack_units(
             units.append(AttackUnit(case.task.task_id, difficulty, parsed=False))
             continue
         gold, buggy = results[slot[0]], results[slot[1]]
-        valid = gold.status is Status.OK
+        valid = completed(gold)
         units.append(
             AttackUnit(
                 case.task.task_id,

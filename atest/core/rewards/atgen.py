@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from atest.core.checking import Batch, Test, gold_program, passes, program, runnable
+from atest.core.checking import Batch, Test, completed, gold_program, passes, program, runnable
 from atest.core.parsing import parse_tests
 from atest.core.rewards.common import RewardResult
-from atest.core.sandbox import Executor, Limits, Status
+from atest.core.sandbox import Executor, Limits
 from atest.core.tasks import Task
 
 PENALTY = -0.5
@@ -62,7 +62,7 @@ def _score(
     if slots is None:
         return _result(fmt, PENALTY, 0.0, valid=0.0, input_attack=0.0)
     gold, buggy = batch[slots[0]], batch[slots[1]]
-    if gold.status is not Status.OK:
+    if not completed(gold):
         return _result(fmt, PENALTY, 0.0, valid=0.0, input_attack=0.0)
     input_attack = float(not passes(buggy, test=Test(test.input, gold.output), kind=task.kind))
     if not passes(gold, test=test, kind=task.kind):
