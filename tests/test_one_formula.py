@@ -11,10 +11,16 @@ import re
 from pathlib import Path
 
 import atest
+from atest.core.checking import MAX_INPUT_CHARS, PairCheck, Test
+from atest.core.metrics.scoring import attack_units
+from atest.core.rewards import AtgenItem, judge_atgen
+from atest.core.sandbox import Limits, get_executor
+from atest.core.tasks import Task
 
 PACKAGE = Path(atest.__file__).parent
 # The layers that own the rules: the sandbox runs and judges, checking is the one pass verdict.
 OWNERS = ("core/sandbox/", "core/checking/")
+LIMITS = Limits(cpu_seconds=0.5, wall_seconds=3.0)
 
 
 def _sources() -> dict[str, str]:
@@ -37,3 +43,63 @@ def test_no_module_judges_a_run_outside_checking():
 
 def test_no_module_runs_the_executor_outside_checking():
     assert _offenders(r"\bexecutor\.run\(") == []
+
+
+# ---- ATGEN: the reward and the metrics decide each pair alike ----------------------------------
+
+GOLD = "a, b = map(int, input().split())\nprint(a + b)\n"
+SUM = Task("sum", "Print a + b.", "stdio", [GOLD], [{"input": "1 2\n", "output": "3\n"}], difficulty="easy")
+HALF = Task("half", "Print n / 2.", "stdio", ["print(int(input()) / 2)\n"], [], difficulty="hard")
+READ = "a, b = map(int, input().split())\n"
+BUGGY = {
+    "abs": READ + "print(abs(a) + b)\n",
+    "crash": READ + "print(a + b if a >= 0 else [][0])\n",
+    "slow": READ + "while a > 100:\n    pass\nprint(a + b)\n",
+    "copy": GOLD,
+}
+# Off by less than the float tolerance at n = 0: it passes against gold(0) = 0.0 but not against
+# y = 9e-7, which gold(0) passes (closeness is not transitive): no attack, since gold(x) decides.
+HALF_BUGGY = "n = int(input())\nprint(n / 2 - (9e-7 if n == 0 else 0) + (1 if n == 3 else 0))\n"
+
+
+def _atgen(inp: str, out: str) -> str:
+    return f"<reasoning>why</reasoning>\n```\nInput:\n{inp}\n\nOutput:\n{out}\n```\n"
+
+
+def _corpus() -> list[AtgenItem]:
+    pairs = [("-1 2", "1"), ("-1 2", "3"), ("1 2", "3"), ("1 2", "4"), ("x y", ""), ("200 1", "201")]
+    items = [AtgenItem(SUM, _atgen(i, o), b) for i, o in pairs for b in BUGGY.values()]
+    items += [AtgenItem(SUM, "no test here", b) for b in BUGGY.values()]
+    items.append(AtgenItem(SUM, _atgen("1 2", "3").replace("<reasoning>why</reasoning>\n", ""), BUGGY["abs"]))
+    items.append(AtgenItem(SUM, _atgen("1 " * (MAX_INPUT_CHARS // 2 + 1), "0"), BUGGY["abs"]))
+    items += [
+        AtgenItem(HALF, _atgen(n, y), HALF_BUGGY)
+        for n, y in (("20", "10.0"), ("0", "0.0000009"), ("3", "1.5"))
+    ]
+    return items
+
+
+def test_atgen_reward_and_attack_metrics_agree_unit_by_unit():
+    items = _corpus()
+    with get_executor(workers=2) as executor:
+        outcomes = judge_atgen(executor, items, limits=LIMITS)
+        cases = [
+            PairCheck(i.task, i.buggy_code, None if o.test is None else Test.from_dict(o.test))
+            for i, o in zip(items, outcomes, strict=True)
+        ]
+        units, _ = attack_units(executor, cases, limits=LIMITS)
+    seen = set()
+    for item, outcome, unit in zip(items, outcomes, units, strict=True):
+        c = outcome.result.components
+        paid = (c["io_accuracy"] > 0, c["attack"] > 0, c["valid_input"] > 0, c["input_attack"] > 0)
+        counted = (unit.io_accurate, unit.attack, unit.valid_input, unit.input_attack)
+        assert paid == counted, item.response[:80]
+        assert (c["format"] == c["io_accuracy"] == c["attack"] == -0.5) == (not unit.parsed)
+        seen.add((unit.parsed, *counted))
+    # the corpus reaches every kind of unit: unparsed, invalid, inaccurate, accurate with and without attack
+    assert {(False, False, False, False, False), (True, False, False, False, False)} <= seen
+    assert {
+        (True, True, True, True, True),
+        (True, True, False, True, False),
+        (True, False, False, True, True),
+    } <= seen

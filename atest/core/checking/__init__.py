@@ -4,6 +4,7 @@
 the batched runs, the verdict and the gold program; `stopping` the early-stopping runner.
 """
 
+from atest.core.checking.pairs import PairCheck, PairVerdict, paid_attack, pair_verdict, pair_verdicts
 from atest.core.checking.record import (
     MAX_INPUT_CHARS,
     By,
@@ -36,6 +37,8 @@ __all__ = [
     "By",
     "CodeCheck",
     "Failure",
+    "PairCheck",
+    "PairVerdict",
     "Progress",
     "Test",
     "Unit",
@@ -46,6 +49,9 @@ __all__ = [
     "gold_program",
     "identity",
     "input_size",
+    "paid_attack",
+    "pair_verdict",
+    "pair_verdicts",
     "pass_matrix",
     "passes",
     "program",

@@ -208,19 +208,17 @@ class Validator:
         return {"val/score": rate, "val/pass_rate": rate}
 
     def _score_atgen(self, texts: list[str]) -> dict[str, float]:
-        from atest.core.rewards import AtgenItem, score_atgen
+        from atest.core.rewards import AtgenItem, judge_atgen
 
         items = [
             AtgenItem(task=t, response=x, buggy_code=t.buggy_code[0])
             for t, x in zip(self.tasks, texts, strict=True)
         ]
-        results = score_atgen(self.ctx.executor, items, limits=self.ctx.limits)
-        accurate = [r.components.get("io_accuracy", 0.0) > 0 for r in results]
-        attacks = [a and r.components.get("attack", 0.0) > 0 for a, r in zip(accurate, results, strict=True)]
-        attack_rate = _mean([float(a) for a in attacks])
+        verdicts = [o.verdict for o in judge_atgen(self.ctx.executor, items, limits=self.ctx.limits)]
+        attack_rate = _mean([float(v.attack) for v in verdicts])
         return {
             "val/score": attack_rate,
-            "val/io_accuracy": _mean([float(a) for a in accurate]),
+            "val/io_accuracy": _mean([float(v.io_accurate) for v in verdicts]),
             "val/attack_rate": attack_rate,
         }
 
