@@ -103,3 +103,14 @@ def test_atgen_reward_and_attack_metrics_agree_unit_by_unit():
         (True, True, False, True, False),
         (True, False, False, True, True),
     } <= seen
+
+
+def test_best_of_n_selection_has_one_tie_rule():
+    """Selecting among tied candidates is `metrics.bon.select_index` / `select_value` only."""
+    selecting = ("core/metrics/", "core/selection.py", "core/training/", "commands/", "core/rewards/")
+    found = [
+        hit
+        for hit in _offenders(r"==\s*(best|max\()|\bmax\(\s*i\s+for\b")
+        if hit.startswith(selecting) and not hit.startswith("core/metrics/bon.py")
+    ]
+    assert found == []

@@ -179,6 +179,7 @@ class Validator:
         """Best-of-N on the candidate pool: pick by the generated tests passed, judge by the gold
         tests; the expected accuracy under a uniform choice among tied candidates."""
         from atest.core.checking import CodeCheck, as_tests, pass_matrix
+        from atest.core.metrics.bon import select_value
         from atest.core.parsing import parse_tests
         from atest.core.training.phases.judging import correct_codes
 
@@ -194,8 +195,7 @@ class Validator:
         accuracy = []
         for pool, flags in zip(pools, correct, strict=True):
             counts = [sum(next(passed)) for _ in pool]
-            tied = [f for n, f in zip(counts, flags, strict=True) if n == max(counts)]
-            accuracy.append(sum(tied) / len(tied))
+            accuracy.append(select_value(counts, flags, "expected"))
         return _mean(accuracy)
 
     def _score_code(self, texts: list[str]) -> dict[str, float]:
