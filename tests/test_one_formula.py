@@ -114,3 +114,22 @@ def test_best_of_n_selection_has_one_tie_rule():
         if hit.startswith(selecting) and not hit.startswith("core/metrics/bon.py")
     ]
     assert found == []
+
+
+def test_code_extraction_has_one_rule():
+    """Loaders cut code out of stored responses by the same rule as the training and metrics."""
+    from atest.core.loaders._common import extract_code as stored
+    from atest.core.parsing import extract_code
+
+    texts = [
+        "Sure:\n```python\nn=int(input())\nprint(n*n)  \n\n```",
+        "```py3\nprint(1)\n```\n```\nInput:\n1\nOutput:\n1\n```",
+        "<think>```python\nprint(0)\n```</think>\n```Python\r\nprint(2)\r\n```",
+        "```python\nprint(3)\n",
+    ]
+    for text in texts:
+        assert stored(text) == extract_code(text)
+    assert stored("print(4)\n") == "print(4)\n"  # a plain program is kept as it is
+    # parsing's rule, the loaders' wrapper around it, and UTRL's own rule (`--paper utrl`)
+    defs = {hit.split(":")[0] for hit in _offenders(r"^def extract_code\(")}
+    assert defs == {"core/parsing.py", "core/loaders/_common.py", "core/paper/utrl.py"}
