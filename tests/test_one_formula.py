@@ -7,11 +7,16 @@ fail on its own (a `judge(...)` compared with ACCEPTED, a status compared with O
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import pytest
+
 import atest
 from atest.core.checking import MAX_INPUT_CHARS, PairCheck, Test
+from atest.core.errors import ExternalError
+from atest.core.generation import Completion, SamplingParams
 from atest.core.metrics.scoring import attack_units
 from atest.core.rewards import AtgenItem, judge_atgen
 from atest.core.sandbox import Limits, get_executor
@@ -133,3 +138,71 @@ def test_code_extraction_has_one_rule():
     # parsing's rule, the loaders' wrapper around it, and UTRL's own rule (`--paper utrl`)
     defs = {hit.split(":")[0] for hit in _offenders(r"^def extract_code\(")}
     assert defs == {"core/parsing.py", "core/loaders/_common.py", "core/paper/utrl.py"}
+
+
+# ---- resumable generation: one failure policy (retried, then reported, never dropped) -----------
+
+
+class _Flaky:
+    """A generator whose prompts named in `fail` fail `times` times, then answer."""
+
+    def __init__(self, fail: set[str], times: int):
+        self.left = dict.fromkeys(fail, times)
+        self.calls: list[list[str]] = []
+
+    def generate(self, prompts, params):
+        names = [p[0]["content"] for p in prompts]
+        self.calls.append(names)
+        out = []
+        for name in names:
+            if self.left.get(name, 0) > 0:
+                self.left[name] -= 1
+                out.append([Completion(f"{name}-a", 1, "stop"), Completion.failed("HTTP 503")])
+            else:
+                out.append([Completion(f"{name}-a", 1, "stop"), Completion(f"{name}-b", 1, "stop")])
+        return out
+
+
+def _sample(path, tasks, generator):
+    from atest.core.training.phases.sampling import sample_resumable
+
+    return sample_resumable(
+        path, tasks, generator=generator, params=SamplingParams(n=2, seed=1),
+        build_prompt=lambda t: [{"role": "user", "content": t.task_id}],
+        to_row=lambda t, texts: {"task_id": t.task_id, "texts": texts},
+    )  # fmt: skip
+
+
+def test_a_failed_unit_is_retried_then_written_whole(tmp_path):
+    tasks = [Task(f"t{i}", "q", "stdio", ["print(1)"], []) for i in range(3)]
+    flaky = _Flaky({"t1"}, times=1)
+    rows = _sample(tmp_path / "rows.jsonl", tasks, flaky)
+    assert [r["texts"] for r in rows] == [[f"t{i}-a", f"t{i}-b"] for i in range(3)]
+    assert flaky.calls == [["t0"], ["t1"], ["t1"], ["t2"]]  # the retry asks the failed prompt again
+
+
+def test_a_unit_failing_after_its_retry_is_reported_not_dropped(tmp_path):
+    tasks = [Task(f"t{i}", "q", "stdio", ["print(1)"], []) for i in range(3)]
+    path = tmp_path / "rows.jsonl"
+    with pytest.raises(ExternalError, match="1 task"):
+        _sample(path, tasks, _Flaky({"t1"}, times=2))
+    assert [json.loads(line)["task_id"] for line in path.read_text().splitlines()] == ["t0", "t2"]
+    rows = _sample(path, tasks, _Flaky(set(), times=0))  # a rerun resumes it
+    assert [r["task_id"] for r in rows] == ["t0", "t1", "t2"] and rows[1]["texts"] == ["t1-a", "t1-b"]
+
+
+def test_gen_tests_loop_retries_through_the_same_policy(tmp_path):
+    from atest.core import gentests
+
+    tasks = [Task(f"t{i}", "q", "stdio", ["print(1)"], []) for i in range(2)]
+    units = [gentests.Unit(t, [{"role": "user", "content": t.task_id}]) for t in tasks]
+    stats = gentests.run_units(
+        units, _Flaky({"t0"}, times=1), SamplingParams(n=2), tmp_path / "out.jsonl",
+        to_row=lambda u, cs: {"task_id": u.task.task_id, "texts": [c.text for c in cs]}, expected={}, batch_size=2,
+    )  # fmt: skip
+    assert (stats.n_written, stats.n_failed_units) == (2, 0)
+    stats = gentests.run_units(
+        units, _Flaky({"t0", "t1"}, times=2), SamplingParams(n=2), tmp_path / "out2.jsonl",
+        to_row=lambda u, cs: {"task_id": u.task.task_id}, expected={}, batch_size=2,
+    )  # fmt: skip
+    assert (stats.n_written, stats.n_failed_units, stats.first_error) == (0, 2, "HTTP 503")
