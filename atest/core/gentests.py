@@ -21,6 +21,7 @@ from typing import Any
 from atest.core import io
 from atest.core.errors import ExternalError, InputError
 from atest.core.generation.params import Completion, Generator, Messages, SamplingParams
+from atest.core.generation.retry import first_failure, generate_retrying
 from atest.core.io import JsonlAppender, read_jsonl_resumable
 from atest.core.tasks import Task
 
@@ -188,7 +189,11 @@ def run_units(
     batch_size: int,
     progress: Callable[[Progress], None] | None = None,
 ) -> RunStats:
-    """Generate for every unit not yet in `out`, appending one row per unit as its batch completes."""
+    """Generate for every unit not yet in `out`, appending one row per unit as its batch completes.
+
+    A unit that still fails after its retry (`generation.retry`, the one failure policy) is not
+    written and is counted in the stats (`n_failed_units`, `first_error`), so a rerun resumes it.
+    """
     start = time.perf_counter()
     done = done_keys(out, expected)
     todo = [u for u in units if u.key not in done]
@@ -197,10 +202,8 @@ def run_units(
         for first in range(0, len(todo), batch_size):
             batch = todo[first : first + batch_size]
             t0 = time.perf_counter()
-            results = generator.generate([u.messages for u in batch], params)
+            results = generate_retrying(generator, [u.messages for u in batch], params)
             stats.generate_s += time.perf_counter() - t0
-            if len(results) != len(batch):
-                raise ExternalError(f"the backend returned {len(results)} results for {len(batch)} prompts")
             batch_failures = 0
             for unit, completions in zip(batch, results, strict=True):
                 stats.n_tokens += sum(c.n_tokens for c in completions)
@@ -209,7 +212,7 @@ def run_units(
                     batch_failures += 1
                     stats.n_failed_units += 1
                     stats.n_failed_requests += len(failed)
-                    stats.first_error = stats.first_error or failed[0].error
+                    stats.first_error = stats.first_error or first_failure(completions)
                     continue
                 sink.write(to_row(unit, completions))
                 stats.n_written += 1

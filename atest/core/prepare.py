@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from atest.core.checking import distinct_tests
+from atest.core.checking import Batch, as_tests, distinct_tests, passes, program
 from atest.core.errors import InputError
 from atest.core.loaders import LoadProblem, load_source
 from atest.core.loaders._common import syntax_error
@@ -275,7 +275,7 @@ def verify_tasks(
     progress: Progress | None = None,
 ) -> list[Task]:
     """Run each gold on all its task's tests; keep tasks with a verified gold, verified golds first."""
-    from atest.core.sandbox import Job, Limits, Program
+    from atest.core.sandbox import Limits
 
     limits = Limits(cpu_seconds=options.cpu_seconds)
     with_gold = []
@@ -289,14 +289,16 @@ def verify_tasks(
     done = 0
     kept: list[Task] = []
     for chunk in _chunks(with_gold, max_jobs=2000):
-        jobs = [
-            Job(Program(gold, t.kind, t.fn_name), test["input"], limits)
+        batch = Batch(limits)
+        slots = [
+            batch.add(program(t, gold), test["input"])
             for t in chunk
             for gold in t.gold_solutions
             for test in t.gold_tests
         ]
-        results = executor.run(jobs)
-        summary.n_executions += len(jobs)
+        batch.run(executor)
+        results = [batch[slot] for slot in slots]
+        summary.n_executions += len(slots)  # runs asked for (the batch makes a repeated one once)
         pos = 0
         for task in chunk:
             n = len(task.gold_solutions) * len(task.gold_tests)
@@ -304,7 +306,7 @@ def verify_tasks(
             pos += n
             if verdict is not None:
                 kept.append(verdict)
-        done += len(jobs)
+        done += len(slots)
         if progress is not None:
             progress("verifying gold solutions", done, total)
     return kept
@@ -350,13 +352,9 @@ def _settle(task: Task, results: list, summary: PrepareSummary) -> Task | None:
 
 
 def _passing(task: Task, per_gold: list[list]) -> list[int]:
-    from atest.core.sandbox import Verdict, judge
-
+    tests = as_tests(task.gold_tests)
     return [
         g
         for g, runs in enumerate(per_gold)
-        if all(
-            judge(run, test["output"], task.kind) is Verdict.ACCEPTED
-            for run, test in zip(runs, task.gold_tests, strict=True)
-        )
+        if all(passes(run, test=test, kind=task.kind) for run, test in zip(runs, tests, strict=True))
     ]

@@ -20,6 +20,7 @@ from atest.core import gentests
 from atest.core.checking import Progress
 from atest.core.errors import InputError
 from atest.core.generation.params import SamplingParams
+from atest.core.metrics.bon import select_index, tied_best
 from atest.core.metrics.inputs import EvalInputs, load_tasks, pick_models
 from atest.core.metrics.scoring import CandidateCounts, score_candidates
 from atest.core.metrics.testsfile import join_tests, read_tests_file
@@ -49,10 +50,11 @@ class Selection:
 
 
 def select_best(task: Task, counts: Sequence[CandidateCounts]) -> Selection:
-    pool = [(c.model, i, p) for c in counts for i, p in enumerate(c.passed)]
-    best = max(p for _, _, p in pool)
-    tied = [(m, i) for m, i, p in pool if p == best]
-    model, index = tied[0]
+    pool = [(c.model, i) for c in counts for i in range(len(c.passed))]
+    passed = [p for c in counts for p in c.passed]
+    chosen = select_index(passed, "first")
+    model, index = pool[chosen]
+    best = passed[chosen]
     n_tests = counts[0].n_tests
     return Selection(
         task_id=task.task_id,
@@ -62,7 +64,7 @@ def select_best(task: Task, counts: Sequence[CandidateCounts]) -> Selection:
         n_passed=best,
         n_tests=n_tests,
         score=best / n_tests if n_tests else 0.0,
-        n_tied=len(tied),
+        n_tied=len(tied_best(passed)),
         n_candidates=len(pool),
         passed={c.model: list(c.passed) for c in counts},
     )

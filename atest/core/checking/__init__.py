@@ -4,6 +4,7 @@
 the batched runs, the verdict and the gold program; `stopping` the early-stopping runner.
 """
 
+from atest.core.checking.pairs import PairCheck, PairVerdict, paid_attack, pair_verdict, pair_verdicts
 from atest.core.checking.record import (
     MAX_INPUT_CHARS,
     By,
@@ -15,7 +16,18 @@ from atest.core.checking.record import (
     runnable,
     well_formed,
 )
-from atest.core.checking.runs import Batch, CodeCheck, Progress, gold_program, pass_matrix, passes, program
+from atest.core.checking.runs import (
+    Batch,
+    CodeCheck,
+    Progress,
+    completed,
+    gold_program,
+    pass_matrix,
+    passes,
+    program,
+    run_inputs,
+    verdict,
+)
 from atest.core.checking.stopping import STAGE_ENDS, Failure, Unit, first_failures
 
 __all__ = [
@@ -25,18 +37,26 @@ __all__ = [
     "By",
     "CodeCheck",
     "Failure",
+    "PairCheck",
+    "PairVerdict",
     "Progress",
     "Test",
     "Unit",
     "as_tests",
+    "completed",
     "distinct_tests",
     "first_failures",
     "gold_program",
     "identity",
     "input_size",
+    "paid_attack",
+    "pair_verdict",
+    "pair_verdicts",
     "pass_matrix",
     "passes",
     "program",
+    "run_inputs",
     "runnable",
+    "verdict",
     "well_formed",
 ]

@@ -15,10 +15,18 @@ from typing import Any
 
 from atest.core.checking.record import Test
 from atest.core.errors import InputError
-from atest.core.sandbox import Execution, Executor, Job, Limits, Program, Status, input_key, outputs_match
+from atest.core.sandbox import Execution, Executor, Job, Limits, Program, Status, Verdict, input_key, judge
 from atest.core.tasks import Task
 
 Progress = Callable[[int, int], None]
+
+
+def verdict(execution: Execution, *, test: Test, kind: str) -> Verdict:
+    """How one run did on one test: accepted, wrong answer, or the limit it hit.
+
+    The one pass/fail decision: `passes` is this verdict being ACCEPTED.
+    """
+    return judge(execution, test.output, kind)
 
 
 def passes(execution: Execution, *, test: Test, kind: str) -> bool:
@@ -27,7 +35,13 @@ def passes(execution: Execution, *, test: Test, kind: str) -> bool:
     A crash, a time-out or any other limit counts as failing: a test that makes a wrong
     program crash has caught it (UTRL's runner counts it the same way).
     """
-    return execution.status is Status.OK and outputs_match(kind, test.output, execution.output)
+    return verdict(execution, test=test, kind=kind) is Verdict.ACCEPTED
+
+
+def completed(execution: Execution) -> bool:
+    """The program ran to completion within its limits, whatever it printed: the gold
+    solution on a valid input (an input gold cannot complete on is invalid)."""
+    return execution.status is Status.OK
 
 
 def program(task: Task, source: str) -> Program:
@@ -73,6 +87,14 @@ class Batch:
 
     def __getitem__(self, slot: int) -> Execution:
         return self.results[slot]
+
+
+def run_inputs(executor: Executor, prog: Program, inputs: Sequence[Any], limits: Limits) -> list[Execution]:
+    """`prog` on each input (one batch, a repeated input run once); the results, in order."""
+    batch = Batch(limits)
+    slots = [batch.add(prog, value) for value in inputs]
+    batch.run(executor)
+    return [batch[slot] for slot in slots]
 
 
 @dataclass(frozen=True)

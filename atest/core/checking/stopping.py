@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from atest.core.checking.record import Test
-from atest.core.checking.runs import Batch, Progress
-from atest.core.sandbox import Executor, Limits, Program, Verdict, judge
+from atest.core.checking.runs import Batch, Progress, verdict
+from atest.core.sandbox import Executor, Limits, Program, Verdict
 
 STAGE_ENDS: tuple[int, ...] = (1, 4, 16)
 
@@ -71,9 +71,9 @@ def first_failures(
             earlier = results[i]
             if earlier is not None and earlier.test_index < t:
                 continue
-            verdict = judge(batch[slot], units[i].tests[t].output, units[i].program.kind)
-            if verdict is not Verdict.ACCEPTED:
-                results[i] = Failure(t, verdict)
+            found = verdict(batch[slot], test=units[i].tests[t], kind=units[i].program.kind)
+            if found is not Verdict.ACCEPTED:
+                results[i] = Failure(t, found)
         done += len(owners)
         still: list[int] = []
         for i in alive:

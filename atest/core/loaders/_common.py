@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from atest.core import parsing
 from atest.core.errors import ExternalError, InputError
 from atest.core.tasks import Task
 
@@ -247,16 +248,12 @@ def is_json_value(value: Any) -> bool:
     return False
 
 
-_FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
-
-
 def extract_code(text: str) -> str:
-    """The last fenced python (or untagged) block of a model response; the text itself if unfenced."""
-    blocks = [(lang.lower(), body) for lang, body in _FENCE.findall(text)]
-    for lang, body in reversed(blocks):
-        if lang in ("python", "py", "python3", ""):
-            return body
-    return text
+    """The code of a stored model response: `parsing.extract_code` (the one rule: the last
+    python block, or an untagged one that is not a test), or the text itself when it has none
+    (datasets store plain programs too)."""
+    code = parsing.extract_code(text)
+    return text if code is None else code
 
 
 def code_list(row: Row, name: str) -> list[str]:

@@ -1,8 +1,9 @@
 """ATGEN's metrics for tests written against (problem, buggy code) pairs.
 
-One unit is one generated I/O pair (x, y). With gold(x) the reference's output:
+One unit is one generated I/O pair (x, y), judged by `checking.pair_verdicts` (the decision
+the ATGEN reward pays on; its rules are in `atest/core/checking/pairs.py`):
 
-- invalid input: gold errors, times out or exceeds a limit on x;
+- invalid input: gold errors, times out or exceeds a limit on x, or x is over the size cap;
 - IO accuracy: x is valid and y matches gold(x);
 - input attack: x is valid and buggy(x) fails against gold(x) (wrong output, crash,
   timeout), whatever y says;
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from atest.core.checking import PairVerdict, paid_attack
 from atest.core.metrics.bootstrap import bootstrap_ratio_ci
 
 RATES: tuple[str, ...] = (
@@ -38,9 +40,20 @@ class AttackUnit:
     io_accurate: bool = False
     input_attack: bool = False
 
+    @classmethod
+    def of(cls, task_id: str, difficulty: str, verdict: PairVerdict) -> AttackUnit:
+        return cls(
+            task_id,
+            difficulty,
+            verdict.parsed,
+            verdict.valid_input,
+            verdict.io_accurate,
+            verdict.input_attack,
+        )
+
     @property
     def attack(self) -> bool:
-        return self.io_accurate and self.input_attack
+        return paid_attack(self.io_accurate, self.input_attack)
 
     def flag(self, rate: str) -> bool:
         return {

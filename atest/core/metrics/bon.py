@@ -43,17 +43,31 @@ def tied_best(passed: Sequence[int]) -> list[int]:
     return [i for i, p in enumerate(passed) if p == best]
 
 
-def select_value(passed: Sequence[int], correct: Sequence[bool], rule: TieRule) -> float:
-    """Correctness of the selection among these candidates (a probability under `expected`)."""
+def select_index(passed: Sequence[int], rule: Literal["first", "last"]) -> int:
+    """The candidate a deterministic tie rule selects: the lowest / highest tied index."""
     if not passed:
         raise ValueError("no candidates to select from")
     tied = tied_best(passed)
     if rule == "first":
-        return float(correct[tied[0]])
+        return tied[0]
     if rule == "last":
-        return float(correct[tied[-1]])
+        return tied[-1]
+    raise ValueError(f"unknown tie rule {rule!r}; expected first or last")
+
+
+def select_value(passed: Sequence[int], correct: Sequence[bool], rule: TieRule) -> float:
+    """Correctness of the selection among these candidates (a probability under `expected`).
+
+    The one best-of-N selection: the metrics, validation, `filter` (`first` over its pooled
+    candidates) and the UTRL rules (`last`) all pick through here or `select_index`.
+    """
+    if not passed:
+        raise ValueError("no candidates to select from")
     if rule == "expected":
+        tied = tied_best(passed)
         return sum(1 for i in tied if correct[i]) / len(tied)
+    if rule in ("first", "last"):
+        return float(correct[select_index(passed, rule)])
     raise ValueError(f"unknown tie rule {rule!r}; expected one of {', '.join(TIE_RULES)}")
 
 

@@ -17,8 +17,8 @@ from atest.core.metrics.bon import BonResult, CandidateScores, TieRule, bon_repo
 from atest.core.metrics.fidelity import FidelityResult, TaskScoreVectors, fidelity_report
 from atest.core.metrics.inputs import EvalInputs, load_tasks
 from atest.core.metrics.scoring import (
-    AttackCase,
     CandidateCounts,
+    PairCheck,
     Progress,
     ScoringOutcome,
     attack_units,
@@ -136,7 +136,7 @@ def evaluate_attack(
     tasks, warnings = load_tasks(tasks_path)
     by_id = {t.task_id: t for t in tasks}
     rows = read_tests_file(tests_path, ground_truth_allowed=False)
-    cases: list[AttackCase] = []
+    cases: list[PairCheck] = []
     no_gold: list[str] = []
     for row in rows:
         task = by_id.get(row.task_id)
@@ -162,8 +162,8 @@ def evaluate_attack(
             buggy = task.buggy_code[row.buggy_index]
         good = [Test.from_dict(t) for t in row.tests if well_formed(t, task.kind)]
         n_failed = (len(row.tests) - len(good)) or (0 if good else 1)
-        cases.extend(AttackCase(task, buggy, t) for t in good)
-        cases.extend(AttackCase(task, buggy, None) for _ in range(n_failed))
+        cases.extend(PairCheck(task, buggy, t) for t in good)
+        cases.extend(PairCheck(task, buggy, None) for _ in range(n_failed))
     run = AttackRun(report={}, n_executions=0, warnings=warnings)
     if no_gold:
         run.skipped["no_gold_solution"] = len(no_gold)

@@ -12,10 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from atest.core.checking import Batch, Progress, Test, as_tests, gold_program, passes, program
+from atest.core.checking import (
+    Batch,
+    PairCheck,
+    Progress,
+    Test,
+    as_tests,
+    gold_program,
+    pair_verdicts,
+    passes,
+    program,
+)
 from atest.core.errors import InputError
 from atest.core.metrics.attack import AttackUnit
-from atest.core.sandbox import Execution, Executor, Limits, Status
+from atest.core.sandbox import Execution, Executor, Limits
 from atest.core.tasks import Task
 
 CHUNK_JOBS = 20_000  # bounds memory for TACO-sized runs while keeping batches large
@@ -187,53 +197,18 @@ def _plan_task(
     return _TaskPlan(task, tests, models, slots, gold_slots, with_gold)
 
 
-@dataclass
-class AttackCase:
-    """One generated pair for one (task, buggy code); `test` is None when nothing parsed."""
-
-    task: Task
-    buggy_code: str
-    test: Test | None
-
-
 def attack_units(
     executor: Executor,
-    cases: Sequence[AttackCase],
+    cases: Sequence[PairCheck],
     *,
     limits: Limits | None = None,
     progress: Progress | None = None,
 ) -> tuple[list[AttackUnit], int]:
-    """Judge each generated pair against the gold solution and the buggy code (one batch)."""
-    batch = Batch(limits)
-    slots: list[tuple[int, int] | None] = []
-    for case in cases:
-        if case.test is None:
-            slots.append(None)
-            continue
-        x = case.test.input
-        slots.append(
-            (batch.add(gold_program(case.task), x), batch.add(program(case.task, case.buggy_code), x))
-        )
-    results = batch.run(executor)
-    if progress:
-        progress(len(cases), len(cases))
-    units = []
-    for case, slot in zip(cases, slots, strict=True):
-        difficulty = case.task.difficulty or "unknown"
-        if slot is None or case.test is None:
-            units.append(AttackUnit(case.task.task_id, difficulty, parsed=False))
-            continue
-        gold, buggy = results[slot[0]], results[slot[1]]
-        valid = gold.status is Status.OK
-        units.append(
-            AttackUnit(
-                case.task.task_id,
-                difficulty,
-                parsed=True,
-                valid_input=valid,
-                io_accurate=valid and passes(gold, test=case.test, kind=case.task.kind),
-                input_attack=valid
-                and not passes(buggy, test=Test(case.test.input, gold.output), kind=case.task.kind),
-            )
-        )
-    return units, len(results)
+    """Judge each generated pair against the gold solution and the buggy code (one batch):
+    `checking.pair_verdicts`, the decision the ATGEN reward pays on, per unit."""
+    verdicts, n_executions = pair_verdicts(executor, cases, limits=limits, progress=progress)
+    units = [
+        AttackUnit.of(case.task.task_id, case.task.difficulty or "unknown", verdict)
+        for case, verdict in zip(cases, verdicts, strict=True)
+    ]
+    return units, n_executions

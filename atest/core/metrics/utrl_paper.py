@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from atest.core.checking import Batch, Progress, Test, as_tests, well_formed
+from atest.core.metrics.bon import select_index
 from atest.core.metrics.fidelity import task_spearman
 from atest.core.metrics.scoring import CHUNK_JOBS, candidates_of
 from atest.core.metrics.testsfile import GROUND_TRUTH, TestsRow, read_tests_file
@@ -99,9 +100,10 @@ class _Plan:
         gold_tests = as_tests(self.task.gold_tests)
         gold_scores = [passed(g, gold_tests) / len(gold_tests) for g in self.gold]
         if self.tests:
-            scores = [passed(s, self.tests) / len(self.tests) for s in self.scoring]
-            best = max(scores)
-            selected = max(i for i, s in enumerate(scores) if s == best)
+            counts = [passed(s, self.tests) for s in self.scoring]
+            scores = [c / len(self.tests) for c in counts]
+            selected = select_index(counts, "last")
+            best = scores[selected]
             selected_gold = gold_scores[selected]
         else:
             scores, best, selected = [0.0] * len(self.gold), None, 0

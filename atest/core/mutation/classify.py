@@ -20,10 +20,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from atest.core.checking import Batch, Progress, Test, Unit, as_tests, first_failures, gold_program, program
+from atest.core.checking import (
+    Batch,
+    Progress,
+    Test,
+    Unit,
+    as_tests,
+    completed,
+    first_failures,
+    gold_program,
+    passes,
+    program,
+)
 from atest.core.mutation.generate import Mutant, generate_mutants
 from atest.core.mutation.probes import derive_inputs
-from atest.core.sandbox import Executor, Limits, Program, Status, Verdict, judge, limits_from_gold
+from atest.core.sandbox import Executor, Limits, Program, Verdict, limits_from_gold
 from atest.core.tasks import Task
 
 # A mutant stuck in a loop costs its whole time limit; gold LeetCode runs take milliseconds,
@@ -145,7 +156,7 @@ def _run_gold(executor: Executor, active: Sequence[TaskMutants], opts: ClassifyO
         slowest = 0.0
         for test, slot in tests:
             execution = batch[slot]
-            if judge(execution, test.output, tm.task.kind) is Verdict.ACCEPTED:
+            if passes(execution, test=test, kind=tm.task.kind):
                 tm.valid_tests.append(test)
                 slowest = max(slowest, execution.cpu_time)
         tm.n_invalid_gold_tests = len(tm.task.gold_tests) - len(tm.valid_tests)
@@ -192,7 +203,7 @@ def _probe_survivors(executor: Executor, active: Sequence[TaskMutants], opts: Cl
         tests = []
         for x, slot in zip(inputs, slots, strict=True):
             execution = batch[slot]
-            if execution.status is Status.OK:
+            if completed(execution):
                 tests.append(Test(x, execution.output))
         tm.n_probes = len(tests)
         for m in tm.mutants:

@@ -29,7 +29,7 @@ from typing import Literal
 from atest.core import checking
 from atest.core.checking import Test, distinct_tests
 from atest.core.errors import InputError
-from atest.core.sandbox import Execution, Program, Status
+from atest.core.sandbox import Execution, Program
 from atest.core.tasks import Task
 
 Language = Literal["python3", "python", "python2", "java", "cpp", "c"]
@@ -202,7 +202,7 @@ def program(task: Task, code: str) -> Program | None:
 
 def passes(execution: Execution | None, *, test: Test) -> bool:
     """The authors' verdict for one run (None: the code was never run as Python 3)."""
-    if execution is None or execution.status is not Status.OK:
+    if execution is None or not checking.completed(execution):
         return False
     got = execution.output.strip() if isinstance(execution.output, str) else ""
     return got != "" and got == str(test.output).strip() and execution.stderr_tail == ""

@@ -67,8 +67,8 @@ def generate_tasks(
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[Task], SynthSummary]:
     """Instances of every named family, their outputs computed and their bugs checked in the sandbox."""
-    from atest.core.checking import Test, distinct_tests, passes
-    from atest.core.sandbox import Job, Limits, Program, Status
+    from atest.core.checking import Test, completed, distinct_tests, passes, run_inputs
+    from atest.core.sandbox import Limits, Program
 
     summary = SynthSummary()
     limits = Limits(cpu_seconds=2.0)
@@ -80,9 +80,9 @@ def generate_tasks(
     tasks: list[Task] = []
     for i, (fam, inst) in enumerate(drawn):
         fn_name = _fn_name(inst.gold) if fam.kind == "functional" else None
-        gold_runs = executor.run([Job(Program(inst.gold, fam.kind, fn_name), x, limits) for x in inst.inputs])
+        gold_runs = run_inputs(executor, Program(inst.gold, fam.kind, fn_name), inst.inputs, limits)
         summary.n_executions += len(gold_runs)
-        if any(run.status is not Status.OK for run in gold_runs):
+        if not all(completed(run) for run in gold_runs):
             summary.n_dropped_tasks += 1
             continue
         tests = distinct_tests(
@@ -91,7 +91,7 @@ def generate_tasks(
         )
         bugs: list[str] = []
         for bug in dict.fromkeys(inst.bugs):
-            runs = executor.run([Job(Program(bug, fam.kind, fn_name), t["input"], limits) for t in tests])
+            runs = run_inputs(executor, Program(bug, fam.kind, fn_name), [t["input"] for t in tests], limits)
             summary.n_executions += len(runs)
             caught = any(
                 not passes(run, test=Test.from_dict(t), kind=fam.kind)

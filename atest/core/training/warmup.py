@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from atest.core.checking import Batch, Test, passes, program
 from atest.core.errors import InputError
 from atest.core.prompts import build_messages, render_test
-from atest.core.sandbox import Executor, Job, Limits, Program, Verdict, judge
+from atest.core.sandbox import Executor, Limits
 from atest.core.tasks import Task
 
 TEMPLATES = ("utrl-test", "atgen")
@@ -67,17 +68,18 @@ def utrl_example(task: Task, n_tests: int) -> dict[str, Any] | None:
 def atgen_examples(tasks: Sequence[Task], executor: Executor, limits: Limits) -> list[dict[str, Any]]:
     """One example per (task, buggy code): the first gold test the buggy code fails."""
     pairs = [(t, code) for t in tasks for code in t.buggy_code if t.gold_tests]
-    jobs = [
-        Job(Program(code, t.kind, t.fn_name), test["input"], limits)
-        for t, code in pairs
-        for test in t.gold_tests
-    ]
-    results = iter(executor.run(jobs))
+    batch = Batch(limits)
+    slots = [[batch.add(program(t, code), test["input"]) for test in t.gold_tests] for t, code in pairs]
+    batch.run(executor)
     examples = []
-    for task, code in pairs:
-        verdicts = [judge(next(results), test["output"], task.kind) for test in task.gold_tests]
+    for (task, code), row in zip(pairs, slots, strict=True):
         failing = next(
-            (t for t, v in zip(task.gold_tests, verdicts, strict=True) if v is not Verdict.ACCEPTED), None
+            (
+                test
+                for test, slot in zip(task.gold_tests, row, strict=True)
+                if not passes(batch[slot], test=Test.from_dict(test), kind=task.kind)
+            ),
+            None,
         )
         if failing is None:
             continue

@@ -143,24 +143,18 @@ class AtgenReward(_RewardFn):
         log_metric: Callable[[str, float], None] | None = None,
         **kwargs: Any,
     ) -> list[float]:
-        from atest.core.parsing import parse_tests
-        from atest.core.rewards import AtgenItem, score_atgen
+        from atest.core.rewards import AtgenItem, judge_atgen
 
-        tasks = self.tasks(task_id)
-        texts = [completion_text(c) for c in completions]
         items = [
-            AtgenItem(task=t, response=x, buggy_code=b)
-            for t, x, b in zip(tasks, texts, buggy_code, strict=True)
+            AtgenItem(task=t, response=completion_text(c), buggy_code=b)
+            for t, c, b in zip(self.tasks(task_id), completions, buggy_code, strict=True)
         ]
-        results = score_atgen(self.executor, items, limits=self.limits)
-        observations = []
-        for task, text, result, s, current in zip(tasks, texts, results, slot, on_current, strict=True):
-            parsed = parse_tests(text, task.kind, template="atgen", max_tests=1).tests
-            accurate = result.components.get("io_accuracy", 0.0) > 0
-            attacks = accurate and result.components.get("attack", 0.0) > 0
-            observations.append(
-                Observation(int(s), bool(current), parsed[0] if parsed else None, accurate, attacks)
-            )
+        outcomes = judge_atgen(self.executor, items, limits=self.limits)
+        results = [o.result for o in outcomes]
+        observations = [
+            Observation(int(s), bool(current), o.test, o.verdict.io_accurate, o.verdict.attack)
+            for o, s, current in zip(outcomes, slot, on_current, strict=True)
+        ]
         self.state.observe(observations)
         log_means(log_metric, self.__name__, results)
         if log_metric is not None and observations:

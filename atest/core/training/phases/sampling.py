@@ -18,6 +18,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from atest.core.errors import ExternalError
+from atest.core.generation.retry import first_failure, generate_retrying
 from atest.core.io import JsonlAppender, read_jsonl_resumable
 from atest.core.models import is_adapter_dir
 from atest.core.tasks import Task
@@ -93,22 +95,32 @@ def sample_resumable(
     tasks and seed, not on how many processes share the work or where a killed run stopped
     (a call cut short is redone whole; only its missing rows are written).
 
-    Every process gets every row, old and new, in task order.
+    A task whose completions still fail after their retry (`generation.retry`, the one failure
+    policy) gets no row; once every other row is written this raises an ExternalError naming
+    them, and a rerun resumes them. Every process gets every row, old and new, in task order.
     """
     done = {row["task_id"]: row for row in ranks.on_main(lambda: read_jsonl_resumable(path))}
     size = tasks_per_call(len(tasks))
     calls = [(i, list(tasks[start : start + size])) for i, start in enumerate(range(0, len(tasks), size))]
     todo = [(i, chunk) for i, chunk in calls if any(t.task_id not in done for t in chunk)]
     mine = ranks.shard(todo)
+    failed: list[tuple[str, str]] = []
     with JsonlAppender(path) if ranks.is_main() else contextlib.nullcontext() as out:
         for round_no in range(-(-len(todo) // ranks.world())):
             rows: list[dict[str, Any]] = []
             if round_no < len(mine):
                 index, chunk = mine[round_no]
-                results = generator.generate(
-                    [build_prompt(t) for t in chunk], replace(params, seed=call_seed(params.seed, index))
+                results = generate_retrying(
+                    generator,
+                    [build_prompt(t) for t in chunk],
+                    replace(params, seed=call_seed(params.seed, index)),
                 )
-                rows = [to_row(t, texts_of(c)) for t, c in zip(chunk, results, strict=True)]
+                for task, completions in zip(chunk, results, strict=True):
+                    error = first_failure(completions)
+                    if error is None:
+                        rows.append(to_row(task, texts_of(completions)))
+                    else:
+                        failed.append((task.task_id, error))
             for row in (row for part in ranks.all_gather(rows) for row in part):
                 if row["task_id"] not in done:
                     if out is not None:
@@ -116,4 +128,11 @@ def sample_resumable(
                     done[row["task_id"]] = row
             if progress is not None:
                 progress(len(done), len(tasks))
+    failures = [f for part in ranks.all_gather(failed) for f in part if f[0] not in done]
+    if failures:
+        raise ExternalError(
+            f"{path.name}: {len(failures)} task(s) got no completion after a retry "
+            f"(e.g. {failures[0][0]}: {failures[0][1]})",
+            "the other rows are written; rerun to resume the failed tasks",
+        )
     return [done[t.task_id] for t in tasks if t.task_id in done]

@@ -185,6 +185,7 @@ class Validator:
         """Best-of-N on the candidate pool: pick by the generated tests passed, judge by the gold
         tests; the expected accuracy under a uniform choice among tied candidates."""
         from atest.core.checking import CodeCheck, as_tests, pass_matrix
+        from atest.core.metrics.bon import select_value
         from atest.core.parsing import parse_tests
         from atest.core.training.phases.judging import correct_codes
 
@@ -200,8 +201,7 @@ class Validator:
         accuracy = []
         for pool, flags in zip(pools, correct, strict=True):
             counts = [sum(next(passed)) for _ in pool]
-            tied = [f for n, f in zip(counts, flags, strict=True) if n == max(counts)]
-            accuracy.append(sum(tied) / len(tied))
+            accuracy.append(select_value(counts, flags, "expected"))
         return _mean(accuracy)
 
     def _score_code(self, texts: list[str]) -> dict[str, float]:
@@ -214,19 +214,17 @@ class Validator:
         return {"val/score": rate, "val/pass_rate": rate}
 
     def _score_atgen(self, texts: list[str]) -> dict[str, float]:
-        from atest.core.rewards import AtgenItem, score_atgen
+        from atest.core.rewards import AtgenItem, judge_atgen
 
         items = [
             AtgenItem(task=t, response=x, buggy_code=t.buggy_code[0])
             for t, x in zip(self.tasks, texts, strict=True)
         ]
-        results = score_atgen(self.ctx.executor, items, limits=self.ctx.limits)
-        accurate = [r.components.get("io_accuracy", 0.0) > 0 for r in results]
-        attacks = [a and r.components.get("attack", 0.0) > 0 for a, r in zip(accurate, results, strict=True)]
-        attack_rate = _mean([float(a) for a in attacks])
+        verdicts = [o.verdict for o in judge_atgen(self.ctx.executor, items, limits=self.ctx.limits)]
+        attack_rate = _mean([float(v.attack) for v in verdicts])
         return {
             "val/score": attack_rate,
-            "val/io_accuracy": _mean([float(a) for a in accurate]),
+            "val/io_accuracy": _mean([float(v.io_accurate) for v in verdicts]),
             "val/attack_rate": attack_rate,
         }
 
