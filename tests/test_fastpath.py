@@ -59,8 +59,19 @@ def test_a_gpu_run_keeps_trl_settings():
     assert path.describe().startswith("fast path: off (a GPU run")
 
 
+def test_vllm_is_left_off_on_a_cpu_that_would_emulate_its_bf16(tiny_model_dir):
+    """TRL builds the colocated engine in the checkpoint's bf16: emulated without native bf16."""
+    path = fastpath.decide(smoke(), use_cpu=True, model_dir=str(tiny_model_dir), flags={"avx2"})
+    assert path.vllm is False and "no native bf16" in path.reasons["vllm"]
+    if importlib.util.find_spec("vllm") is not None:  # asked for explicitly, the user's choice holds
+        asked = fastpath.decide(
+            smoke("fast.vllm=true"), use_cpu=True, model_dir=str(tiny_model_dir), flags={"avx2"}
+        )
+        assert asked.vllm is True
+
+
 def test_vllm_is_left_off_when_the_engine_start_would_not_pay(tiny_model_dir):
-    path = fastpath.decide(smoke(), use_cpu=True, model_dir=str(tiny_model_dir), flags=set())
+    path = fastpath.decide(smoke(), use_cpu=True, model_dir=str(tiny_model_dir), flags={"avx512_bf16"})
     assert path.vllm is False
     if importlib.util.find_spec("vllm") is None:
         assert path.reasons["vllm"] == "vLLM is not installed"

