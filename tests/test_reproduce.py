@@ -212,3 +212,23 @@ def test_presets_are_valid_yaml_for_the_schema():
         preset = load_preset(name)
         assert preset.atgen.headline_metric == "attack_rate" and preset.utrl.headline_metric == "bon"
     assert load_preset("cpu").data_for("atgen").pool.source == "synth"
+
+
+def test_eval_backend_reaches_every_gen_tests_step_and_a_missing_vllm_is_refused_first(tmp_path, monkeypatch):
+    import importlib.util
+
+    from atest.core.errors import InputError
+    from atest.core.reproduce.plan import check_runnable
+
+    plan = build_plan("atgen", "cpu-small", load_preset("cpu-small", ["eval.backend=vllm"]), tmp_path)
+    gens = [s.argv for s in plan.steps if s.argv[:1] == ["gen-tests"]]
+    assert gens and all(a[a.index("--backend") + 1] == "vllm" for a in gens)
+    hf = build_plan("atgen", "cpu-small", load_preset("cpu-small"), tmp_path)
+    assert not any("--backend" in s.argv for s in hf.steps if s.argv[:1] == ["gen-tests"])
+    check_runnable(hf)  # hf needs nothing more
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a)
+    )
+    with pytest.raises(InputError, match=r"eval\.backend is vllm"):
+        check_runnable(plan)

