@@ -57,12 +57,13 @@ def check_device(config: TrainConfig, backends: Sequence[str] = ()) -> bool:
     vllm_backend = "vllm" in backends
     if use_cpu and config.grpo.bf16:
         raise InputError("config asks for bf16 but training runs on CPU (no GPU)", "--set grpo.bf16=false")
-    if vllm_backend and world_size() > 1:
-        # Each rank would build its own engine for the whole machine's memory; TRL's colocated
-        # generation (grpo.use_vllm) is the one vLLM path that splits itself across ranks.
+    if vllm_backend and use_cpu and world_size() > 1:
+        # On GPUs each process opens an engine on its own GPU (N engines sample N times as
+        # fast); on a CPU they would all share the machine's cores and memory, each sized for
+        # all of it. TRL's colocated generation (grpo.use_vllm) is a separate path.
         raise InputError(
-            f"the vllm generation backend under a launch of {world_size()} processes would open "
-            f"{world_size()} vLLM engines, one per process",
+            f"the vllm generation backend under a launch of {world_size()} CPU processes would open "
+            f"{world_size()} vLLM engines on one machine, one per process",
             "set utrl.generation_backend=hf / atgen.adversary.backend=hf (each process samples its share), "
             "serve the model once (`vllm serve`) with atgen.adversary.backend=openai, or train in one process",
         )
