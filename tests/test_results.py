@@ -45,6 +45,24 @@ def _argv(case: Path, tmp: Path) -> dict[str, tuple[str, list[str]]]:
     evaluation = ["--tasks", tasks, "--tests", tests, *CPU]
     return {
         "prepare": ("prepare", ["prepare", "--source", "sample", "--limit", "2"]),
+        "prepare-mutants": (
+            "prepare",
+            [
+                "prepare",
+                "--source",
+                "sample",
+                "--limit",
+                "2",
+                "--verify",
+                "--mutants",
+                "2",
+                *CPU,
+                "--mutants-into",
+                "candidates",
+                "--out",
+                str(tmp / "mutated.jsonl"),
+            ],
+        ),
         "bon": ("bon", ["bon", *evaluation, "--ns", "1,2"]),
         "bon-paper": ("bon", ["bon", *evaluation, "--paper", "utrl"]),
         "fidelity": ("fidelity", ["fidelity", *evaluation]),
@@ -98,7 +116,7 @@ def _argv(case: Path, tmp: Path) -> dict[str, tuple[str, list[str]]]:
 
 
 CASES = [
-    "prepare", "bon", "bon-paper", "fidelity", "fidelity-paper", "attack-eval", "mutation-score", "filter",
+    "prepare", "prepare-mutants", "bon", "bon-paper", "fidelity", "fidelity-paper", "attack-eval", "mutation-score", "filter",
     "example-tests", "reward", "synth", "synth-list", "reproduce-plan", "error",
 ]  # fmt: skip
 

@@ -89,6 +89,9 @@ class ErrorResult(Result):
 
 
 class MutantPool(Part):
+    k: int = Field(description="mutants asked for per task (--mutants)")
+    seed: int = Field(description="the mutant seed (--mutant-seed)")
+    into: str = Field(description="where they went (--mutants-into): buggy, candidates or both")
     n_mutants: int = Field(description="mutants generated")
     outcomes: dict[str, int] = Field(description="outcome on the gold tests -> mutants")
     n_buggy: int = Field(description="mutants kept as buggy code")
