@@ -11,13 +11,28 @@ from atest_cli import run_cli
 from atest.core.checking import Test
 from atest.core.errors import InputError
 from atest.core.paper import utrl as paper
-from atest.core.rewards.utrl import UtrlCodeItem, UtrlTestItem
-from atest.core.rewards.utrl_paper import score_utrl_code_paper, score_utrl_tests_paper
+from atest.core.rewards.utrl import (
+    UtrlCodeItem,
+    UtrlRewardConfig,
+    UtrlTestItem,
+    score_utrl_code,
+    score_utrl_tests,
+)
+from atest.core.rules import UTRL
 from atest.core.sandbox import Limits, get_executor
 from atest.core.tasks import Task
 
 LIMITS = Limits(cpu_seconds=1)
 SUM = "a, b = map(int, input().split())\nprint(a + b)\n"
+
+
+def score_utrl_tests_paper(executor, items, **kwargs):
+    """The test reward under the authors' rules: atest's reward with `rules=UTRL`."""
+    return score_utrl_tests(executor, items, UtrlRewardConfig(), rules=UTRL, **kwargs)
+
+
+def score_utrl_code_paper(executor, items, **kwargs):
+    return score_utrl_code(executor, items, UtrlRewardConfig(), rules=UTRL, **kwargs)
 
 
 @pytest.fixture(scope="module")

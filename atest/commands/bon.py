@@ -17,7 +17,7 @@ from atest.commands._evaluation import (
     parse_ns,
     print_warnings,
 )
-from atest.commands._paper import check_paper, run_paper_bon
+from atest.commands._paper import PaperRun, check_paper, run_paper_bon
 from atest.core.errors import InputError
 from atest.core.io import write_jsonl_atomic
 from atest.core.metrics.testsfile import GROUND_TRUTH
@@ -73,7 +73,19 @@ def register(app: typer.Typer) -> None:
         if paper is not None:
             check_paper(paper, tie=tie, drop_invalid=drop_invalid, ns=ns, plot=plot)
             run_paper_bon(
-                tasks, tests, solution_model, n, out, workers, cache_dir, cpu_seconds, memory_mb, json_out
+                PaperRun(
+                    paper,
+                    tasks,
+                    tests,
+                    solution_model=solution_model,
+                    n=n,
+                    out=out,
+                    workers=workers,
+                    cache_dir=cache_dir,
+                    cpu_seconds=cpu_seconds,
+                    memory_mb=memory_mb,
+                    json_out=json_out,
+                )
             )
             return
         tie = tie or "expected"

@@ -10,7 +10,7 @@ import typer
 from atest.commands import _options as opt
 from atest.commands._common import check_outputs, console, emit_json, handle_errors
 from atest.commands._evaluation import executor_with_progress, fmt_ci, limits_from_options, print_warnings
-from atest.commands._paper import check_paper, run_paper_fidelity
+from atest.commands._paper import PaperRun, check_paper, run_paper_fidelity
 from atest.core.io import write_jsonl_atomic
 from atest.core.results import FidelityResult
 
@@ -47,7 +47,19 @@ def register(app: typer.Typer) -> None:
         if paper is not None:
             check_paper(paper, drop_invalid=drop_invalid)
             run_paper_fidelity(
-                tasks, tests, solution_model, n, out, workers, cache_dir, cpu_seconds, memory_mb, json_out
+                PaperRun(
+                    paper,
+                    tasks,
+                    tests,
+                    solution_model=solution_model,
+                    n=n,
+                    out=out,
+                    workers=workers,
+                    cache_dir=cache_dir,
+                    cpu_seconds=cpu_seconds,
+                    memory_mb=memory_mb,
+                    json_out=json_out,
+                )
             )
             return
         inputs = load_eval_inputs(tasks, tests, solution_model, need_gold_tests=True)

@@ -15,27 +15,44 @@ from typing import Any
 
 from atest.core.checking.record import Test
 from atest.core.errors import InputError
+from atest.core.rules import ATEST, Rules
 from atest.core.sandbox import Execution, Executor, Job, Limits, Program, Status, Verdict, input_key, judge
 from atest.core.tasks import Task
 
 Progress = Callable[[int, int], None]
 
 
-def verdict(execution: Execution, *, test: Test, kind: str) -> Verdict:
+def verdict(execution: Execution | None, *, test: Test, kind: str, rules: Rules = ATEST) -> Verdict:
     """How one run did on one test: accepted, wrong answer, or the limit it hit.
 
-    The one pass/fail decision: `passes` is this verdict being ACCEPTED.
+    The one pass/fail decision: `passes` is this verdict being ACCEPTED. Under `rules`:
+    `compare` (token-wise with float tolerance, or the authors' stripped text),
+    `require_empty_stderr` (anything on stderr is a runtime error) and `require_output` (an
+    empty stdout is a wrong answer). None is a program that was never run (the authors'
+    runner takes the code for another language): a runtime error.
     """
+    if execution is None:
+        return Verdict.RUNTIME_ERROR
+    if execution.status is not Status.OK:
+        return judge(execution, test.output, kind)
+    if rules.require_empty_stderr and execution.stderr_tail != "":
+        return Verdict.RUNTIME_ERROR
+    got = execution.output
+    if rules.require_output and not (isinstance(got, str) and got.strip()):
+        return Verdict.WRONG_ANSWER
+    if rules.compare == "text":
+        same = isinstance(got, str) and got.strip() == str(test.output).strip()
+        return Verdict.ACCEPTED if same else Verdict.WRONG_ANSWER
     return judge(execution, test.output, kind)
 
 
-def passes(execution: Execution, *, test: Test, kind: str) -> bool:
+def passes(execution: Execution | None, *, test: Test, kind: str, rules: Rules = ATEST) -> bool:
     """The program ran to completion and produced the test's output.
 
     A crash, a time-out or any other limit counts as failing: a test that makes a wrong
     program crash has caught it (UTRL's runner counts it the same way).
     """
-    return verdict(execution, test=test, kind=kind) is Verdict.ACCEPTED
+    return verdict(execution, test=test, kind=kind, rules=rules) is Verdict.ACCEPTED
 
 
 def completed(execution: Execution) -> bool:
@@ -47,6 +64,29 @@ def completed(execution: Execution) -> bool:
 def program(task: Task, source: str) -> Program:
     """`source` as a program for this task (its kind and entry point)."""
     return Program(source, task.kind, task.fn_name)
+
+
+def check_task(task: Task, rules: Rules = ATEST) -> None:
+    """Refuse a task `rules` cannot score (the UTRL authors' code runs stdio tasks only)."""
+    if rules.stdio_only and task.kind != "stdio":
+        raise InputError(
+            f"task {task.task_id!r} is {task.kind}: {rules.name.upper()}'s rules cover stdio tasks only",
+            f"drop --paper {rules.name} for it",
+        )
+
+
+def program_under(rules: Rules, task: Task, source: str) -> Program | None:
+    """`source` as `rules` run it for `task`; None when they would not run it as Python 3
+    (the authors' sniffer takes it for another language), so it fails every test."""
+    check_task(task, rules)
+    if rules.language_sniffing or rules.header:
+        from atest.core.paper import utrl as authors
+
+        if rules.language_sniffing and authors.language(source) not in ("python3", "python"):
+            return None
+        if rules.header:
+            source = authors.HEADER + source
+    return program(task, source)
 
 
 def gold_program(task: Task) -> Program:

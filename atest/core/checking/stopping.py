@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from atest.core.checking.record import Test
 from atest.core.checking.runs import Batch, Progress, verdict
+from atest.core.rules import ATEST, Rules
 from atest.core.sandbox import Executor, Limits, Program, Verdict
 
 STAGE_ENDS: tuple[int, ...] = (1, 4, 16)
@@ -49,8 +50,9 @@ def first_failures(
     *,
     stage_ends: Sequence[int] = STAGE_ENDS,
     progress: Progress | None = None,
+    rules: Rules = ATEST,
 ) -> list[Failure | None]:
-    """For each unit, its first failing test, or None when it passes every test."""
+    """For each unit, its first failing test (judged by `rules`), or None when it passes every test."""
     results: list[Failure | None] = [None] * len(units)
     plans = [_stages(len(u.tests), stage_ends) for u in units]
     alive = [i for i, plan in enumerate(plans) if plan]
@@ -71,7 +73,7 @@ def first_failures(
             earlier = results[i]
             if earlier is not None and earlier.test_index < t:
                 continue
-            found = verdict(batch[slot], test=units[i].tests[t], kind=units[i].program.kind)
+            found = verdict(batch[slot], test=units[i].tests[t], kind=units[i].program.kind, rules=rules)
             if found is not Verdict.ACCEPTED:
                 results[i] = Failure(t, found)
         done += len(owners)

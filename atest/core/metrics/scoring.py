@@ -21,10 +21,11 @@ from atest.core.checking import (
     gold_program,
     pair_verdicts,
     passes,
-    program,
+    program_under,
 )
 from atest.core.errors import InputError
 from atest.core.metrics.attack import AttackUnit
+from atest.core.rules import ATEST, Rules
 from atest.core.sandbox import Execution, Executor, Limits
 from atest.core.tasks import Task
 
@@ -50,6 +51,8 @@ class CandidateCounts:
     n_gold: int
     passed: list[int]  # scoring tests passed, per candidate
     gold_passed: list[int]  # gold tests passed, per candidate (empty without gold)
+    # Without scoring tests, under rules that then take candidate 0 as written: its gold tests passed.
+    first_as_written_gold_passed: int | None = None
 
     @property
     def correct(self) -> list[bool]:
@@ -87,12 +90,16 @@ def score_candidates(
     limits: Limits | None = None,
     every_model: bool = True,
     progress: Progress | None = None,
+    rules: Rules = ATEST,
 ) -> ScoringOutcome:
     """Count, per candidate, the scoring tests and (with `with_gold`) the gold tests it passes.
 
     `drop_invalid` runs the gold solution on each scoring test and ignores tests whose
     expected output the gold does not produce; by default they are kept, as in UTRL.
     Without `every_model`, a task is scored on those of `models` it has candidates from.
+    Under `rules=UTRL` each candidate's code is cut out of it by the authors' rule, run as
+    their runner runs it and judged by their verdict; a (task, model) without scoring tests
+    also runs candidate 0 as written on the gold tests (their fallback).
     """
     limits = limits or Limits()
 
@@ -120,7 +127,14 @@ def score_candidates(
         batch = Batch(limits)
         plans = [
             _plan_task(
-                batch, task, list(tests.get(task.task_id, [])), models_of(task), n, with_gold, drop_invalid
+                batch,
+                task,
+                list(tests.get(task.task_id, [])),
+                models_of(task),
+                n,
+                with_gold,
+                drop_invalid,
+                rules,
             )
             for task in chunk
         ]
@@ -141,34 +155,46 @@ class _TaskPlan:
     task: Task
     tests: list[Test]
     models: Sequence[str]
-    slots: dict[str, list[tuple[list[int], list[int]]]]  # model -> per candidate (scoring slots, gold slots)
-    gold_slots: list[int] | None  # the gold solution on each scoring test (drop_invalid only)
+    slots: dict[
+        str, list[tuple[list[int | None], list[int | None]]]
+    ]  # model -> per candidate (scoring, gold)
+    gold_slots: list[int | None] | None  # the gold solution on each scoring test (drop_invalid only)
     with_gold: bool
+    rules: Rules
+    first_as_written: dict[str, list[int | None]] = field(default_factory=dict)  # model -> gold slots
 
     def collect(self, results: list[Execution], outcome: ScoringOutcome) -> None:
-        kind = self.task.kind
+        kind, rules = self.task.kind, self.rules
+
+        def passed(slots: Sequence[int | None], tests: Sequence[Test]) -> int:
+            return sum(
+                passes(None if s is None else results[s], test=t, kind=kind, rules=rules)
+                for s, t in zip(slots, tests, strict=True)
+            )
+
         keep = list(range(len(self.tests)))
         if self.gold_slots is not None:
-            keep = [
-                i for i, s in enumerate(self.gold_slots) if passes(results[s], test=self.tests[i], kind=kind)
-            ]
+            keep = [i for i in keep if passed([self.gold_slots[i]], [self.tests[i]])]
             outcome.n_invalid[self.task.task_id] = len(self.tests) - len(keep)
+        kept = [self.tests[i] for i in keep]
         gold_tests = as_tests(self.task.gold_tests) if self.with_gold else []
         for model in self.models:
-            passed, gold_passed = [], []
+            counts, gold_counts = [], []
             for scoring_slots, gold_slots in self.slots[model]:
-                passed.append(
-                    sum(passes(results[scoring_slots[i]], test=self.tests[i], kind=kind) for i in keep)
-                )
+                counts.append(passed([scoring_slots[i] for i in keep], kept))
                 if self.with_gold:
-                    gold_passed.append(
-                        sum(
-                            passes(results[s], test=t, kind=kind)
-                            for s, t in zip(gold_slots, gold_tests, strict=True)
-                        )
-                    )
+                    gold_counts.append(passed(gold_slots, gold_tests))
+            fallback = self.first_as_written.get(model)
             outcome.counts.append(
-                CandidateCounts(self.task.task_id, model, len(keep), len(gold_tests), passed, gold_passed)
+                CandidateCounts(
+                    self.task.task_id,
+                    model,
+                    len(keep),
+                    len(gold_tests),
+                    counts,
+                    gold_counts,
+                    None if fallback is None else passed(fallback, gold_tests),
+                )
             )
 
 
@@ -180,21 +206,35 @@ def _plan_task(
     n: int | None,
     with_gold: bool,
     drop_invalid: bool,
+    rules: Rules,
 ) -> _TaskPlan:
-    slots: dict[str, list[tuple[list[int], list[int]]]] = {}
+    def runs(prog, values: Sequence[Test]) -> list[int | None]:
+        return [None if prog is None else batch.add(prog, t.input) for t in values]
+
+    slots: dict[str, list[tuple[list[int | None], list[int | None]]]] = {}
+    first_as_written: dict[str, list[int | None]] = {}
     gold_tests = as_tests(task.gold_tests) if with_gold else []
     for model in models:
         slots[model] = []
-        for code in candidates_of(task, model, n):
-            candidate = program(task, code)
-            scoring = [batch.add(candidate, t.input) for t in tests]
-            gold = [batch.add(candidate, t.input) for t in gold_tests]
-            slots[model].append((scoring, gold))
+        codes = candidates_of(task, model, n)
+        for code in codes:
+            candidate = program_under(rules, task, candidate_code(code, rules))
+            slots[model].append((runs(candidate, tests), runs(candidate, gold_tests)))
+        if rules.first_as_written_without_tests and not tests:
+            first_as_written[model] = runs(program_under(rules, task, codes[0]), gold_tests)
     gold_slots = None
     if drop_invalid:
-        reference = gold_program(task)
-        gold_slots = [batch.add(reference, t.input) for t in tests]
-    return _TaskPlan(task, tests, models, slots, gold_slots, with_gold)
+        gold_slots = runs(program_under(rules, task, gold_program(task).source), tests)
+    return _TaskPlan(task, tests, models, slots, gold_slots, with_gold, rules, first_as_written)
+
+
+def candidate_code(code: str, rules: Rules) -> str:
+    """A candidate as stored (atest's loaders already cut its code), or the authors' cut of it."""
+    if rules.code_extraction == "utrl":
+        from atest.core.paper import utrl as authors
+
+        return authors.extract_code(code)
+    return code
 
 
 def attack_units(

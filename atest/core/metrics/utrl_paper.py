@@ -1,7 +1,9 @@
-"""Best-of-N and fidelity under UTRL's own evaluation rules (`bon|fidelity --paper utrl`).
+"""Best-of-N and fidelity reported as UTRL's scripts report them (`bon|fidelity --paper utrl`).
 
-What the authors' `evaluate_bon_solution.py` and `compute_ut_fidelity.py` do, per (task,
-solution model), each model on its own:
+The runs and the verdicts are `scoring.score_candidates` with `rules=rules.UTRL` (no second
+copy); this module reads the tests as the authors do and shapes the counts into their log's
+per-(task, model) cells. What the authors' `evaluate_bon_solution.py` and
+`compute_ut_fidelity.py` do, per (task, solution model), each model on its own:
 
 * the tests are the authors' parse of each generated response, duplicates kept (or the
   task's gold tests for `ground_truth`), judged by their rules (`atest.core.paper.utrl`);
@@ -18,15 +20,16 @@ solution model), each model on its own:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from atest.core.checking import Batch, Progress, Test, as_tests, well_formed
+from atest.core.checking import Progress, Test, as_tests, well_formed
 from atest.core.metrics.bon import select_index
 from atest.core.metrics.fidelity import task_spearman
-from atest.core.metrics.scoring import CHUNK_JOBS, candidates_of
+from atest.core.metrics.scoring import CandidateCounts, score_candidates
 from atest.core.metrics.testsfile import GROUND_TRUTH, TestsRow, read_tests_file
 from atest.core.paper import utrl as paper
-from atest.core.sandbox import Execution, Executor, Limits, Program
+from atest.core.rules import UTRL, Rules
+from atest.core.sandbox import Executor, Limits
 from atest.core.tasks import Task
 
 
@@ -81,52 +84,24 @@ class PaperCell:
         }
 
 
-@dataclass
-class _Plan:
-    task: Task
-    model: str
-    tests: list[Test]
-    scoring: list[list[int | None]]  # per candidate, per test
-    gold: list[list[int | None]]  # per candidate, per gold test
-    fallback_gold: list[int | None] = field(default_factory=list)  # candidate 0 as written, no tests
-
-    def cell(self, results: list[Execution]) -> PaperCell:
-        def passed(slots: list[int | None], tests: list[Test]) -> int:
-            return sum(
-                paper.passes(None if s is None else results[s], test=t)
-                for s, t in zip(slots, tests, strict=True)
-            )
-
-        gold_tests = as_tests(self.task.gold_tests)
-        gold_scores = [passed(g, gold_tests) / len(gold_tests) for g in self.gold]
-        if self.tests:
-            counts = [passed(s, self.tests) for s in self.scoring]
-            scores = [c / len(self.tests) for c in counts]
-            selected = select_index(counts, "last")
-            best = scores[selected]
-            selected_gold = gold_scores[selected]
-        else:
-            scores, best, selected = [0.0] * len(self.gold), None, 0
-            selected_gold = passed(self.fallback_gold, gold_tests) / len(gold_tests)
-        return PaperCell(
-            self.task.task_id, self.model, len(self.tests), scores, gold_scores, selected, best,
-            selected_gold, float(selected_gold == 1.0),
-        )  # fmt: skip
-
-
-def _plan(batch: Batch, task: Task, model: str, tests: list[Test], n: int | None) -> _Plan:
-    def slots(prog: Program | None, values: list[Test]) -> list[int | None]:
-        return [None if prog is None else batch.add(prog, t.input) for t in values]
-
-    codes = candidates_of(task, model, n)
-    programs = [paper.program(task, paper.extract_code(code)) for code in codes]
-    gold_tests = as_tests(task.gold_tests)
-    plan = _Plan(
-        task, model, tests, [slots(p, tests) for p in programs], [slots(p, gold_tests) for p in programs]
-    )
-    if not tests:
-        plan.fallback_gold = slots(paper.program(task, codes[0]), gold_tests)
-    return plan
+def paper_cell(counts: CandidateCounts, rules: Rules = UTRL) -> PaperCell:
+    """One (task, model)'s counts as the authors' evaluation log records them."""
+    gold_scores = [g / counts.n_gold for g in counts.gold_passed]
+    if counts.n_tests:
+        scores = [p / counts.n_tests for p in counts.passed]
+        if rules.tie == "expected":
+            raise ValueError("an evaluation log's cell needs a deterministic tie rule (first or last)")
+        selected = select_index(counts.passed, rules.tie)
+        best: float | None = scores[selected]
+        selected_gold = gold_scores[selected]
+    else:
+        scores, best, selected = [0.0] * len(counts.passed), None, 0
+        written = counts.first_as_written_gold_passed
+        selected_gold = gold_scores[0] if written is None else written / counts.n_gold
+    return PaperCell(
+        counts.task_id, counts.model, counts.n_tests, scores, gold_scores, selected, best,
+        selected_gold, float(selected_gold == 1.0),
+    )  # fmt: skip
 
 
 def paper_cells(
@@ -138,23 +113,15 @@ def paper_cells(
     n: int | None,
     limits: Limits,
     progress: Progress | None = None,
+    rules: Rules = UTRL,
 ) -> tuple[list[PaperCell], int]:
-    """Every (task, model) cell with candidates from that model, and the executions run."""
-    work = [(t, m) for t in tasks for m in models if t.candidates.get(m) and t.gold_tests]
-    cells: list[PaperCell] = []
-    n_executions, i = 0, 0
-    while i < len(work):
-        batch, plans = Batch(limits), []
-        while i < len(work) and len(batch) < CHUNK_JOBS:
-            task, model = work[i]
-            plans.append(_plan(batch, task, model, tests.get(task.task_id, []), n))
-            i += 1
-        results = batch.run(executor)
-        n_executions += len(results)
-        cells.extend(p.cell(results) for p in plans)
-        if progress:
-            progress(i, len(work))
-    return cells, n_executions
+    """Every (task, model) cell with candidates from that model, and the executions run:
+    `scoring.score_candidates` under `rules`, each model on its own."""
+    tasks = [t for t in tasks if t.gold_tests]
+    outcome = score_candidates(
+        executor, tasks, tests, models, n=n, limits=limits, every_model=False, progress=progress, rules=rules
+    )
+    return [paper_cell(c, rules) for c in outcome.counts], outcome.n_executions
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -1,16 +1,19 @@
-"""UTRL's evaluation rules as the authors' code applies them (dgjun32/UTRL at d4d7305).
+"""The UTRL authors' own rules that are text functions (dgjun32/UTRL at d4d7305).
 
 Reproduced, not improved: every quirk below changes published numbers, and `--paper utrl`
-exists to get those numbers back. docs/rewards.md ("UTRL's own rules") lists each one next to
-atest's rule and the reason atest departs from it.
+exists to get those numbers back. The rewards, metrics and checks select these through the
+`atest.core.rules.UTRL` rules object (they are not a second copy of those functions);
+docs/rewards.md ("UTRL's own rules") lists each one next to atest's rule and the reason atest
+departs from it.
 
 * Tests are read by one pattern over the whole response: from any run of three backticks, the
   first `Input:` that ends its line, then everything up to the next line that is exactly
   `Output:`, then everything up to the next three backticks. Both values are stripped of
   surrounding whitespace; tests inside `<reasoning>` count; fence labels are ignored.
 * A program passes a test when it exits 0, writes nothing to stderr, and its stripped stdout
-  is non-empty and equal, as text, to the stripped expected output. So an empty expected
-  output can never be passed, a single stray space inside a line fails, and `1.0` is not `1`.
+  is non-empty and equal, as text, to the stripped expected output (`checking.verdict` under
+  `rules.UTRL`). So an empty expected output can never be passed, a single stray space inside
+  a line fails, and `1.0` is not `1`.
 * Before running, the code is sniffed for its language by keyword scores. Python 3 code
   (or code of no clear version) gets a header of star-imports prepended, which shadows
   builtins (`pow` becomes `math.pow`, `compile` becomes `re.compile`). Code scored as Java,
@@ -26,11 +29,7 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from atest.core import checking
 from atest.core.checking import Test, distinct_tests
-from atest.core.errors import InputError
-from atest.core.sandbox import Execution, Program
-from atest.core.tasks import Task
 
 Language = Literal["python3", "python", "python2", "java", "cpp", "c"]
 
@@ -176,33 +175,10 @@ def language(code: str) -> Language:
     return python_version(code) if winner == "python" else winner
 
 
-# ------------------------------------------------------------------ running and judging
-
-
-def require_stdio(task_id: str, kind: str) -> None:
-    """UTRL's code only runs stdio tasks (it dropped functional ones)."""
-    if kind != "stdio":
-        raise InputError(
-            f"task {task_id!r} is {kind}: UTRL's rules cover stdio tasks only", "drop --paper utrl for it"
-        )
+# ------------------------------------------------------------------ running
 
 
 def program_source(code: str) -> str | None:
     """The source the authors' runner executes for `code`, or None when it would not run it
     as Python 3 (so the code fails every test)."""
     return HEADER + code if language(code) in ("python3", "python") else None
-
-
-def program(task: Task, code: str) -> Program | None:
-    """`code` as the authors' runner runs it for `task` (a stdio task only); None as in `program_source`."""
-    require_stdio(task.task_id, task.kind)
-    source = program_source(code)
-    return None if source is None else checking.program(task, source)
-
-
-def passes(execution: Execution | None, *, test: Test) -> bool:
-    """The authors' verdict for one run (None: the code was never run as Python 3)."""
-    if execution is None or not checking.completed(execution):
-        return False
-    got = execution.output.strip() if isinstance(execution.output, str) else ""
-    return got != "" and got == str(test.output).strip() and execution.stderr_tail == ""

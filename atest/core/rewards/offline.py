@@ -10,7 +10,8 @@ row gains `reward` and `components`. What each reward scores against:
   `--tests` (a `gen-tests` file, or `ground_truth` for the task's gold tests);
 * `atgen`: the row's `buggy_code`, else the task's buggy code at `buggy_index` (default 0).
 
-`paper="utrl"` scores the two UTRL rewards by the authors' rules (`rewards.utrl_paper`).
+`paper="utrl"` scores the two UTRL rewards by the authors' rules: the same reward functions
+with `rules=rules.UTRL`. The weights are `config`'s under both (default: the paper's).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from typing import Any
 from atest.core.errors import InputError
 from atest.core.io import read_text_lines
 from atest.core.metrics.testsfile import GROUND_TRUTH
-from atest.core.paper import PAPERS
 from atest.core.paper import utrl as paper_rules
 from atest.core.parsing import parse_tests
 from atest.core.rewards.atgen import AtgenItem, score_atgen
@@ -36,7 +36,7 @@ from atest.core.rewards.utrl import (
     score_utrl_code,
     score_utrl_tests,
 )
-from atest.core.rewards.utrl_paper import score_utrl_code_paper, score_utrl_tests_paper
+from atest.core.rules import rules_named
 from atest.core.sandbox import Executor, Limits
 from atest.core.tasks import Task
 
@@ -149,29 +149,29 @@ def score_rows(
     solution_model: str | None = None,
     tests: str | None = None,
     limits: Limits | None = None,
+    config: UtrlRewardConfig | None = None,
 ) -> list[RewardResult]:
     """One reward per row, all rows in the same few batched sandbox calls."""
     if kind not in KINDS:
         raise InputError(f"--kind {kind!r}: expected one of {', '.join(KINDS)}")
-    if paper is not None and paper not in PAPERS:
-        raise InputError(f"--paper {paper!r}: expected one of {', '.join(PAPERS)}")
+    rules = rules_named(paper)
+    config = config or UtrlRewardConfig()
     if paper and kind == "atgen":
         raise InputError("--paper utrl applies to the UTRL rewards", "drop --paper for --kind atgen")
     if kind == "utrl-test":
         model = solution_model or default_model([r.task for r in rows])
         items = [UtrlTestItem(r.task, r.response, _opponents(r, model)) for r in rows]
-        if paper:
-            return score_utrl_tests_paper(executor, items, limits=limits)
-        return score_utrl_tests(executor, items, UtrlRewardConfig(), limits=limits)
+        return score_utrl_tests(executor, items, config, rules=rules, limits=limits)
     if kind == "utrl-code":
         file_tests = _file_tests(tests, [r.task for r in rows], paper)
         code_items = [UtrlCodeItem(r.task, r.response, _row_tests(r, paper, file_tests)) for r in rows]
-        if paper:
-            gold = tests == GROUND_TRUTH and not any(
-                "tests" in r.row or "test_response" in r.row for r in rows
-            )
-            return score_utrl_code_paper(executor, code_items, gold_tests=gold, limits=limits)
-        return score_utrl_code(executor, code_items, UtrlRewardConfig(), limits=limits)
+        # The authors' gold-test variant (`--tests ground_truth` and no row of its own).
+        gold = (
+            bool(paper)
+            and tests == GROUND_TRUTH
+            and not any("tests" in r.row or "test_response" in r.row for r in rows)
+        )
+        return score_utrl_code(executor, code_items, config, rules=rules, gold_tests=gold, limits=limits)
     atgen_items = [AtgenItem(r.task, r.response, _buggy(r)) for r in rows]
     return score_atgen(executor, atgen_items, limits=limits)
 
