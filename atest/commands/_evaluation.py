@@ -28,14 +28,21 @@ def executor_with_progress(
         yield executor, progress
 
 
-def limits_from_options(cpu_seconds: float | None, memory_mb: int | None) -> Limits:
+def limits_from_options(
+    cpu_seconds: float | None, memory_mb: int | None, default: Limits | None = None
+) -> Limits:
+    """The limits the options ask for, the rest from `default` (atest's, or a rules object's:
+    `--paper utrl` runs with the authors' 10 s unless `--cpu-seconds` is given)."""
     from atest.core.sandbox import Limits
 
-    default = Limits()
+    default = default or Limits()
+    if cpu_seconds is None and memory_mb is None:
+        return default
     return Limits(
         cpu_seconds=cpu_seconds if cpu_seconds is not None else default.cpu_seconds,
         memory_mb=memory_mb if memory_mb is not None else default.memory_mb,
         output_bytes=default.output_bytes,
+        wall_seconds=default.wall_seconds if cpu_seconds is None else None,
     )
 
 

@@ -73,7 +73,7 @@ def _cells(run: PaperRun):
     else:
         check_n(inputs, None, [])
     print_warnings(inputs.warnings)
-    limits = limits_from_options(run.cpu_seconds, run.memory_mb)
+    limits = limits_from_options(run.cpu_seconds, run.memory_mb, run.rules.limits)
     with executor_with_progress(run.workers, run.cache_dir, "running candidates", run.json_out) as (
         executor,
         progress,

@@ -53,6 +53,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         from atest.core.metrics.inputs import load_tasks
         from atest.core.rewards.offline import KINDS, output_rows, read_responses, score_rows
+        from atest.core.rules import rules_named
         from atest.core.sandbox import get_executor
 
         check_outputs(force=force, out=out)
@@ -69,7 +70,7 @@ def register(app: typer.Typer) -> None:
         with get_executor(workers=workers, settings=sandbox_settings()) as executor:
             results = score_rows(
                 executor, kind, rows, paper=paper, solution_model=solution_model, tests=tests,
-                limits=limits_from_options(cpu_seconds, memory_mb),
+                limits=limits_from_options(cpu_seconds, memory_mb, rules_named(paper).limits),
             )  # fmt: skip
         write_jsonl_atomic(out, output_rows(rows, results))
         summary = RewardResult.from_scores(kind, paper, results, out)

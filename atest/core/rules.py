@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from atest.core.errors import InputError
+from atest.core.sandbox.wire import Harness, Limits
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,11 @@ class Rules:
     compare: Literal["tokens", "text"]  # atest: token-wise, floats by value; utrl: stripped text
     require_empty_stderr: bool  # anything on stderr fails the test
     require_output: bool  # an empty (stripped) stdout fails the test
-    header: bool  # the authors' star-import header is prepended to every program
+    # The runner's own rules, carried by every program to the sandbox: stdin with a final
+    # newline added or exactly as parsed, and the prelude (atest's names that never shadow a
+    # builtin, or the authors' star-import header and nothing else).
+    harness: Harness
+    limits: Limits  # the default limits (the time limit): `--cpu-seconds`/`--memory-mb` override them
 
     # Best-of-N.
     tie: Literal["expected", "first", "last"]
@@ -69,7 +74,8 @@ ATEST = Rules(
     compare="tokens",
     require_empty_stderr=False,
     require_output=False,
-    header=False,
+    harness=Harness(),
+    limits=Limits(),
     tie="expected",
     first_as_written_without_tests=False,
 )
@@ -90,7 +96,8 @@ UTRL = Rules(
     compare="text",
     require_empty_stderr=True,
     require_output=True,
-    header=True,
+    harness=Harness(stdin_newline=False, prelude="utrl"),
+    limits=Limits(cpu_seconds=10.0, wall_seconds=10.0),  # their subprocess timeout: 10 s of wall clock
     tie="last",
     first_as_written_without_tests=True,
 )

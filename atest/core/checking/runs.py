@@ -61,9 +61,10 @@ def completed(execution: Execution) -> bool:
     return execution.status is Status.OK
 
 
-def program(task: Task, source: str) -> Program:
-    """`source` as a program for this task (its kind and entry point)."""
-    return Program(source, task.kind, task.fn_name)
+def program(task: Task, source: str, rules: Rules = ATEST) -> Program:
+    """`source` as a program for this task (its kind and entry point), run by the harness rules
+    of `rules` (stdin, prelude)."""
+    return Program(source, task.kind, task.fn_name, rules.harness)
 
 
 def check_task(task: Task, rules: Rules = ATEST) -> None:
@@ -79,14 +80,12 @@ def program_under(rules: Rules, task: Task, source: str) -> Program | None:
     """`source` as `rules` run it for `task`; None when they would not run it as Python 3
     (the authors' sniffer takes it for another language), so it fails every test."""
     check_task(task, rules)
-    if rules.language_sniffing or rules.header:
+    if rules.language_sniffing:
         from atest.core.paper import utrl as authors
 
-        if rules.language_sniffing and authors.language(source) not in ("python3", "python"):
+        if authors.language(source) not in ("python3", "python"):
             return None
-        if rules.header:
-            source = authors.HEADER + source
-    return program(task, source)
+    return program(task, source, rules)
 
 
 def gold_program(task: Task) -> Program:

@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from atest.core.checking import Test, distinct_tests
+from atest.core.sandbox.harness import PRELUDE_SOURCES
 
 Language = Literal["python3", "python", "python2", "java", "cpp", "c"]
 
@@ -37,20 +38,9 @@ _TEST = re.compile(r"```.*?Input:\n(?P<input>.*?)\nOutput:\n(?P<output>.*?)```",
 _CODE_FORMAT_REASONING = re.compile(r"<reasoning>\s*(.+?)\s*</reasoning>", re.DOTALL)
 _CODE_FORMAT_BLOCK = re.compile(r"```python\s*\n(.+?)\n```", re.DOTALL)
 
-# Modules star-imported (after being imported by name) at the top of every Python 3 program.
-HEADER_MODULES = (
-    "random", "functools", "itertools", "collections", "heapq", "bisect", "operator", "re",
-    "string", "sys", "time", "math", "datetime",
-)  # fmt: skip
-HEADER_STAR_MODULES = (
-    "typing", "functools", "collections", "itertools", "heapq", "string", "operator", "math",
-    "bisect", "re",
-)  # fmt: skip
-HEADER = (
-    "".join(f"import {m}\n" for m in HEADER_MODULES)
-    + "".join(f"from {m} import *\n" for m in HEADER_STAR_MODULES)
-    + "\n"
-)
+# The star-import header at the top of every Python 3 program: the sandbox harness's "utrl"
+# prelude (`Harness(prelude="utrl")`, selected by `rules.UTRL`), where it is defined once.
+HEADER = PRELUDE_SOURCES["utrl"]
 
 
 # ------------------------------------------------------------------ parsing
@@ -179,6 +169,7 @@ def language(code: str) -> Language:
 
 
 def program_source(code: str) -> str | None:
-    """The source the authors' runner executes for `code`, or None when it would not run it
-    as Python 3 (so the code fails every test)."""
+    """The file the authors' runner executes for `code`, or None when it would not run it
+    as Python 3 (so the code fails every test). The sandbox gets `code` with the "utrl"
+    harness prelude instead (`checking.program_under`), which runs this same text."""
     return HEADER + code if language(code) in ("python3", "python") else None

@@ -106,7 +106,7 @@ def score_utrl_tests(
     opponents run on valid tests only, in rounds of 1, 2, 4, ... tests, and each stops at its
     first failed test: the reward only needs to know whether it fails one.
     """
-    limits = limits or Limits()
+    limits = limits or rules.limits
     batch = Batch(limits)
     plans = [_plan(item, batch, exclude_correct_opponents, rules) for item in items]
     batch.run(executor)
@@ -284,7 +284,7 @@ def score_utrl_code(
     first `config.n_tests` are used unchecked, and an item with no test scores 0 everywhere
     (their thread pool refuses zero workers).
     """
-    batch = Batch(limits or Limits())
+    batch = Batch(limits or rules.limits)
     plans = []
     for item in items:
         task = item.task

@@ -161,12 +161,15 @@ class Worker:
         if self._proc is None:
             raise WorkerFailure(f"worker {self.index} is not running")
         program, limits = jobs[0].program, jobs[0].limits
+        newline = program.harness.stdin_newline
         payload = {
             "source": program.source,
             "kind": program.kind,
             "fn_name": program.fn_name,
+            "prelude": program.harness.prelude,
             "inputs": [
-                harness.stdin_text(job.input) if program.kind == "stdio" else job.input for job in jobs
+                harness.stdin_text(job.input, newline) if program.kind == "stdio" else job.input
+                for job in jobs
             ],
         }
         self._write(self.job_name, json.dumps(payload).encode("utf-8", "surrogatepass"))

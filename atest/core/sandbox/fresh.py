@@ -40,7 +40,8 @@ wire = harness.wire
 
 
 def run_fresh(spec: dict, run_dir: str, python: str = sys.executable):
-    """Run one job (`spec`: source, kind, fn_name, input, limits as a dict, site_dirs) in a new
+    """Run one job (`spec`: source, kind, fn_name, input, limits as a dict, site_dirs; optionally
+    the harness's `prelude` and `stdin_newline`, `wire.Harness`) in a new
     interpreter under `run_dir` (an empty private directory); its `wire.Record`."""
     limits = wire.Limits(**spec["limits"])
     job_path, result_path = os.path.join(run_dir, "job.json"), os.path.join(run_dir, "result.json")
@@ -48,7 +49,8 @@ def run_fresh(spec: dict, run_dir: str, python: str = sys.executable):
     os.mkdir(work, 0o700)
     with open(job_path, "w", encoding="utf-8", errors="surrogatepass") as f:
         json.dump(spec, f)
-    stdin = harness.stdin_text(spec["input"]) if spec["kind"] == "stdio" else ""
+    newline = spec.get("stdin_newline", True)
+    stdin = harness.stdin_text(spec["input"], newline) if spec["kind"] == "stdio" else ""
     with (
         open(os.path.join(run_dir, "in"), "w+b") as f_in,
         open(os.path.join(run_dir, "out"), "w+b") as f_out,
@@ -135,6 +137,7 @@ def run_batch(batch: dict) -> None:
             run_dir = os.path.join(root, str(index))
             os.mkdir(run_dir, 0o700)
             spec = {key: batch[key] for key in ("source", "kind", "fn_name", "limits")}
+            spec.update({key: batch[key] for key in ("prelude", "stdin_newline") if key in batch})
             record = run_fresh({**spec, "input": value, "site_dirs": dirs}, run_dir)
             records.append(record.encode().decode())
             shutil.rmtree(run_dir, ignore_errors=True)

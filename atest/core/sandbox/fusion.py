@@ -37,7 +37,7 @@ from atest.core.errors import ExternalError, InputError
 from atest.core.sandbox import fresh, wire
 from atest.core.sandbox.records import to_execution
 from atest.core.sandbox.settings import SandboxSettings
-from atest.core.sandbox.types import Execution, Fault, Job, Limits
+from atest.core.sandbox.types import Execution, Fault, Harness, Job, Limits
 
 log = logging.getLogger("atest.sandbox")
 
@@ -174,6 +174,7 @@ class FusionProvider:
             "source": first.program.source,
             "kind": first.program.kind,
             "fn_name": first.program.fn_name,
+            **first.program.harness._asdict(),
             "limits": first.limits._asdict(),
             "inputs": [job.input for job in jobs],
         }
@@ -341,10 +342,12 @@ def driver_code(modules: dict[str, str], batch: dict[str, Any]) -> str:
 def job_to_json(job: Job) -> dict[str, Any]:
     """A job as atest's batch endpoint takes it."""
     program = job.program
+    harness = {} if program.harness == Harness() else {"harness": program.harness._asdict()}
     return {
         "source": program.source,
         "kind": program.kind,
         "fn_name": program.fn_name,
+        **harness,
         "input": job.input,
         "limits": job.limits._asdict(),
     }

@@ -66,6 +66,36 @@ else:
 Limits, Record, Status = wire.Limits, wire.Record, wire.Status
 
 
+# Source run as a program's first lines, by prelude name (`wire.Harness.prelude`). "utrl": the
+# header the UTRL authors' runner writes above every Python 3 program (testing_utils.py); its
+# star-imports shadow builtins (`pow` is `math.pow`), which is their rule, reproduced.
+_UTRL_MODULES = (
+    "random", "functools", "itertools", "collections", "heapq", "bisect", "operator", "re",
+    "string", "sys", "time", "math", "datetime",
+)  # fmt: skip
+_UTRL_STAR_MODULES = (
+    "typing", "functools", "collections", "itertools", "heapq", "string", "operator", "math",
+    "bisect", "re",
+)  # fmt: skip
+PRELUDE_SOURCES = {
+    "atest": "",
+    "utrl": "".join(f"import {m}\n" for m in _UTRL_MODULES)
+    + "".join(f"from {m} import *\n" for m in _UTRL_STAR_MODULES)
+    + "\n",
+}
+
+
+def program_text(job: dict) -> str:
+    """What runs as `main.py`: the prelude's source, then the program's."""
+    return PRELUDE_SOURCES[job.get("prelude", "atest")] + job["source"]
+
+
+def builtins_for(job: dict, atest_builtins: dict) -> dict:
+    """The builtins a job's program sees: atest's prelude names behind Python's, or (any other
+    prelude, which brings its names as source) Python's alone."""
+    return atest_builtins if job.get("prelude", "atest") == "atest" else dict(builtins.__dict__)
+
+
 def prelude() -> dict:
     """Names competitive-programming solutions use without importing them (LeetCode style).
 
@@ -114,10 +144,11 @@ def program_builtins(names: dict) -> dict:
     return merged
 
 
-def stdin_text(value) -> str:
-    """A stdio input as given, with a final newline added only when it lacks one."""
+def stdin_text(value, newline: bool = True) -> str:
+    """A stdio input as given, with a final newline added only when it lacks one (`newline`;
+    without it, exactly as given)."""
     text = value if isinstance(value, str) else ""
-    return text if not text or text.endswith("\n") else text + "\n"
+    return text if not newline or not text or text.endswith("\n") else text + "\n"
 
 
 def to_json(value) -> str:
@@ -174,7 +205,7 @@ def run_program(job: dict, value, namespace: dict, compiled: list) -> tuple[int,
     code, returned, out_of_memory = 0, None, False
     try:
         if not compiled:
-            compiled.append(compile(job["source"], "main.py", "exec"))
+            compiled.append(compile(program_text(job), "main.py", "exec"))
         exec(compiled[0], namespace)
         if job["kind"] == "functional":
             returned = to_json(call_entry(namespace, job["fn_name"], value))
@@ -337,8 +368,8 @@ def _run_once(job_path: str, result_path: str) -> int:
     limits = Limits(**job["limits"])
     sys.path.extend(p for p in job["site_dirs"] if p not in sys.path)
     open_std_streams()
-    builtins_dict = program_builtins(prelude())
-    remember_source(job["source"])
+    builtins_dict = builtins_for(job, program_builtins(prelude()))
+    remember_source(program_text(job))
     resource.setrlimit(resource.RLIMIT_NOFILE, (ONE_SHOT_NOFILE, ONE_SHOT_NOFILE))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     limit_process(limits.cpu_seconds, limits.memory_mb, limits.output_bytes)

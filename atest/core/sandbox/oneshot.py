@@ -75,6 +75,7 @@ class SubprocessProvider:
             "source": program.source,
             "kind": program.kind,
             "fn_name": program.fn_name,
+            **program.harness._asdict(),
             "input": job.input,
             "limits": job.limits._asdict(),
             "site_dirs": self._site_dirs,

@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from atest import __version__
 from atest.core.errors import AtestError
 from atest.core.sandbox.executor import CachedExecutor
-from atest.core.sandbox.types import Execution, Job, Limits, Program, Status
+from atest.core.sandbox.types import Execution, Harness, Job, Limits, Program, Status
 
 log = logging.getLogger("atest.sandbox.service")
 
@@ -92,10 +92,16 @@ class LimitsModel(_Request):
     wall_seconds: float | None = Field(None, gt=0)
 
 
+class HarnessModel(_Request):
+    stdin_newline: bool = True
+    prelude: Literal["atest", "utrl"] = "atest"
+
+
 class JobModel(_Request):
     source: str
     kind: Literal["stdio", "functional"]
     fn_name: str | None = None
+    harness: HarnessModel = Field(default_factory=HarnessModel)
     input: Any = ""
     limits: LimitsModel = Field(default_factory=LimitsModel)
 
@@ -283,7 +289,8 @@ def build_app(executor: CachedExecutor, limits: ServiceLimits = ServiceLimits(),
             check_memory(job_limits.memory_mb, f"jobs.{index}.limits.memory_mb")
             if job_limits.output_bytes > limits.output_bytes:
                 raise BadRequest(f"jobs.{index}.limits.output_bytes is over {limits.output_bytes}", 422)
-            jobs.append(Job(Program(item.source, item.kind, item.fn_name), item.input, job_limits))
+            run_rules = Harness(item.harness.stdin_newline, item.harness.prelude)
+            jobs.append(Job(Program(item.source, item.kind, item.fn_name, run_rules), item.input, job_limits))
         try:
             results = await dispatcher.run(jobs)
         except AtestError as exc:

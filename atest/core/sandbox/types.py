@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from atest.core.sandbox.wire import Limits, Status
+from atest.core.sandbox.wire import Harness, Limits, Status
 from atest.core.tasks import Kind
 
 __all__ = [
     "Execution",
     "Executor",
     "Fault",
+    "Harness",
     "Job",
     "Limits",
     "Program",
@@ -44,16 +45,23 @@ class Verdict(str, Enum):
     INVALID = "invalid"  # the reference itself failed on this input
 
 
+DEFAULT_HARNESS = Harness()
+
+
 @dataclass(frozen=True)
 class Program:
     source: str
     kind: Kind
     fn_name: str | None = None
+    harness: Harness = field(default_factory=Harness)  # the runner's own rules (stdin, prelude)
 
     @property
     def key(self) -> str:
         h = hashlib.sha256()
-        for part in (self.kind, self.fn_name or "", self.source):
+        parts = [self.kind, self.fn_name or "", self.source]
+        if self.harness != DEFAULT_HARNESS:  # atest's harness keeps the keys (and caches) it always had
+            parts += ["\0harness", json.dumps(self.harness._asdict(), sort_keys=True)]
+        for part in parts:
             h.update(part.encode("utf-8", "surrogatepass"))
             h.update(b"\0")
         return h.hexdigest()

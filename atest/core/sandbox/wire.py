@@ -46,6 +46,21 @@ class Limits(NamedTuple):
         return self.wall_seconds if self.wall_seconds is not None else 2 * self.cpu_seconds + 1
 
 
+class Harness(NamedTuple):
+    """How the harness hands a program its input and names, beyond its limits: the runner's
+    own rules, which a verdict can depend on (the rules object picks them, `atest.core.rules`).
+
+    `stdin_newline`: a stdio input lacking a final newline gets one (atest), or stdin is passed
+    exactly as given (the UTRL authors' runner: a program that reads `readline()[:-1]` sees the
+    difference). `prelude`: "atest" (names programs use without importing them, never
+    shadowing a builtin, behind the builtins) or "utrl" (the authors' star-import header run as
+    the program's first lines, `harness.PRELUDE_SOURCES`, and nothing else).
+    """
+
+    stdin_newline: bool = True
+    prelude: str = "atest"
+
+
 def pack_request(limits: Limits, count: int) -> bytes:
     """The fork server's request header for `count` inputs under `limits` (wall limit resolved)."""
     return HEADER.pack(limits.cpu_seconds, limits.wall_limit, limits.memory_mb, limits.output_bytes, count)

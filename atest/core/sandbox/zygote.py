@@ -217,7 +217,8 @@ def _run_inputs(
     job: dict, first: int, fds: dict, program_builtins: dict, limits: Limits, baseline: _Baseline
 ) -> int:
     """Run inputs from `first` on, one record each; returns the child's exit code."""
-    harness.remember_source(job["source"])
+    harness.remember_source(harness.program_text(job))
+    program_builtins = harness.builtins_for(job, program_builtins)
     compiled: list = []
     count = len(job["inputs"])
     for index in range(first, count):
