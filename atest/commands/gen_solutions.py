@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
         tasks: TasksOpt,
         out: Annotated[Path, typer.Option("--out", help="Task file to write, with candidates[NAME] filled.")],
         model: ModelOpt = "smollm2-135m",
-        backend: BackendOpt = "hf",
+        backend: BackendOpt = "auto",
         name: Annotated[
             str | None, typer.Option("--name", help="Key under candidates (default: the --model value).")
         ] = None,
@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
         task_list = read_tasks_warned(tasks)
         output = solutions.check_output(out, tasks, task_list, key, resume=resume, force=force)
         if output.finished:  # a finished run resumed: nothing left to do
-            result = GenSolutionsResult.finished(solutions.finished_pools(out, key), key, out)
+            result = GenSolutionsResult.finished(solutions.finished_pools(out, key), key, out, choice.backend)
             if json_out:
                 emit_json(result)
             else:
@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         units = [gentests.Unit(t, build_messages("utrl-code", t, thinking=thinking)) for t in task_list]
         expected = {
             "model": choice.model_id,
-            "backend": backend,
+            "backend": choice.backend,
             "template_id": template_id("utrl-code"),
             "sampling": params.to_dict(),
         }
@@ -99,7 +99,8 @@ def register(app: typer.Typer) -> None:
             return solutions.solution_row(unit.task.task_id, expected, [c.text for c in completions])
 
         console.print(
-            f"gen-solutions: {len(units)} tasks x {n}, model {choice.model_id} ({backend})", highlight=False
+            f"gen-solutions: {len(units)} tasks x {n}, model {choice.model_id} ({choice.backend})",
+            highlight=False,
         )
         generator = choice.open() if any(u.key not in done for u in units) else gentests.NoGenerator()
         try:
@@ -120,7 +121,7 @@ def register(app: typer.Typer) -> None:
         finally:
             generator.close()
         gentests.raise_if_failed(stats, output.work)
-        result = GenSolutionsResult.from_rows(output.finish(task_list, key), key, stats, out)
+        result = GenSolutionsResult.from_rows(output.finish(task_list, key), key, stats, out, choice.backend)
         if json_out:
             emit_json(result)
         else:

@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
             Path, typer.Option("--out", help="Output .jsonl: one line per task (per buggy code for atgen).")
         ],
         model: ModelOpt = "smollm2-135m",
-        backend: BackendOpt = "hf",
+        backend: BackendOpt = "auto",
         prompt: Annotated[
             str,
             typer.Option(
@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
         work = gentests.check_output(out, resume=resume, force=force)
         meta = {
             "model": choice.model_id,
-            "backend": backend,
+            "backend": choice.backend,
             "template": template,
             "template_id": template_id(template),
             "sampling": params.to_dict(),
@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
         # Refuses a mismatched --resume before any model is loaded.
         done = gentests.done_keys(work, gentests.expected_meta(meta))
         console.print(
-            f"gen-tests: {len(units)} prompts, model {choice.model_id} ({backend})", highlight=False
+            f"gen-tests: {len(units)} prompts, model {choice.model_id} ({choice.backend})", highlight=False
         )
         try:
             with progress_bar("gen-tests", unit="prompts", every=0.0, tokens=True) as progress:
@@ -137,7 +137,7 @@ def register(app: typer.Typer) -> None:
         gentests.finish_output(work, out)
         result = GenTestsResult.from_run(
             gentests.summarize_tests(out, units), task_list, units, stats, f"tasks_without_{needed}", n_without,
-            model=choice.model_id, template_id=meta["template_id"], out=out,
+            model=choice.model_id, backend=choice.backend, template_id=meta["template_id"], out=out,
         )  # fmt: skip
         if json_out:
             emit_json(result)

@@ -363,6 +363,22 @@ def hf_default_rows() -> int:
     return max(16, 8 * (os.cpu_count() or 1))
 
 
+def default_backend(base_url: str | None = None) -> str:
+    """The backend a generation command uses when none is named (`--backend auto`): openai when a
+    server URL is given; vLLM on a GPU where it is installed; otherwise hf. On a CPU hf is the
+    fastest here for a command's usual size: vLLM's CPU build needs a ~35 s engine start, and
+    only pays back over a few thousand generated tokens (docs/generation.md)."""
+    import importlib.util
+
+    import torch
+
+    if base_url:
+        return "openai"
+    if torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None:
+        return "vllm"
+    return "hf"
+
+
 @dataclass
 class BackendChoice:
     """How the commands' backend flags map onto a generator and its batching."""

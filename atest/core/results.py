@@ -221,6 +221,9 @@ class GenTestsResult(Result):
     tokens_per_s: float = Field(description="generation speed")
     wall_s: float = Field(description="seconds of the whole run")
     model: str = Field(description="the model's id")
+    backend: str = Field(
+        description="the backend that generated: hf, openai or vllm (--backend, auto resolved)"
+    )
     template_id: str = Field(description="the prompt template and its version")
     out: str = Field(description="the tests file written")
 
@@ -235,6 +238,7 @@ class GenTestsResult(Result):
         n_without: int,
         *,
         model: str,
+        backend: str,
         template_id: str,
         out: Path,
     ) -> GenTestsResult:
@@ -258,6 +262,7 @@ class GenTestsResult(Result):
                 "tokens_per_s": round(stats.tokens_per_s, 2),
                 "wall_s": round(stats.wall_s, 3),
                 "model": model,
+                "backend": backend,
                 "template_id": template_id,
                 "out": str(out),
             }
@@ -274,11 +279,14 @@ class GenSolutionsResult(Result):
     n_skipped: int = Field(description="tasks kept from an earlier run (--resume)")
     generated_tokens: int = Field(description="tokens generated now")
     tokens_per_s: float = Field(description="generation speed")
+    backend: str = Field(
+        description="the backend that generated: hf, openai or vllm (--backend, auto resolved)"
+    )
     out: str = Field(description="the task file written")
 
     @classmethod
     def from_rows(
-        cls, rows: Sequence[dict[str, Any]], key: str, stats: RunStats, out: Path
+        cls, rows: Sequence[dict[str, Any]], key: str, stats: RunStats, out: Path, backend: str
     ) -> GenSolutionsResult:
         return cls(
             n_tasks=len(rows),
@@ -288,11 +296,14 @@ class GenSolutionsResult(Result):
             n_skipped=stats.n_skipped,
             generated_tokens=stats.n_tokens,
             tokens_per_s=round(stats.tokens_per_s, 2),
+            backend=backend,
             out=str(out),
         )
 
     @classmethod
-    def finished(cls, pools: Sequence[Sequence[str]], key: str, out: Path) -> GenSolutionsResult:
+    def finished(
+        cls, pools: Sequence[Sequence[str]], key: str, out: Path, backend: str
+    ) -> GenSolutionsResult:
         """A finished run resumed: every task counts as skipped, nothing generated."""
         codes = [c for pool in pools for c in pool]
         return cls(
@@ -303,6 +314,7 @@ class GenSolutionsResult(Result):
             n_skipped=len(pools),
             generated_tokens=0,
             tokens_per_s=0.0,
+            backend=backend,
             out=str(out),
         )
 
