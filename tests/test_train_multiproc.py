@@ -212,20 +212,32 @@ def test_errors_on_two_processes_are_printed_once_and_stop_both(tmp_path):
 @pytest.mark.slow
 def test_what_several_processes_would_multiply_is_refused_in_one_line(tmp_path):
     """A vLLM engine per process, or a Ray runtime per process, on one machine: refused before any
-    model loads, with the fix, printed once (issue 26 §6)."""
+    model loads, with the fix (issue 26 §6). One real launch checks that the error and its JSON
+    object are printed once; the other cases need no process group (the checks run before the
+    first collective), so they run as the main process of a launch of two, by its environment."""
+    out = tmp_path / "launched"
+    proc = run2("--mode", "utrl", "--set", "utrl.generation_backend=vllm", "--preset", "cpu-smoke",
+                "--out", str(out), "--json", timeout=300)  # fmt: skip
+    # torchrun exits 1 when a worker fails; the workers' own code is the bad-input one
+    assert proc.returncode != 0 and "exitcode  : 2" in proc.stderr, proc.stderr[-3000:]
+    errors = [line for line in worker_lines(proc.stderr) if line.startswith("error:")]
+    assert len(errors) == 1 and "2 vLLM engines" in errors[0], proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["error"]  # one object, from the main process
+    assert not out.exists()
+
+    env = {**os.environ, "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "RANK": "0", "LOCAL_RANK": "0"}
     cases = [
-        (["--mode", "utrl", "--set", "utrl.generation_backend=vllm"], "2 vLLM engines"),
         (["--mode", "atgen-adaptive", "--set", "atgen.adversary.backend=vllm"], "2 vLLM engines"),
         (["--mode", "atgen-static", "--set", "sandbox.executor=ray"], "2 Ray runtimes"),
     ]
     for i, (args, needle) in enumerate(cases):
         out = tmp_path / f"run{i}"
-        proc = run2(*args, "--preset", "cpu-smoke", "--out", str(out), "--json", timeout=300)
-        # torchrun exits 1 when a worker fails; the workers' own code is the bad-input one
-        assert proc.returncode != 0 and "exitcode  : 2" in proc.stderr, proc.stderr[-3000:]
-        errors = [line for line in worker_lines(proc.stderr) if line.startswith("error:")]
-        assert len(errors) == 1 and needle in errors[0], proc.stderr[-3000:]
-        assert json.loads(proc.stdout)["error"]  # one object, from the main process
+        proc = subprocess.run(
+            [sys.executable, "-m", "atest", "train", *args, "--preset", "cpu-smoke", "--out", str(out), "--json"],
+            capture_output=True, text=True, timeout=300, env=env,
+        )  # fmt: skip
+        assert proc.returncode == 2, proc.stderr[-3000:]
+        assert needle in json.loads(proc.stdout)["error"]["message"]
         assert not out.exists()
 
 
