@@ -12,12 +12,11 @@ import json
 from pathlib import Path
 
 import evalcases
+import jsonschema  # the dev extra installs it: these checks never skip
 import pytest
 from atest_cli import run_cli
 
 from atest.core import results
-
-jsonschema = pytest.importorskip("jsonschema")
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = ["--cpu-seconds", evalcases.CPU]
