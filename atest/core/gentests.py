@@ -368,12 +368,12 @@ def default_backend(base_url: str | None = None) -> str:
     server URL is given; vLLM on a GPU where it is installed; otherwise hf. On a CPU hf is the
     fastest here for a command's usual size: vLLM's CPU build needs a ~35 s engine start, and
     only pays back over a few thousand generated tokens (docs/generation.md)."""
+    if base_url:
+        return "openai"
     import importlib.util
 
     import torch
 
-    if base_url:
-        return "openai"
     if torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None:
         return "vllm"
     return "hf"
