@@ -338,7 +338,10 @@ def side_overrides(side: str, args: argparse.Namespace, task_file: Path) -> list
     common = atest_overrides(args, task_file)
     if side == "fast":
         return [*common, "threads=null"]
-    return [*common, "fast.vllm=false", "fast.bf16=false", "fast.prefix_sharing=false", "fast.threads=false"]
+    return [
+        *common, "fast.vllm=false", "fast.bf16=false", "fast.prefix_sharing=false", "fast.threads=false",
+        "fast.micro_batch=false",
+    ]  # fmt: skip
 
 
 # atest's GRPO settings the plain script sets its own way (logging, no checkpoints) or that do

@@ -177,3 +177,81 @@ def test_decoder_generation_inside_a_grpo_trainer(tiny_model_dir, tmp_path, forc
             assert not stops & set(ids[:-1])
     # A process's share that cuts a group (2 copies of one prompt, 1 of the other) works too.
     assert len(trainer._generate_single_turn(prompts[1:4], None, {}, 3)[0]) == 3
+
+
+def test_micro_batch_splits_the_loss_pass_only_where_the_step_stays_the_same():
+    config = smoke()  # 8 completions a step, 4 rows a pass, loss_type dapo
+    path = fastpath.decide(config, use_cpu=True, model_dir=None)
+    assert path.micro_batch == 1 and "4 rows a pass -> 1" in path.reasons["micro_batch"]
+    assert "micro_batch 1" in path.describe()
+    off = fastpath.decide(smoke("fast.micro_batch=false"), use_cpu=True, model_dir=None)
+    assert off.micro_batch is None and off.reasons["micro_batch"] == "fast.micro_batch=false"
+    # bnpo normalises by each micro-batch's tokens: splitting would change the loss.
+    bnpo = fastpath.decide(smoke("grpo.loss_type=bnpo"), use_cpu=True, model_dir=None)
+    assert bnpo.micro_batch is None and "bnpo" in bnpo.reasons["micro_batch"]
+    with pytest.raises(InputError):
+        fastpath.decide(smoke("grpo.loss_type=bnpo", "fast.micro_batch=true"), use_cpu=True, model_dir=None)
+    one = fastpath.decide(smoke("grpo.per_device_train_batch_size=1"), use_cpu=True, model_dir=None)
+    assert one.micro_batch is None and "already 1" in one.reasons["micro_batch"]
+    assert fastpath.decide(config, use_cpu=False, model_dir=None).micro_batch is None  # a GPU keeps TRL's
+
+
+def test_micro_batch_keeps_the_generation_batch_and_the_step():
+    try:
+        fastpath._active = fastpath.FastPath(micro_batch=1)
+        out = fastpath.grpo_overrides({"per_device_train_batch_size": 4, "gradient_accumulation_steps": 2})
+        # 8 completions generated at once and one optimizer step over them, as before
+        assert out == {"per_device_train_batch_size": 1, "gradient_accumulation_steps": 8}
+        given = fastpath.grpo_overrides(
+            {"per_device_train_batch_size": 4, "gradient_accumulation_steps": 2, "steps_per_generation": 4}
+        )
+        assert given["steps_per_generation"] == 16
+    finally:
+        fastpath.stop()
+
+
+@pytest.mark.parametrize("loss_type", ["dapo", "grpo"])
+def test_one_row_micro_batches_take_trl_to_the_same_optimizer_step(tiny_model_dir, tmp_path, loss_type):
+    """A real GRPOTrainer step on 8 completions in 4-row passes, then in 1-row passes as the fast
+    path sets them: the same completions (one generation batch either way, the same seed), so
+    the same loss, gradient norm and updated weights up to float rounding."""
+    import torch
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from atest.core.training.trainer.grpo import load_tokenizer
+
+    settings = {
+        "use_cpu": True, "bf16": False, "gradient_checkpointing": False, "report_to": "none",
+        "num_generations": 4, "max_completion_length": 10, "max_steps": 1, "seed": 0,
+        "learning_rate": 1e-3, "save_strategy": "no", "logging_steps": 1,
+    }  # fmt: skip
+
+    def one_step(fast: fastpath.FastPath, out: str) -> tuple[dict, dict]:
+        kwargs = {"per_device_train_batch_size": 4, "gradient_accumulation_steps": 2}
+        try:
+            fastpath._active = fast
+            kwargs.update(fastpath.grpo_overrides(kwargs))
+        finally:
+            fastpath.stop()
+        torch.manual_seed(0)
+        trainer = GRPOTrainer(
+            model=str(tiny_model_dir),
+            # rewards that differ within each group, so that the step has a gradient
+            reward_funcs=lambda completions, **kw: [float(len(c) % 7) for c in completions],
+            args=GRPOConfig(**settings, loss_type=loss_type, output_dir=str(tmp_path / out), **kwargs),
+            train_dataset=Dataset.from_list([{"prompt": "Input: 1 2"}, {"prompt": "Output:"}] * 4),
+            processing_class=load_tokenizer(tiny_model_dir),
+        )
+        trainer.train()
+        (logged,) = [row for row in trainer.state.log_history if "grad_norm" in row]
+        return logged, {k: v.detach().clone() for k, v in trainer.model.named_parameters()}
+
+    plain, plain_weights = one_step(fastpath.FastPath(), "plain")
+    split, split_weights = one_step(fastpath.FastPath(micro_batch=1), "split")
+    assert plain["grad_norm"] > 0
+    for key in ("loss", "grad_norm", "reward"):
+        assert split[key] == pytest.approx(plain[key], rel=1e-4, abs=1e-7), key
+    for name, weight in plain_weights.items():
+        # Adam's first update is lr x g / (|g| + eps): a gradient near eps moves by a rounding
+        torch.testing.assert_close(split_weights[name], weight, rtol=1e-4, atol=1e-5)

@@ -212,6 +212,7 @@ def test_atgen_smoke_runs_and_saves_merged_model_and_adapter(tmp_path, primed_mo
     assert ("isolation is off" in proc.stderr) == bool(settings)
     summary = json.loads(proc.stdout)
     assert summary["rewards"]["atgen/train"]["steps"] == 3
+    assert summary["fast"]["micro_batch"] == 1  # the fast path's one-row loss passes reached TRL
     rows = read_metrics(out)
     assert all(
         {"atgen/format", "atgen/io_accuracy", "atgen/attack", "atgen/attack_rate"} <= set(r) for r in rows

@@ -1,16 +1,18 @@
 """The fast CPU training path: what a GRPO run on a CPU uses to go faster, decided once at run start.
 
-TRL's defaults suit a GPU. On a CPU, four things change the time of a step and none is used by
-default: vLLM's CPU build generates many times faster than `model.generate` (once its engine has
-started), bf16 halves the matmul time on a CPU with native bf16 instructions (and slows it on
-one without), atest's decoder (atest/core/generation/decode.py) prefills each distinct prompt
-once for its whole group instead of once per completion, and torch should use the idle cores
-this process owns, not every core of the node (threads beyond them spin against other work). `decide` picks each part from the machine and the run
+TRL's defaults suit a GPU. On a CPU, five things change the time or memory of a step and none is
+used by default: vLLM's CPU build generates many times faster than `model.generate` (once its
+engine has started), bf16 halves the matmul time on a CPU with native bf16 instructions (and
+slows it on one without), atest's decoder (atest/core/generation/decode.py) prefills each
+distinct prompt once for its whole group instead of once per completion, torch should use the
+idle cores this process owns, not every core of the node (threads beyond them spin against
+other work), and the loss pass can take the step's completions one row at a time (one row has
+no padding and a quarter of four rows' activations: the peak memory of a step, not its work). `decide` picks each part from the machine and the run
 (`fast.<part>: auto`, the default), `--set fast.<part>=false` turns a part off and `true` asks
 for it; the choice and its reason are printed when the run starts and returned in its summary.
 
-Each part is applied where TRL takes it: threads by `start` (run start), vLLM colocate and bf16
-as `GRPOConfig` fields (`grpo_overrides`, read where the config is built), prefix sharing by
+Each part is applied where TRL takes it: threads by `start` (run start), vLLM colocate, bf16 and
+the micro-batch as `GRPOConfig` fields (`grpo_overrides`, read where the config is built), prefix sharing by
 replacing one trainer's `_generate_single_turn` (`attach`, called when the trainer is built).
 A library caller that builds a trainer without `start` (bench scripts, tests of TRL's own
 paths) gets none of it.
@@ -47,6 +49,11 @@ VLLM_MIN_PARAM_TOKENS = 2 * ENGINE_START_S / (0.9 * HF_SECONDS_PER_PARAM_TOKEN)
 KV_CACHE_GIB = "1"
 # Generation settings the decoder reproduces; any other generation_kwargs key keeps TRL's path.
 DECODER_KWARGS = {"min_new_tokens"}
+# TRL loss types whose optimizer step is the same whatever the micro-batch: the per-row mean
+# (grpo), the generation batch's token count (dapo) or a fixed length (dr_grpo) normalise it,
+# and gradient accumulation divides by the micro-batches. bnpo and the others normalise by the
+# tokens of each micro-batch, which splitting changes.
+EXACT_ACCUMULATION = {"grpo", "dapo", "dr_grpo"}
 
 
 class FastSection(BaseModel):
@@ -61,6 +68,7 @@ class FastSection(BaseModel):
     # TRL's generate does; `auto` turns it on where it applies, `true` insists.
     prefix_sharing: Switch = False
     threads: Switch = "auto"  # torch threads = the idle cores this process owns (when `threads` is unset)
+    micro_batch: Switch = "auto"  # the loss pass one completion at a time (the same optimizer step)
 
 
 @dataclass
@@ -71,6 +79,7 @@ class FastPath:
     bf16: bool = False
     prefix_sharing: bool = False
     threads: int | None = None  # set by `start`; None: left as the config or torch has it
+    micro_batch: int | None = None  # rows per forward/backward; None: grpo.per_device_train_batch_size
     reasons: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
@@ -78,11 +87,11 @@ class FastPath:
         if "all" in self.reasons:
             return f"fast path: off ({self.reasons['all']})"
         parts = []
-        for name in ("vllm", "bf16", "prefix_sharing", "threads"):
+        for name in ("vllm", "bf16", "prefix_sharing", "threads", "micro_batch"):
             value = getattr(self, name)
             if isinstance(value, bool):
                 shown = "on" if value else "off"
-            else:  # threads: a count, or None when the config's own setting stands
+            else:  # threads, micro_batch: a count, or None when the config's own setting stands
                 shown = "unchanged" if value is None else str(value)
             parts.append(f"{name} {shown} ({self.reasons.get(name, '')})")
         return "fast path: " + "; ".join(parts)
@@ -221,7 +230,34 @@ def decide(
         else:
             out.prefix_sharing = True
             why["prefix_sharing"] = "each prompt prefilled once per group"
+
+    out.micro_batch, why["micro_batch"] = _decide_micro_batch(config, fast.micro_batch, grpo_run)
     return out
+
+
+def _decide_micro_batch(config: Any, switch: Switch, grpo_run: bool) -> tuple[int | None, str]:
+    """One row per forward/backward, the step's other rows accumulated: the same optimizer step
+    (same completions, same loss up to float rounding) with no padding and one row's activations."""
+    grpo = config.grpo
+    if not grpo_run:
+        return None, "sft runs keep sft's batch"
+    if switch is False:
+        return None, "fast.micro_batch=false"
+    blocker = None
+    if grpo.loss_type not in EXACT_ACCUMULATION:
+        blocker = f"loss_type {grpo.loss_type} normalises by each micro-batch's tokens"
+    elif float(grpo.extra.get("top_entropy_quantile", 1.0)) < 1.0:
+        blocker = "top_entropy_quantile is taken over each micro-batch"
+    elif grpo.per_device_train_batch_size == 1:
+        return None, "grpo.per_device_train_batch_size is already 1"
+    if blocker:
+        if switch is True:
+            raise InputError(f"fast.micro_batch=true but {blocker}", "--set fast.micro_batch=auto")
+        return None, blocker
+    return 1, (
+        f"{grpo.per_device_train_batch_size} rows a pass -> 1, accumulated: the same step, "
+        "no padding, one row's activations"
+    )
 
 
 def _decide_vllm(
@@ -294,6 +330,15 @@ def grpo_overrides(kwargs: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if path.bf16:
         out["bf16"] = True
+    if path.micro_batch is not None:
+        rows = kwargs["per_device_train_batch_size"]
+        split = rows // path.micro_batch
+        out.update(
+            per_device_train_batch_size=path.micro_batch,
+            gradient_accumulation_steps=kwargs["gradient_accumulation_steps"] * split,
+        )
+        if kwargs.get("steps_per_generation"):  # the generation batch stays what it was
+            out["steps_per_generation"] = kwargs["steps_per_generation"] * split
     if path.vllm and not kwargs.get("use_vllm"):
         out.update(use_vllm=True, vllm_mode="colocate")
         generation = dict(kwargs.get("generation_kwargs") or {})
