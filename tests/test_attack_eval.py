@@ -96,3 +96,16 @@ def test_cli_attack_eval_bad_rows(tmp_path, row, message):
     proc = attack_cli(tmp_path, [row])
     assert proc.returncode == 2
     assert message in proc.stderr
+
+
+def test_cli_attack_eval_keeps_an_existing_out_unless_forced(tmp_path):
+    """The write policy of every command: checked before any program runs, replaced only with
+    --force and only once the rates are computed."""
+    out = tmp_path / "units.jsonl"
+    out.write_text("keep me\n")
+    proc = attack_cli(tmp_path, evalcases.ATGEN_ROWS, "--out", str(out), "--json")
+    assert proc.returncode == 2 and "--force" in json.loads(proc.stdout)["error"]["hint"]
+    assert out.read_text() == "keep me\n"
+    proc = attack_cli(tmp_path, evalcases.ATGEN_ROWS, "--out", str(out), "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert len(out.read_text().splitlines()) == 6  # one line per unit

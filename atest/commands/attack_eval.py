@@ -38,12 +38,13 @@ def register(app: typer.Typer) -> None:
         cpu_seconds: opt.CpuOpt = None,
         memory_mb: opt.MemoryOpt = None,
         seed: opt.SeedOpt = 0,
+        force: opt.ForceOpt = False,
         json_out: opt.JsonOpt = False,
     ) -> None:
         from atest.core.metrics.attack import RATES
         from atest.core.metrics.evaluate import evaluate_attack
 
-        check_outputs(cache_dir=cache_dir)
+        check_outputs(force=force, cache_dir=cache_dir, out=out)
         limits = limits_from_options(cpu_seconds, memory_mb)
         with executor_with_progress(workers, cache_dir, "running gold and buggy code", json_out) as (
             executor,

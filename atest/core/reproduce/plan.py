@@ -438,7 +438,7 @@ def _eval_steps(plan: Plan, split: str, model: str) -> None:
     if prompt == "atgen":
         add("attack", f"ATGEN's rates of {model} on {split}", [
             "attack-eval", "--tasks", tasks, "--tests", str(tests), "--out", str(folder / "attack-units.jsonl"),
-            *seed, *sandbox,
+            "--force", *seed, *sandbox,
         ])  # fmt: skip
         bon_tests = tests
         if ev.bon_tests_per_task:
