@@ -89,3 +89,17 @@ def test_cli_refuses_to_overwrite(tmp_path):
     assert proc.returncode == 2 and "--force" in proc.stderr
     error = json.loads(proc.stdout)["error"]  # with --json a failure is one JSON object on stdout
     assert error["exit_code"] == 2 and error["kind"] == "bad_input" and "--force" in (error["hint"] or "")
+
+
+def test_cli_max_length_below_every_prompt_is_bad_input(tmp_path):
+    """A --max-length that the prompts fill leaves nothing to learn: one line naming the fix, exit 2,
+    and no model folder (it was a torch ValueError and exit 3)."""
+    out = tmp_path / "warm"
+    proc = run_cli(
+        "warmup", "--tasks", str(SMOKE_TASKS), "--model", "tiny-random", "--prompt", "atgen",
+        "--steps", "1", "--max-length", "64", "--out", str(out), "--json",
+    )  # fmt: skip
+    error = json.loads(proc.stdout)["error"]
+    assert proc.returncode == 2 and error["kind"] == "bad_input", proc.stderr[-2000:]
+    assert "--max-length 64" in error["message"] and "raise --max-length" in error["hint"]
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

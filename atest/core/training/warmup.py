@@ -109,6 +109,34 @@ def build_examples(
     return examples
 
 
+def check_lengths(tokenizer: Any, examples: Sequence[dict[str, Any]], max_length: int) -> None:
+    """Refuse, before training, a --max-length that leaves no example a completion token: the
+    trainer cuts each sequence at max_length, and one whose prompt fills it has nothing to
+    learn (TRL then drops it, and with every one dropped fails deep inside torch's sampler)."""
+    prompt_lengths = [
+        len(
+            tokenizer(
+                tokenizer.apply_chat_template(e["prompt"], tokenize=False, add_generation_prompt=True),
+                add_special_tokens=False,
+            )["input_ids"]
+        )
+        for e in examples
+    ]
+    cut = sum(n >= max_length for n in prompt_lengths)
+    if cut == len(examples):
+        raise InputError(
+            f"every warm-up prompt is at least --max-length {max_length} tokens long (the shortest is "
+            f"{min(prompt_lengths)}): no example keeps a completion token",
+            f"raise --max-length above {max(prompt_lengths) + 64} to keep every example whole",
+        )
+    if cut:
+        print(
+            f"warning: {cut} of {len(examples)} warm-up prompts are at least --max-length {max_length} "
+            "tokens long and are left out",
+            file=sys.stderr,
+        )
+
+
 def run_warmup(
     model: str, examples: list[dict[str, Any]], out: Path, options: WarmupOptions
 ) -> WarmupSummary:
@@ -140,6 +168,7 @@ def run_warmup(
             disable_tqdm=True,
         )
         tokenizer = AutoTokenizer.from_pretrained(model)
+        check_lengths(tokenizer, examples, options.max_length)
         trainer = SFTTrainer(
             model=model, args=config, train_dataset=Dataset.from_list(examples), processing_class=tokenizer
         )
