@@ -227,3 +227,20 @@ def test_ground_truth_equals_the_oracle_for_every_n_and_rule(case):
                 ).result
                 assert result.per_model == result.per_model_oracle
                 assert result.accuracy == result.oracle
+
+
+def test_cli_skip_small_pools_scores_every_n_on_the_same_tasks(tmp_path):
+    """A task whose pool is smaller than the largest N is refused, or with --skip-small-pools left
+    out of every N (counted), so that the curve compares the same tasks at each N."""
+    task_b = {**evalcases.TASK_B, "candidates": {"m1": evalcases.TASK_B["candidates"]["m1"][:3]}}
+    tasks = evalcases.write_jsonl(tmp_path / "tasks.jsonl", [evalcases.TASK_A, task_b])
+    tests = evalcases.write_jsonl(tmp_path / "tests.jsonl", evalcases.GENERATED)
+    args = ["bon", "--tasks", str(tasks), "--tests", str(tests), "--solution-model", "m1", "--ns", "1,4"]
+    refused = run_cli(*args)
+    assert refused.returncode == 2 and "--skip-small-pools" in refused.stderr
+    proc = run_cli(*args, "--skip-small-pools", "--cpu-seconds", evalcases.CPU, "--json")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads(proc.stdout)
+    assert s["n_tasks"] == 1 and s["skipped"]["small_pool"] == 1
+    assert set(s["curve"]["m1"]) == {"1", "4"}
+    assert s["accuracy"] == pytest.approx(1 / 3)  # task A alone, as in the by-hand case

@@ -42,6 +42,14 @@ def register(app: typer.Typer) -> None:
         ns: Annotated[
             str | None, typer.Option("--ns", help="Also report accuracy at these N, e.g. 1,2,4,8.")
         ] = None,
+        skip_small_pools: Annotated[
+            bool,
+            typer.Option(
+                "--skip-small-pools",
+                help="Leave out tasks with fewer candidates than the largest N (counted in skipped) "
+                "instead of refusing.",
+            ),
+        ] = False,
         tie: Annotated[
             str | None,
             typer.Option(
@@ -101,7 +109,7 @@ def register(app: typer.Typer) -> None:
         if plot and not curve_ns:
             fewest = min(len(t.candidates[m]) for t in inputs.tasks for m in inputs.models)
             curve_ns = sorted({*(2**k for k in range(fewest.bit_length()) if 2**k <= fewest), fewest})
-        check_n(inputs, n, curve_ns)
+        check_n(inputs, n, curve_ns, skip_small=skip_small_pools)
         if drop_invalid and tests == GROUND_TRUTH:
             inputs.warnings.append("--drop-invalid has no effect with ground_truth tests")
         print_warnings(inputs.warnings)

@@ -119,18 +119,30 @@ def load_eval_inputs(
     return inputs
 
 
-def check_n(inputs: EvalInputs, n: int | None, ns: Sequence[int]) -> None:
-    """N beyond the candidates available would compare unequal pools: refuse it."""
+def check_n(inputs: EvalInputs, n: int | None, ns: Sequence[int], *, skip_small: bool = False) -> None:
+    """N beyond the candidates available would compare unequal pools: refuse it, or with
+    `skip_small` leave out the tasks whose pool is smaller than the largest N (counted in
+    `skipped` as `small_pool`), so that every N is scored on the same tasks, each with N drawn
+    from at least N candidates."""
     for value in [*ns, *([n] if n is not None else [])]:
         if value < 1:
             raise InputError(f"N must be at least 1, got {value}")
+    asked = max([*ns, *([n] if n is not None else [])], default=None)
+    if skip_small and asked is not None:
+        small = [t.task_id for t in inputs.tasks if any(len(t.candidates[m]) < asked for m in inputs.models)]
+        inputs.skip("small_pool", small, f"tasks with fewer than {asked} candidates")
+        inputs.tasks = [t for t in inputs.tasks if t.task_id not in set(small)]
+        if not inputs.tasks:
+            raise InputError(
+                f"no task has {asked} candidates from {', '.join(inputs.models)}",
+                "use --n/--ns at most the pools' size",
+            )
     available = [(len(t.candidates[m]), t.task_id, m) for t in inputs.tasks for m in inputs.models]
     fewest, task_id, model = min(available)
-    asked = max([*ns, *([n] if n is not None else [])], default=None)
     if asked is not None and asked > fewest:
         raise InputError(
             f"N={asked} but task {task_id!r} has only {fewest} candidates from {model!r}",
-            f"use --n/--ns at most {fewest}, or --solution-model to pick models with more",
+            f"use --n/--ns at most {fewest}, --skip-small-pools, or --solution-model to pick models with more",
         )
     if n is None and len({a for a, _, _ in available}) > 1:
         inputs.warnings.append(

@@ -449,12 +449,12 @@ def _eval_steps(plan: Plan, split: str, model: str) -> None:
                 filt, "gen", cost.gen_per_task * n * ev.bon_tests_per_task, (bon_tests,), [*filt, "--resume"],
             ))  # fmt: skip
         add("bon", f"best-of-N filter of {model} on the {split} mutant pool", [
-            "bon", "--tasks", tasks, "--tests", str(bon_tests), *pool, "--ns", ns,
+            "bon", "--tasks", tasks, "--tests", str(bon_tests), *pool, "--ns", ns, "--skip-small-pools",
             "--out", str(folder / "bon.jsonl"), "--force", *seed, *sandbox,
         ])  # fmt: skip
     else:
         add("bon", f"best-of-N of {model}'s tests on the {split} mutant pool", [
-            "bon", "--tasks", tasks, "--tests", str(tests), *pool, "--ns", ns,
+            "bon", "--tasks", tasks, "--tests", str(tests), *pool, "--ns", ns, "--skip-small-pools",
             "--out", str(folder / "bon.jsonl"), "--force", *seed, *sandbox,
         ])  # fmt: skip
         add("fidelity", f"fidelity of {model}'s tests on {split}", [
