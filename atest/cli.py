@@ -29,6 +29,7 @@ from atest.commands import (
 )
 from atest.commands._common import AtestGroup, SandboxLayers, quiet_library_bars, set_sandbox_layers
 from atest.core.errors import InputError
+from atest.core.training.run.ranks import die_with_launcher
 
 app = typer.Typer(
     name="atest",
@@ -112,6 +113,7 @@ def _root(
     ),
 ) -> None:
     """Train and evaluate LLMs that write unit tests."""
+    die_with_launcher()
     quiet_library_bars()
     # The sandbox settings are resolved here, once (flag > environment > a training config,
     # which `train` adds), and handed to the commands through the context: nothing below the

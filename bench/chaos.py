@@ -2,9 +2,10 @@
 each with --resume, and check the result against an uninterrupted run.
 
 For each command a reference run goes through uninterrupted; then the same command runs
-again into a fresh folder and is killed (SIGKILL to its whole process group: torchrun and
-both workers, the sandbox workers) `--kills` times, each time at a moment of one of three
-kinds, in turn:
+again into a fresh folder and is killed (SIGKILL to its process group, as a CI timeout or
+`kill -9 -PGID` does: the launcher, or the one process; torchrun's workers and the sandbox's
+workers run in sessions of their own and must die with it) `--kills` times, each time at a
+moment of one of three kinds, in turn:
 
 * `random`: a uniformly drawn delay after the (re)start;
 * `checkpoint`: the moment a checkpoint folder appears that is not complete yet (no
@@ -19,7 +20,9 @@ them, and each phase's step count in run.json); no row duplicated or missing in 
 `*.jsonl` of the run (rows counted per task id; metrics.jsonl rows of a step logged again
 after a resume are counted apart as "superseded", which is how the run folder is
 specified); every checkpoint loadable (model or adapter weights, optimizer, trainer state);
-the final models present once and loadable, and no temporary or `.old` folder left behind.
+the final models present once and loadable, no temporary or `.old` folder left behind, and
+no process of a killed command still running 10 s after the kill (each one that is, is
+counted as a survivor, a problem, and killed).
 
     nice -n 15 .venv/bin/python bench/chaos.py --kills 20            # every command, 20 kills each
     .venv/bin/python bench/chaos.py --commands gen-tests,atgen --kills 3 --json
@@ -105,6 +108,7 @@ class Outcome:
     checkpoints_broken: list[str] = field(default_factory=list)
     finals_ok: bool = False
     leftovers: list[str] = field(default_factory=list)
+    survivors: int = 0  # processes that outlived a kill of their command's group
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -157,11 +161,49 @@ def stop_all(*_args) -> None:
         sys.exit(3)
 
 
+def descendants(root: int) -> set[int]:
+    """Every process under `root` now, whatever its session (torchrun's workers and the sandbox's
+    workers start sessions of their own, out of reach of a kill of the group)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its parent."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+SURVIVORS: list[int] = []  # processes that outlived a kill of their command's group (then killed)
+GRACE = 10.0  # seconds a killed command's processes get to notice and exit
+
+
 def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the command's process group, as a CI timeout or `kill -9 -PGID` does; anything of
+    the command still running `GRACE` seconds later outlived it and is recorded, then killed."""
+    tree = descendants(proc.pid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    time.sleep(0.2)  # let orphans of the group (sandbox workers) see their pipes close
+    deadline = time.monotonic() + GRACE
+    while (left := {pid for pid in tree if alive(pid)}) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in left:
+        SURVIVORS.append(pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def incomplete_checkpoint(out: Path) -> bool:
@@ -389,6 +431,7 @@ def chaos(name: str, kills: int, workdir: Path, rng: random.Random, timeout: flo
     t0 = time.monotonic()
     done, attempt = 0, 0
     finished = False
+    survived_before = len(SURVIVORS)
     while done < kills and time.monotonic() - t0 < timeout:
         proc = start(next_command(), log)
         attempt += 1
@@ -409,6 +452,11 @@ def chaos(name: str, kills: int, workdir: Path, rng: random.Random, timeout: flo
             outcome.problems.append(f"final resume exited {rc} (see {log})")
             return outcome
     outcome.seconds_chaos = round(time.monotonic() - t0, 1)
+    outcome.survivors = len(SURVIVORS) - survived_before
+    if outcome.survivors:
+        outcome.problems.append(
+            f"{outcome.survivors} process(es) outlived a SIGKILL of their command's group by {GRACE:.0f} s"
+        )
     compare_files(ref, got, outcome)
     compare_ledger(ref, got, outcome)
     check_artifacts(got, spec, outcome)
@@ -502,7 +550,8 @@ def run_all(args: argparse.Namespace, names: list[str], workdir: Path, rng: rand
             f"steps same: {outcome.steps_same}, rows missing {outcome.rows_missing} / duplicated "
             f"{outcome.rows_duplicated}, metrics rows superseded {outcome.metrics_superseded}, "
             f"checkpoints loaded {outcome.checkpoints_loaded}, finals ok: {outcome.finals_ok}, "
-            f"{outcome.files_identical}/{outcome.files_compared} files byte-identical; "
+            f"{outcome.files_identical}/{outcome.files_compared} files byte-identical, "
+            f"{outcome.survivors} process(es) outlived a kill; "
             f"{'OK' if outcome.ok else 'PROBLEMS: ' + '; '.join(outcome.problems)}",
             file=sys.stderr,
             flush=True,

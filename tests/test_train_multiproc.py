@@ -8,6 +8,7 @@ of leaving the other waiting, and a resumed launch continues the same state on b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -303,3 +304,47 @@ def test_atgen_adversary_samples_each_due_slot_on_one_process_and_all_end_alike(
     assert zero["metrics"] == one["metrics"] and zero["state"] == one["state"]
     assert zero["metrics"]["adversary/attempted"] == 4
     assert zero["state"]["totals"]["attempted"] == 4
+
+
+def test_workers_die_with_a_launcher_killed_by_sigkill(tmp_path, tiny_model_dir):
+    """torch's agent starts each worker in a session of its own: a `kill -9` of the launcher's
+    group (a CI timeout, the OOM killer) used to leave both workers training into the run folder
+    that the user then resumes into. Each worker now gets SIGKILL with its launcher."""
+    cmd = torchrun(
+        "--mode", "atgen-static", "--preset", "cpu-smoke", "--out", str(tmp_path / "run"),
+        "--set", f"test_model.path={tiny_model_dir}", "--set", "atgen.max_steps=50",
+    )  # fmt: skip
+    launch = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    workers: dict[int, int] = {}
+    try:
+        deadline = time.monotonic() + 300
+        while len(workers) < 2:
+            assert launch.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+            workers = worker_pids(launch.pid)
+        for pid in workers.values():  # in sessions of their own, out of the launcher's group
+            assert os.getsid(pid) != os.getsid(launch.pid)
+        time.sleep(3)  # past the workers' start-up, into the run
+        os.killpg(launch.pid, signal.SIGKILL)
+        launch.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        alive = set(workers.values())
+        while alive and time.monotonic() < deadline:
+            alive = {pid for pid in alive if Path(f"/proc/{pid}").exists() and not zombie(pid)}
+            time.sleep(0.1)
+        assert not alive, f"workers {sorted(alive)} outlived their launcher"
+    finally:
+        for pid in workers.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(launch.pid, signal.SIGKILL)
+
+
+def zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False

@@ -16,8 +16,10 @@ that fails on one process stops that process; the launcher then stops the others
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from atest.core.errors import AtestError
@@ -32,6 +34,45 @@ class ShownByMain(AtestError):
     def __init__(self, exit_code: int):
         super().__init__("the main process reports this error")
         self.exit_code = exit_code
+
+
+# prctl(2): the signal this process gets when the thread that forked it exits.
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_launcher() -> None:
+    """A process started by torchrun (or `accelerate launch`, which runs it) dies with its launcher.
+
+    torch's elastic agent starts each worker in a session of its own, so a launcher killed by
+    SIGKILL (`kill -9`, the OOM killer, a CI job's timeout) cannot stop its workers, and they go
+    on training into the run folder that the user then resumes into: two runs writing the same
+    checkpoints (seen in bench/chaos.py). The kernel's parent-death signal closes that gap: the
+    worker gets SIGKILL when the launcher dies, as if it had been in the killed group. It is
+    armed first thing (`atest/__main__.py`, before the imports), so that a launcher killed
+    while its workers start leaves none either. Linux only; elsewhere, and outside a launcher,
+    nothing changes."""
+    if "TORCHELASTIC_RUN_ID" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    parent = os.getppid()
+    if parent == 1 and not _launcher_is_init():  # the launcher died while this process started
+        os.kill(os.getpid(), signal.SIGKILL)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
+        return  # not armed (a seccomp profile that denies prctl): the old behaviour
+    if os.getppid() != parent:  # the launcher died before the signal was armed
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _launcher_is_init() -> bool:
+    """Whether PID 1 is the launcher itself (a container whose entry point is torchrun)."""
+    try:
+        cmdline = Path("/proc/1/cmdline").read_bytes()
+    except OSError:
+        return True  # cannot tell: never kill on a guess
+    return b"torch" in cmdline or b"accelerate" in cmdline
 
 
 def rank() -> int:
