@@ -131,7 +131,8 @@ def check_n(inputs: EvalInputs, n: int | None, ns: Sequence[int], *, skip_small:
     if skip_small and asked is not None:
         small = [t.task_id for t in inputs.tasks if any(len(t.candidates[m]) < asked for m in inputs.models)]
         inputs.skip("small_pool", small, f"tasks with fewer than {asked} candidates")
-        inputs.tasks = [t for t in inputs.tasks if t.task_id not in set(small)]
+        dropped = set(small)
+        inputs.tasks = [t for t in inputs.tasks if t.task_id not in dropped]
         if not inputs.tasks:
             raise InputError(
                 f"no task has {asked} candidates from {', '.join(inputs.models)}",
