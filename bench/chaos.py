@@ -49,6 +49,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from trl_overhead import tree_pids  # bench/ is on the path of a bench script
+
 ROOT = Path(__file__).resolve().parents[1]
 TASKS = ROOT / "atest" / "configs" / "cpu-smoke" / "tasks.jsonl"
 KINDS = ("random", "checkpoint", "phase")
@@ -161,23 +163,6 @@ def stop_all(*_args) -> None:
         sys.exit(3)
 
 
-def descendants(root: int) -> set[int]:
-    """Every process under `root` now, whatever its session (torchrun's workers and the sandbox's
-    workers start sessions of their own, out of reach of a kill of the group)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = set(), [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
 def alive(pid: int) -> bool:
     """Running, not a zombie waiting for its parent."""
     try:
@@ -193,7 +178,7 @@ GRACE = 10.0  # seconds a killed command's processes get to notice and exit
 def kill_group(proc: subprocess.Popen) -> None:
     """SIGKILL the command's process group, as a CI timeout or `kill -9 -PGID` does; anything of
     the command still running `GRACE` seconds later outlived it and is recorded, then killed."""
-    tree = descendants(proc.pid)
+    tree = tree_pids(proc.pid)  # children by parent, whatever their session
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()

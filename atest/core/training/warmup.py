@@ -113,13 +113,10 @@ def check_lengths(tokenizer: Any, examples: Sequence[dict[str, Any]], max_length
     """Refuse, before training, a --max-length that leaves no example a completion token: the
     trainer cuts each sequence at max_length, and one whose prompt fills it has nothing to
     learn (TRL then drops it, and with every one dropped fails deep inside torch's sampler)."""
+    from atest.core.generation.hf import render_chat
+
     prompt_lengths = [
-        len(
-            tokenizer(
-                tokenizer.apply_chat_template(e["prompt"], tokenize=False, add_generation_prompt=True),
-                add_special_tokens=False,
-            )["input_ids"]
-        )
+        len(tokenizer(render_chat(tokenizer, e["prompt"]), add_special_tokens=False)["input_ids"])
         for e in examples
     ]
     cut = sum(n >= max_length for n in prompt_lengths)
