@@ -373,3 +373,26 @@ def test_no_carriage_returns_in_a_log_while_a_model_loads(tmp_path, tiny_model_d
     assert proc.returncode == 0, proc.stderr
     assert "\r" not in proc.stderr
     assert "gen-tests: 1/1 prompts" in proc.stderr  # the plain progress line
+
+
+def test_a_launch_s_other_process_waits_for_the_main_one_to_print_before_exiting(monkeypatch, capsys):
+    """Exiting at once let torchrun stop the main process before it printed the error (CI)."""
+    import time
+
+    import typer
+
+    from atest.commands._common import handle_errors
+    from atest.core.training.run import ranks
+
+    @handle_errors
+    def other_process(json_out: bool = False) -> None:
+        raise ranks.ShownByMain(2)
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(ranks, "MAIN_REPORT_GRACE_S", 0.5)
+    start = time.monotonic()
+    with pytest.raises(typer.Exit) as exit_info:
+        other_process(json_out=True)
+    assert exit_info.value.exit_code == 2 and time.monotonic() - start >= 0.5
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""  # the main process prints the error, this one nothing

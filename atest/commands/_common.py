@@ -42,7 +42,7 @@ from typer.exceptions import TyperException
 
 from atest.core.errors import EXIT_BAD_INPUT, EXIT_EXTERNAL, AtestError
 from atest.core.sandbox.settings import SandboxSettings, resolve
-from atest.core.training.run.ranks import ShownByMain
+from atest.core.training.run.ranks import ShownByMain, await_main_report
 
 TRACEBACK_ENV = "ATEST_TRACEBACK"  # set to 1 to see the traceback of an unexpected failure
 EXIT_INTERRUPTED = 130
@@ -117,6 +117,7 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ShownByMain as exc:  # a launch's other process: the main one prints it, --json too
+            await_main_report()
             raise typer.Exit(exc.exit_code) from None
         except AtestError as exc:
             raise fail(exc.exit_code, exc.message, exc.hint, json_out) from None

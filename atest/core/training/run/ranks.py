@@ -36,6 +36,25 @@ class ShownByMain(AtestError):
         self.exit_code = exit_code
 
 
+# How long a process that leaves an error to the main one waits for it to be printed.
+MAIN_REPORT_GRACE_S = 10.0
+
+
+def await_main_report() -> None:
+    """Before a non-main process exits on `ShownByMain`, give the main process time to print.
+
+    A launcher stops every worker as soon as one fails. A non-main process that exits at once
+    (it only has to raise) could have torchrun SIGTERM the main one before the main one has
+    printed the error (seen in CI: the error line missing). So the non-main process waits: the
+    main process prints and exits, the launcher then stops this one. Bounded, so that a launcher
+    that does not stop the others still ends; nothing to wait for outside a launch."""
+    if world() == 1:
+        return
+    import time
+
+    time.sleep(MAIN_REPORT_GRACE_S)
+
+
 # prctl(2): the signal this process gets when the thread that forked it exits.
 PR_SET_PDEATHSIG = 1
 
