@@ -7,7 +7,9 @@ again into a fresh folder and is killed (SIGKILL to its process group, as a CI t
 workers run in sessions of their own and must die with it) `--kills` times, each time at a
 moment of one of three kinds, in turn:
 
-* `random`: a uniformly drawn delay after the (re)start;
+* `random`: a uniformly drawn delay after the (re)start, up to 60% of the time the
+  uninterrupted run needed for the work still left (by its progress: logged steps, or rows
+  written), so that a resumed run near its end is still killed, not left to finish;
 * `checkpoint`: the moment a checkpoint folder appears that is not complete yet (no
   `trainer_state.json`), i.e. during a checkpoint write; falls back to `random` when the
   command has no checkpoint left to write;
@@ -209,6 +211,18 @@ def stamp(path: Path) -> tuple:
         return ()
 
 
+def progress(ref: Path, got: Path, is_train: bool) -> float:
+    """The share of the uninterrupted run's work that `got` has done: its logged optimizer steps
+    (train) or its rows (gen-tests) over the reference's."""
+    name = "metrics.jsonl" if is_train else "run.jsonl"
+    total = logical_steps(jsonl_rows(ref / name)[0]) if is_train else jsonl_rows(ref / name)[0]
+    if not total or not (got / name).exists():
+        return 0.0
+    rows = jsonl_rows(got / name)[0]
+    done = logical_steps(rows) if is_train else rows
+    return min(1.0, len(done) / len(total))
+
+
 def wait_and_kill(
     proc: subprocess.Popen, kind: str, out: Path, marker: Path, rng: random.Random, horizon: float
 ) -> str | None:
@@ -400,7 +414,6 @@ def chaos(name: str, kills: int, workdir: Path, rng: random.Random, timeout: flo
         return outcome
     if spec["args"][0] == "train":
         shutil.rmtree(got)  # train creates its own --out
-    horizon = max(5.0, outcome.seconds_reference * 0.6)
     is_train = spec["args"][0] == "train"
     marker = got / "run.json" if is_train else got / "run.jsonl"
 
@@ -421,6 +434,8 @@ def chaos(name: str, kills: int, workdir: Path, rng: random.Random, timeout: flo
         proc = start(next_command(), log)
         attempt += 1
         kinds = KINDS if is_train else ("random", "phase")  # gen-tests writes no checkpoint
+        left = 1.0 - progress(ref, got, is_train)
+        horizon = max(5.0, outcome.seconds_reference * 0.6 * left)
         kind = wait_and_kill(proc, kinds[done % len(kinds)], got, marker, rng, horizon)
         if kind is None:
             if proc.returncode == 0:

@@ -74,6 +74,25 @@ def test_greedy_rows_match_generate_one_prompt_at_a_time(lm, monkeypatch):
     assert [rows[0] for rows in got] == expected
 
 
+def test_decoding_steps_attend_without_copying_the_key_value_heads(lm, monkeypatch):
+    """transformers' sdpa repeats every key/value head of a masked batch (a copy of the whole
+    cache each step); the decoder's steps use GQA as is, with the same tokens, and leave the
+    model's attention as it found it."""
+    from transformers.integrations import sdpa_attention
+
+    model, ids = lm
+    assert model.config.num_key_value_heads < model.config.num_attention_heads  # the tiny model is GQA
+    model.set_attn_implementation("sdpa")
+    expected = [reference(model, i, 10, {0}) for i in ids]
+    copies: list[int] = []
+    real = sdpa_attention.repeat_kv
+    monkeypatch.setattr(sdpa_attention, "repeat_kv", lambda h, n: copies.append(n) or real(h, n))
+    got = Decoder(model, {0}).run(ids, 1, max_new_tokens=10, temperature=0.0, top_p=1.0)
+    assert [rows[0] for rows in got] == expected
+    assert copies == []
+    assert model.config._attn_implementation == "sdpa"
+
+
 def test_prompts_sharing_a_prefix_decode_as_if_prefilled_alone(lm):
     """Later prompts reuse an earlier one's keys for the tokens they share (one task's statement
     before each buggy code); a prompt equal to an earlier one, or a prefix of it, still gets the

@@ -11,7 +11,10 @@ passes without that waste:
   (its statement, then each buggy code, say) share a long prefix whose keys and values are
   copied, not computed again;
 - the rows then decode together, left-padded, in a key/value buffer written in place;
-- rows that have finished are dropped from the batch as it goes.
+- rows that have finished are dropped from the batch as it goes;
+- attention takes grouped key/value heads as they are (`GQA_ATTENTION`): with a mask,
+  transformers' sdpa path first repeats every key and value head, copying the whole cache at
+  every step of every layer (a third of a CPU decoding step for SmolLM2).
 
 Token choice is the same as `generate`'s: argmax for greedy decoding; otherwise transformers'
 temperature and top-p warpers and a multinomial draw from torch's seeded generator. Logits can
@@ -21,17 +24,73 @@ are nearly tied, exactly as they do between batch compositions of `generate`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
+from transformers import AttentionInterface, LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from atest.core.errors import InputError
 
 GROW_STEP = 128  # decoding positions added to the key/value buffer at a time
 COMPACT_SHARE = 8  # drop finished rows once they are 1/COMPACT_SHARE of the batch
+
+
+GQA_ATTENTION = "atest_gqa_sdpa"
+
+
+def _gqa_sdpa(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """transformers' sdpa attention, except that queries over a masked CPU cache attend with
+    torch's `enable_gqa` instead of copying each key/value head `num_key_value_groups` times
+    (transformers keeps the copy because CUDA's fused kernels refuse a mask with GQA; torch's CPU
+    kernel takes both, and the logits come out bit-identical). Every other call (unmasked,
+    CUDA, sliding windows, soft-capping) is transformers' own."""
+    plain = (
+        attention_mask is None
+        or attention_mask.dtype != torch.bool
+        or query.device.type != "cpu"
+        or getattr(module, "num_key_value_groups", 1) == 1
+        or kwargs.get("sliding_window") is not None
+        or kwargs.get("softcap") is not None
+        or kwargs.get("dropout", 0.0)
+    )
+    if plain:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    out = torch.nn.functional.scaled_dot_product_attention(
+        query, key, value, attn_mask=attention_mask, scale=kwargs.get("scaling"), enable_gqa=True
+    )
+    return out.transpose(1, 2).contiguous(), None
+
+
+AttentionInterface.register(GQA_ATTENTION, _gqa_sdpa)
+AttentionMaskInterface.register(GQA_ATTENTION, sdpa_mask)
+
+
+@contextmanager
+def gqa_attention(model: Any) -> Iterator[None]:
+    """Decode with `_gqa_sdpa` when the model runs transformers' sdpa attention; the model's own
+    implementation is back afterwards (the same model may be training between generations)."""
+    current = getattr(model.config, "_attn_implementation", None)
+    if current != "sdpa":
+        yield
+        return
+    model.set_attn_implementation(GQA_ATTENTION)
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(current)
 
 
 class BufferLayer(DynamicLayer):
@@ -92,11 +151,15 @@ class Row:
 class Decoder:
     """Greedy or sampled decoding of many prompts on one loaded causal LM."""
 
-    def __init__(self, model: Any, stop_ids: set[int], *, share_prefixes: bool = True):
+    def __init__(
+        self, model: Any, stop_ids: set[int], *, share_prefixes: bool = True, grouped_heads: bool = True
+    ):
         self.model = model
         self.stop_ids = stop_ids
         # Off: every prompt is prefilled whole (bench/prefill.py's baseline).
         self.share_prefixes = share_prefixes
+        # Off: transformers' sdpa copies the key/value heads (bench/decode_attention.py's baseline).
+        self.grouped_heads = grouped_heads
         self.device = next(model.parameters()).device
         self.cache_arg = cache_argument(model)
 
@@ -110,7 +173,8 @@ class Decoder:
             warpers.append(TemperatureLogitsWarper(temperature))
             if top_p < 1:
                 warpers.append(TopPLogitsWarper(top_p))
-        with torch.inference_mode():
+        attention = gqa_attention(self.model) if self.grouped_heads else nullcontext()
+        with torch.inference_mode(), attention:
             layers, logits = self._prefill(prompts, n)
             rows = [Row(p, []) for p in range(len(prompts)) for _ in range(n)]
             self._decode(
