@@ -7,9 +7,11 @@ again into a fresh folder and is killed (SIGKILL to its process group, as a CI t
 workers run in sessions of their own and must die with it) `--kills` times, each time at a
 moment of one of three kinds, in turn:
 
-* `random`: a uniformly drawn delay after the (re)start, up to 60% of the time the
-  uninterrupted run needed for the work still left (by its progress: logged steps, or rows
-  written), so that a resumed run near its end is still killed, not left to finish;
+* `random`: a moment drawn by progress, not by the clock (a clock drawn from the
+  uninterrupted run's time let runs on a quieter machine finish before their kill): a share
+  of the work still left (logged optimizer steps, or rows written) drawn uniformly, the kill
+  coming a uniformly drawn part of one step's time (the uninterrupted run's) after the run
+  reaches it; with nothing logged yet it may fall anywhere in the start-up;
 * `checkpoint`: the moment a checkpoint folder appears that is not complete yet (no
   `trainer_state.json`), i.e. during a checkpoint write; falls back to `random` when the
   command has no checkpoint left to write;
@@ -48,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -211,25 +214,42 @@ def stamp(path: Path) -> tuple:
         return ()
 
 
+def _progress_units(path: Path, is_train: bool) -> int:
+    if not path.exists():
+        return 0
+    rows = jsonl_rows(path)[0]
+    return len(logical_steps(rows)) if is_train else len(rows)
+
+
+def progress_total(ref: Path, is_train: bool) -> int:
+    """The uninterrupted run's logged optimizer steps (train) or rows (gen-tests)."""
+    return _progress_units(ref / ("metrics.jsonl" if is_train else "run.jsonl"), is_train)
+
+
 def progress(ref: Path, got: Path, is_train: bool) -> float:
-    """The share of the uninterrupted run's work that `got` has done: its logged optimizer steps
-    (train) or its rows (gen-tests) over the reference's."""
-    name = "metrics.jsonl" if is_train else "run.jsonl"
-    total = logical_steps(jsonl_rows(ref / name)[0]) if is_train else jsonl_rows(ref / name)[0]
-    if not total or not (got / name).exists():
-        return 0.0
-    rows = jsonl_rows(got / name)[0]
-    done = logical_steps(rows) if is_train else rows
-    return min(1.0, len(done) / len(total))
+    """The share of the uninterrupted run's work that `got` has done."""
+    total = progress_total(ref, is_train)
+    done = _progress_units(got / ("metrics.jsonl" if is_train else "run.jsonl"), is_train)
+    return min(1.0, done / total) if total else 0.0
 
 
 def wait_and_kill(
-    proc: subprocess.Popen, kind: str, out: Path, marker: Path, rng: random.Random, horizon: float
+    proc: subprocess.Popen,
+    kind: str,
+    out: Path,
+    marker: Path,
+    rng: random.Random,
+    horizon: float,
+    reached: Callable[[], float],
+    step_s: float,
 ) -> str | None:
     """Kill `proc` at a moment of `kind`; returns the kind used, or None if it finished first.
 
-    `marker` is the file whose change is a step between phases (run.json; gen-tests' output)."""
-    delay = rng.uniform(3.0, horizon)
+    `marker` is the file whose change is a step between phases (run.json; gen-tests' output);
+    `reached()` is the share of the work done, `step_s` one step's time in the reference run."""
+    now = reached()
+    target = now + rng.uniform(0.0, 0.95) * (1.0 - now)
+    delay: float | None = None  # set once `target` is reached
     began = time.monotonic()
     before = stamp(marker)
     while proc.poll() is None:
@@ -239,8 +259,11 @@ def wait_and_kill(
         if kind == "phase" and stamp(marker) != before:
             time.sleep(rng.uniform(0.0, 0.3))
             break
-        if kind == "random" and elapsed >= delay:
-            break
+        if kind == "random":
+            if delay is None and reached() >= target:
+                delay = elapsed + rng.uniform(0.0, step_s)
+            if delay is not None and elapsed >= delay:
+                break
         if kind != "random" and elapsed >= 2 * horizon:
             kind = "random"  # nothing of that kind happened in time: kill anyway
             break
@@ -415,6 +438,12 @@ def chaos(name: str, kills: int, workdir: Path, rng: random.Random, timeout: flo
     if spec["args"][0] == "train":
         shutil.rmtree(got)  # train creates its own --out
     is_train = spec["args"][0] == "train"
+    steps = max(1, round(progress_total(ref, is_train)))
+    step_s = outcome.seconds_reference / steps
+
+    def reached() -> float:
+        return progress(ref, got, is_train)
+
     marker = got / "run.json" if is_train else got / "run.jsonl"
 
     def next_command() -> list[str]:
@@ -436,7 +465,7 @@ def chaos(name: str, kills: int, workdir: Path, rng: random.Random, timeout: flo
         kinds = KINDS if is_train else ("random", "phase")  # gen-tests writes no checkpoint
         left = 1.0 - progress(ref, got, is_train)
         horizon = max(5.0, outcome.seconds_reference * 0.6 * left)
-        kind = wait_and_kill(proc, kinds[done % len(kinds)], got, marker, rng, horizon)
+        kind = wait_and_kill(proc, kinds[done % len(kinds)], got, marker, rng, horizon, reached, step_s)
         if kind is None:
             if proc.returncode == 0:
                 outcome.finished_before_kill += 1
