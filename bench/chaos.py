@@ -8,10 +8,10 @@ workers run in sessions of their own and must die with it) `--kills` times, each
 moment of one of three kinds, in turn:
 
 * `random`: a moment drawn by progress, not by the clock (a clock drawn from the
-  uninterrupted run's time let runs on a quieter machine finish before their kill): a share
-  of the work still left (logged optimizer steps, or rows written) drawn uniformly, the kill
-  coming a uniformly drawn part of one step's time (the uninterrupted run's) after the run
-  reaches it; with nothing logged yet it may fall anywhere in the start-up;
+  uninterrupted run's time let runs on a quieter machine finish before their kill): a point
+  of the whole run's work (logged optimizer steps, or rows written) drawn uniformly, the kill
+  coming a uniformly drawn part of one step's time after the run reaches it; a point the run
+  has already passed puts the kill in this start's start-up or first step (the resume);
 * `checkpoint`: the moment a checkpoint folder appears that is not complete yet (no
   `trainer_state.json`), i.e. during a checkpoint write; falls back to `random` when the
   command has no checkpoint left to write;
@@ -214,23 +214,13 @@ def stamp(path: Path) -> tuple:
         return ()
 
 
-def _progress_units(path: Path, is_train: bool) -> int:
+def progress_units(out: Path, is_train: bool) -> int:
+    """The work a run folder holds: its logged optimizer steps (train) or its rows (gen-tests)."""
+    path = out / ("metrics.jsonl" if is_train else "run.jsonl")
     if not path.exists():
         return 0
     rows = jsonl_rows(path)[0]
     return len(logical_steps(rows)) if is_train else len(rows)
-
-
-def progress_total(ref: Path, is_train: bool) -> int:
-    """The uninterrupted run's logged optimizer steps (train) or rows (gen-tests)."""
-    return _progress_units(ref / ("metrics.jsonl" if is_train else "run.jsonl"), is_train)
-
-
-def progress(ref: Path, got: Path, is_train: bool) -> float:
-    """The share of the uninterrupted run's work that `got` has done."""
-    total = progress_total(ref, is_train)
-    done = _progress_units(got / ("metrics.jsonl" if is_train else "run.jsonl"), is_train)
-    return min(1.0, done / total) if total else 0.0
 
 
 def wait_and_kill(
@@ -241,16 +231,19 @@ def wait_and_kill(
     rng: random.Random,
     horizon: float,
     reached: Callable[[], float],
+    startup_s: float,
     step_s: float,
 ) -> str | None:
     """Kill `proc` at a moment of `kind`; returns the kind used, or None if it finished first.
 
     `marker` is the file whose change is a step between phases (run.json; gen-tests' output);
-    `reached()` is the share of the work done, `step_s` one step's time in the reference run."""
-    now = reached()
-    target = now + rng.uniform(0.0, 0.95) * (1.0 - now)
-    delay: float | None = None  # set once `target` is reached
+    `reached()` is the share of the work done; `startup_s` and `step_s` are the uninterrupted
+    run's start-up and time per step; `horizon` is when a resumed run should be near its end
+    (a checkpoint or phase kill that has seen no such moment by then is made at once)."""
+    target = rng.random()
     began = time.monotonic()
+    # a point of the run already done: kill in this start's start-up or first step (the resume)
+    delay: float | None = rng.uniform(0.0, startup_s + step_s) if target <= reached() else None
     before = stamp(marker)
     while proc.poll() is None:
         elapsed = time.monotonic() - began
@@ -264,7 +257,7 @@ def wait_and_kill(
                 delay = elapsed + rng.uniform(0.0, step_s)
             if delay is not None and elapsed >= delay:
                 break
-        if kind != "random" and elapsed >= 2 * horizon:
+        if kind != "random" and elapsed >= horizon:
             kind = "random"  # nothing of that kind happened in time: kill anyway
             break
         time.sleep(POLL)
@@ -274,13 +267,22 @@ def wait_and_kill(
     return kind
 
 
-def run_to_end(cmd: list[str], log: Path, timeout: float) -> int:
+def run_to_end(
+    cmd: list[str], log: Path, timeout: float, first_work: Callable[[], bool] | None = None
+) -> tuple[int, float]:
+    """Run `cmd` to its end; returns its exit code and the seconds until `first_work()` held
+    (its start-up: imports, model load, resume), or its whole time without one."""
+    began = time.monotonic()
     proc = start(cmd, log)
-    try:
-        return proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        kill_group(proc)
-        return -1
+    startup = None
+    while proc.poll() is None:
+        if startup is None and first_work is not None and first_work():
+            startup = time.monotonic() - began
+        if time.monotonic() - began > timeout:
+            kill_group(proc)
+            return -1, timeout
+        time.sleep(0.5)
+    return proc.returncode, startup if startup is not None else time.monotonic() - began
 
 
 # ---------------------------------------------------------------- checks
@@ -429,20 +431,24 @@ def chaos(name: str, kills: int, workdir: Path, rng: random.Random, timeout: flo
     base.mkdir(parents=True)
     ref.mkdir()
     got.mkdir()
+    is_train = spec["args"][0] == "train"
     t0 = time.monotonic()
-    rc = run_to_end(command_line(spec, ref, spec["procs"], resume=False), log, timeout)
+    rc, startup_s = run_to_end(
+        command_line(spec, ref, spec["procs"], resume=False), log, timeout,
+        first_work=lambda: progress_units(ref, is_train) > 0,
+    )  # fmt: skip
     outcome.seconds_reference = round(time.monotonic() - t0, 1)
     if rc != 0:
         outcome.problems.append(f"reference run exited {rc} (see {log})")
         return outcome
     if spec["args"][0] == "train":
         shutil.rmtree(got)  # train creates its own --out
-    is_train = spec["args"][0] == "train"
-    steps = max(1, round(progress_total(ref, is_train)))
-    step_s = outcome.seconds_reference / steps
+    steps = max(1, progress_units(ref, is_train))
+    step_s = max(1.0, outcome.seconds_reference - startup_s) / steps
 
     def reached() -> float:
-        return progress(ref, got, is_train)
+        """The share of the uninterrupted run's work that the killed run has done."""
+        return min(1.0, progress_units(got, is_train) / steps)
 
     marker = got / "run.json" if is_train else got / "run.jsonl"
 
@@ -463,9 +469,11 @@ def chaos(name: str, kills: int, workdir: Path, rng: random.Random, timeout: flo
         proc = start(next_command(), log)
         attempt += 1
         kinds = KINDS if is_train else ("random", "phase")  # gen-tests writes no checkpoint
-        left = 1.0 - progress(ref, got, is_train)
-        horizon = max(5.0, outcome.seconds_reference * 0.6 * left)
-        kind = wait_and_kill(proc, kinds[done % len(kinds)], got, marker, rng, horizon, reached, step_s)
+        # what a resumed run should need: its start-up, then the steps left
+        horizon = startup_s + step_s * steps * (1.0 - reached())
+        kind = wait_and_kill(
+            proc, kinds[done % len(kinds)], got, marker, rng, horizon, reached, startup_s, step_s
+        )
         if kind is None:
             if proc.returncode == 0:
                 outcome.finished_before_kill += 1
@@ -476,7 +484,7 @@ def chaos(name: str, kills: int, workdir: Path, rng: random.Random, timeout: flo
         outcome.kills[kind] += 1
         done += 1
     if not finished:
-        rc = run_to_end(next_command(), log, timeout)
+        rc, _ = run_to_end(next_command(), log, timeout)
         if rc != 0:
             outcome.problems.append(f"final resume exited {rc} (see {log})")
             return outcome
