@@ -233,14 +233,16 @@ def wait_and_kill(
     reached: Callable[[], float],
     startup_s: float,
     step_s: float,
+    step_share: float,
 ) -> str | None:
     """Kill `proc` at a moment of `kind`; returns the kind used, or None if it finished first.
 
     `marker` is the file whose change is a step between phases (run.json; gen-tests' output);
-    `reached()` is the share of the work done; `startup_s` and `step_s` are the uninterrupted
-    run's start-up and time per step; `horizon` is when a resumed run should be near its end
+    `reached()` is the share of the work done; `startup_s`, `step_s` and `step_share` are the
+    uninterrupted run's start-up, time per step and one step's share of the work; `horizon` is when a resumed run should be near its end
     (a checkpoint or phase kill that has seen no such moment by then is made at once)."""
-    target = rng.random()
+    # before the last step: after it only the export is left, too short a window to kill in
+    target = rng.random() * (1.0 - step_share)
     began = time.monotonic()
     # a point of the run already done: kill in this start's start-up or first step (the resume)
     delay: float | None = rng.uniform(0.0, startup_s + step_s) if target <= reached() else None
@@ -472,7 +474,7 @@ def chaos(name: str, kills: int, workdir: Path, rng: random.Random, timeout: flo
         # what a resumed run should need: its start-up, then the steps left
         horizon = startup_s + step_s * steps * (1.0 - reached())
         kind = wait_and_kill(
-            proc, kinds[done % len(kinds)], got, marker, rng, horizon, reached, startup_s, step_s
+            proc, kinds[done % len(kinds)], got, marker, rng, horizon, reached, startup_s, step_s, 1 / steps
         )
         if kind is None:
             if proc.returncode == 0:
