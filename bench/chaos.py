@@ -13,10 +13,10 @@ moment of one of three kinds, in turn:
   coming a uniformly drawn part of one step's time after the run reaches it; a point the run
   has already passed puts the kill in this start's start-up or first step (the resume);
 * `checkpoint`: the moment a checkpoint folder appears that is not complete yet (no
-  `trainer_state.json`), i.e. during a checkpoint write; falls back to `random` when the
-  command has no checkpoint left to write;
+  `trainer_state.json`), i.e. during a checkpoint write; made at the random moment (and
+  counted as random) when none comes before it;
 * `phase`: right after `run.json` changes, i.e. between phases (or, for gen-tests, right
-  after a row is appended).
+  after a row is appended), or at the random moment when none comes before it.
 
 After the last kill the command runs to its end. Then it checks, against the reference:
 the same optimizer steps (the (phase, step) pairs of metrics.jsonl as `read_metrics` sees
@@ -229,7 +229,6 @@ def wait_and_kill(
     out: Path,
     marker: Path,
     rng: random.Random,
-    horizon: float,
     reached: Callable[[], float],
     startup_s: float,
     step_s: float,
@@ -237,10 +236,11 @@ def wait_and_kill(
 ) -> str | None:
     """Kill `proc` at a moment of `kind`; returns the kind used, or None if it finished first.
 
-    `marker` is the file whose change is a step between phases (run.json; gen-tests' output);
-    `reached()` is the share of the work done; `startup_s`, `step_s` and `step_share` are the
-    uninterrupted run's start-up, time per step and one step's share of the work; `horizon` is when a resumed run should be near its end
-    (a checkpoint or phase kill that has seen no such moment by then is made at once)."""
+    A random moment is drawn whatever the kind: a checkpoint or phase kill that has not seen its
+    moment by then is made there, as a random one (a resumed run may have no checkpoint or phase
+    left). `marker` is the file whose change is a step between phases (run.json; gen-tests'
+    output); `reached()` is the share of the work done; `startup_s`, `step_s` and `step_share`
+    are the uninterrupted run's start-up, time per step and one step's share of the work."""
     # before the last step: after it only the export is left, too short a window to kill in
     target = rng.random() * (1.0 - step_share)
     began = time.monotonic()
@@ -254,13 +254,10 @@ def wait_and_kill(
         if kind == "phase" and stamp(marker) != before:
             time.sleep(rng.uniform(0.0, 0.3))
             break
-        if kind == "random":
-            if delay is None and reached() >= target:
-                delay = elapsed + rng.uniform(0.0, step_s)
-            if delay is not None and elapsed >= delay:
-                break
-        if kind != "random" and elapsed >= horizon:
-            kind = "random"  # nothing of that kind happened in time: kill anyway
+        if delay is None and reached() >= target:
+            delay = elapsed + rng.uniform(0.0, step_s)
+        if delay is not None and elapsed >= delay:
+            kind = "random"
             break
         time.sleep(POLL)
     if proc.poll() is not None:
@@ -471,10 +468,8 @@ def chaos(name: str, kills: int, workdir: Path, rng: random.Random, timeout: flo
         proc = start(next_command(), log)
         attempt += 1
         kinds = KINDS if is_train else ("random", "phase")  # gen-tests writes no checkpoint
-        # what a resumed run should need: its start-up, then the steps left
-        horizon = startup_s + step_s * steps * (1.0 - reached())
         kind = wait_and_kill(
-            proc, kinds[done % len(kinds)], got, marker, rng, horizon, reached, startup_s, step_s, 1 / steps
+            proc, kinds[done % len(kinds)], got, marker, rng, reached, startup_s, step_s, 1 / steps
         )
         if kind is None:
             if proc.returncode == 0:
