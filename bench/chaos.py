@@ -11,7 +11,7 @@ moment of one of three kinds, in turn:
   uninterrupted run's time let runs on a quieter machine finish before their kill): a point
   of the whole run's work (logged optimizer steps, or rows written) drawn uniformly, the kill
   coming a uniformly drawn part of one step's time after the run reaches it; a point the run
-  has already passed puts the kill in this start's start-up or first step (the resume);
+  has already passed puts the kill in this start's start-up (the resume);
 * `checkpoint`: the moment a checkpoint folder appears that is not complete yet (no
   `trainer_state.json`), i.e. during a checkpoint write; made at the random moment (and
   counted as random) when none comes before it;
@@ -244,8 +244,10 @@ def wait_and_kill(
     # before the last step: after it only the export is left, too short a window to kill in
     target = rng.random() * (1.0 - step_share)
     began = time.monotonic()
-    # a point of the run already done: kill in this start's start-up or first step (the resume)
-    delay: float | None = rng.uniform(0.0, startup_s + step_s) if target <= reached() else None
+    # a point of the run already done: kill in this start's start-up (the resume), within half
+    # the reference's time to its first step (imports and model load; a run with only its
+    # export left ends soon after)
+    delay: float | None = rng.uniform(0.0, startup_s / 2) if target <= reached() else None
     before = stamp(marker)
     while proc.poll() is None:
         elapsed = time.monotonic() - began
