@@ -214,9 +214,13 @@ def stamp(path: Path) -> tuple:
         return ()
 
 
+def progress_file(out: Path, is_train: bool) -> Path:
+    return out / ("metrics.jsonl" if is_train else "run.jsonl")
+
+
 def progress_units(out: Path, is_train: bool) -> int:
     """The work a run folder holds: its logged optimizer steps (train) or its rows (gen-tests)."""
-    path = out / ("metrics.jsonl" if is_train else "run.jsonl")
+    path = progress_file(out, is_train)
     if not path.exists():
         return 0
     rows = jsonl_rows(path)[0]
@@ -447,9 +451,15 @@ def chaos(name: str, kills: int, workdir: Path, rng: random.Random, timeout: flo
     steps = max(1, progress_units(ref, is_train))
     step_s = max(1.0, outcome.seconds_reference - startup_s) / steps
 
+    seen: dict[tuple, float] = {}  # the progress file's stamp -> its share (polled 50 times a second)
+
     def reached() -> float:
         """The share of the uninterrupted run's work that the killed run has done."""
-        return min(1.0, progress_units(got, is_train) / steps)
+        key = stamp(progress_file(got, is_train))
+        if key not in seen:
+            seen.clear()
+            seen[key] = min(1.0, progress_units(got, is_train) / steps)
+        return seen[key]
 
     marker = got / "run.json" if is_train else got / "run.jsonl"
 
