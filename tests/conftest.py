@@ -25,6 +25,22 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def restore_environment():
+    """Each test ends with the environment it started with.
+
+    Libraries write launch variables into `os.environ` as they run in the test's process: TRL's
+    colocated vLLM sets RANK, LOCAL_RANK, WORLD_SIZE and MASTER_PORT. Left behind, they reach
+    every CLI the worker starts later, and accelerate takes a lone `atest warmup` for one process
+    of a CPU launch and binds the rendezvous port (seen in CI: EADDRINUSE, exit 3 where the test
+    expected 2). Fixtures of a wider scope set theirs up before this snapshot, and keep them."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A tiny random Llama with a trained byte-level BPE tokenizer and a chat template, saved with
