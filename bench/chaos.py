@@ -12,9 +12,11 @@ moment of one of three kinds, in turn:
   of the whole run's work (logged optimizer steps, or rows written) drawn uniformly, the kill
   coming a uniformly drawn part of one step's time after the run reaches it; a point the run
   has already passed puts the kill in this start's start-up (the resume);
-* `checkpoint`: the moment a checkpoint folder appears that is not complete yet (no
-  `trainer_state.json`), i.e. during a checkpoint write; made at the random moment (and
-  counted as random) when none comes before it;
+* `checkpoint`: the moment a checkpoint folder is created, i.e. during its write (seen
+  through inotify, within a millisecond: a smoke run's checkpoint is 0.5 MB, written in a few
+  milliseconds, which polling the folder missed in every run); made at the random moment, or
+  two start-ups and three steps into the start if that is later (and counted as random), when
+  none comes before it;
 * `phase`: right after `run.json` changes, i.e. between phases (or, for gen-tests, right
   after a row is appended), or at the random moment when none comes before it.
 
@@ -41,11 +43,15 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import ctypes
+import errno
 import json
 import os
 import random
+import select
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -102,6 +108,9 @@ class Outcome:
     command: str
     kills: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     resumes: int = 0
+    # checkpoint kills that left a checkpoint folder without its trainer_state.json behind (the
+    # write cut off); the others landed just after a small checkpoint's last file
+    kills_mid_write: int = 0
     finished_before_kill: int = 0
     seconds_reference: float = 0.0
     seconds_chaos: float = 0.0
@@ -196,14 +205,94 @@ def kill_group(proc: subprocess.Popen) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def incomplete_checkpoint(out: Path) -> bool:
-    for checkpoints in out.glob("**/checkpoints"):
-        for child in checkpoints.iterdir():
-            if child.name.startswith("checkpoint-") and not (child / "trainer_state.json").exists():
-                return True
-        if any(name.startswith("tmp-checkpoint") for name in os.listdir(checkpoints)):
+def unfinished_checkpoint(out: Path) -> bool:
+    """A checkpoint folder of the run without the trainer state its write ends with."""
+    return any(
+        CheckpointWatch.is_checkpoint(folder.parent, folder.name)
+        and not (folder / "trainer_state.json").exists()
+        for folder in out.glob("**/checkpoints/*checkpoint-*")
+    )
+
+
+class CheckpointWatch:
+    """Tells, within a millisecond, that a checkpoint folder was just created under a folder.
+
+    inotify (Linux) on the folder and every folder created below it: a `checkpoint-N` or
+    `tmp-checkpoint-N` folder created in a `checkpoints` folder is a checkpoint write under
+    way. `wait(seconds)` returns as soon as one is, so the kill lands inside the write."""
+
+    IN_CREATE, IN_MOVED_TO, IN_ISDIR, IN_Q_OVERFLOW = 0x100, 0x80, 0x40000000, 0x4000
+    IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
+    EVENT = struct.Struct("iIII")
+
+    def __init__(self, out: Path) -> None:
+        """Watch the run folder `out`, which the command may create later: its parent is
+        watched for `out` alone (the reference run's folder beside it holds old checkpoints)."""
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._fd = self._libc.inotify_init1(self.IN_NONBLOCK | self.IN_CLOEXEC)
+        if self._fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1")
+        self._out = out
+        self._paths: dict[int, Path] = {}
+        self._add(out.parent)
+        self.pending = out.is_dir() and self._watch_tree(out)
+
+    def _add(self, folder: Path) -> bool:
+        wd = self._libc.inotify_add_watch(self._fd, os.fsencode(folder), self.IN_CREATE | self.IN_MOVED_TO)
+        if wd < 0:
+            if ctypes.get_errno() in (errno.ENOENT, errno.ENOTDIR):
+                return False  # gone again already
+            raise OSError(ctypes.get_errno(), f"inotify_add_watch {folder}")
+        self._paths[wd] = folder
+        return True
+
+    def _watch_tree(self, folder: Path) -> bool:
+        """Watch `folder` and the folders below it; True if a checkpoint folder is being
+        written among them (created before its watch was in place)."""
+        if not self._add(folder):
+            return False
+        found = False
+        with contextlib.suppress(OSError):
+            for child in os.scandir(folder):
+                if not child.is_dir(follow_symlinks=False):
+                    continue
+                if self.is_checkpoint(folder, child.name):
+                    found |= not os.path.exists(os.path.join(child.path, "trainer_state.json"))
+                else:
+                    found |= self._watch_tree(Path(child.path))
+        return found
+
+    @staticmethod
+    def is_checkpoint(parent: Path, name: str) -> bool:
+        return parent.name == "checkpoints" and name.startswith(("checkpoint-", "tmp-checkpoint"))
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds`; True as soon as a checkpoint folder is created."""
+        if self.pending:
+            self.pending = False
             return True
-    return False
+        if not select.select([self._fd], [], [], seconds)[0]:
+            return False
+        try:
+            data = os.read(self._fd, 65536)
+        except BlockingIOError:
+            return False
+        found, offset = False, 0
+        while offset < len(data):
+            wd, mask, _cookie, size = self.EVENT.unpack_from(data, offset)
+            raw = data[offset + self.EVENT.size : offset + self.EVENT.size + size]
+            offset += self.EVENT.size + size
+            parent = self._paths.get(wd)
+            if mask & self.IN_Q_OVERFLOW or parent is None or not mask & self.IN_ISDIR:
+                continue
+            name = os.fsdecode(raw.rstrip(b"\0"))
+            if parent == self._out.parent and name != self._out.name:
+                continue
+            found |= self.is_checkpoint(parent, name) or self._watch_tree(parent / name)
+        return found
+
+    def close(self) -> None:
+        os.close(self._fd)
 
 
 def stamp(path: Path) -> tuple:
@@ -252,23 +341,32 @@ def wait_and_kill(
     # the reference's time to its first step (imports and model load; a run with only its
     # export left ends soon after)
     delay: float | None = rng.uniform(0.0, startup_s / 2) if target <= reached() else None
+    # a checkpoint kill waits for a write long enough for one to come: a resume's start-up, then
+    # a step or more before the trainer saves
+    earliest = 2 * startup_s + 3 * step_s if kind == "checkpoint" else 0.0
+    watch = CheckpointWatch(out) if kind == "checkpoint" else None
     before = stamp(marker)
-    while proc.poll() is None:
-        elapsed = time.monotonic() - began
-        if kind == "checkpoint" and incomplete_checkpoint(out):
-            break
-        if kind == "phase" and stamp(marker) != before:
-            time.sleep(rng.uniform(0.0, 0.3))
-            break
-        if delay is None and reached() >= target:
-            delay = elapsed + rng.uniform(0.0, step_s)
-        if delay is not None and elapsed >= delay:
-            kind = "random"
-            break
-        time.sleep(POLL)
-    if proc.poll() is not None:
-        return None
-    kill_group(proc)
+    try:
+        while proc.poll() is None:
+            elapsed = time.monotonic() - began
+            if kind == "phase" and stamp(marker) != before:
+                time.sleep(rng.uniform(0.0, 0.3))
+                break
+            if delay is None and reached() >= target:
+                delay = elapsed + rng.uniform(0.0, step_s)
+            if delay is not None and elapsed >= max(delay, earliest):
+                kind = "random"
+                break
+            if watch is None:
+                time.sleep(POLL)
+            elif watch.wait(POLL):
+                break  # a checkpoint write began: kill now, inside it
+        if proc.poll() is not None:
+            return None
+        kill_group(proc)
+    finally:
+        if watch is not None:
+            watch.close()
     return kind
 
 
@@ -491,6 +589,7 @@ def chaos(name: str, kills: int, workdir: Path, rng: random.Random, timeout: flo
             outcome.problems.append(f"attempt {attempt} exited {proc.returncode} before its kill (see {log})")
             return outcome
         outcome.kills[kind] += 1
+        outcome.kills_mid_write += kind == "checkpoint" and unfinished_checkpoint(got)
         done += 1
     if not finished:
         rc, _ = run_to_end(next_command(), log, timeout)
@@ -593,6 +692,7 @@ def run_all(args: argparse.Namespace, names: list[str], workdir: Path, rng: rand
         outcomes.append(outcome)
         print(
             f"{name}: {sum(outcome.kills.values())} kills {outcome.kills}, {outcome.resumes} resumes, "
+            f"{outcome.kills_mid_write} inside a checkpoint write, "
             f"steps same: {outcome.steps_same}, rows missing {outcome.rows_missing} / duplicated "
             f"{outcome.rows_duplicated}, metrics rows superseded {outcome.metrics_superseded}, "
             f"checkpoints loaded {outcome.checkpoints_loaded}, finals ok: {outcome.finals_ok}, "

@@ -41,13 +41,41 @@ def test_atgen_and_gen_tests_survive_kills_at_any_moment(tmp_path):
     assert report["ok"]
 
 
-def test_the_checks_catch_a_lost_and_a_duplicated_row(tmp_path):
-    """The comparison itself can fail: a row dropped and one written twice are both found."""
+def bench_module():
     sys.path.insert(0, str(ROOT / "bench"))
     try:
         import chaos as bench
     finally:
         sys.path.remove(str(ROOT / "bench"))
+    return bench
+
+
+def test_the_checkpoint_watch_sees_a_write_begin_in_the_run_folder_only(tmp_path):
+    """The checkpoint kill's trigger: a checkpoint folder created at any depth of the run folder,
+    which may not exist yet when the watch starts; not the reference run's beside it, not a
+    folder of another name."""
+    bench = bench_module()
+    out = tmp_path / "chaos"
+    (tmp_path / "reference" / "checkpoints").mkdir(parents=True)
+    watch = bench.CheckpointWatch(out)
+    try:
+        assert not watch.wait(0.05)
+        (tmp_path / "reference" / "checkpoints" / "checkpoint-1").mkdir()
+        (out / "iter1" / "test_train" / "checkpoints").mkdir(parents=True)
+        (out / "iter1" / "test_train" / "checkpoints" / "other").mkdir()
+        assert not any(watch.wait(0.05) for _ in range(5))
+        (out / "iter1" / "test_train" / "checkpoints" / "checkpoint-2").mkdir()
+        assert watch.wait(1.0)
+    finally:
+        watch.close()
+    assert bench.unfinished_checkpoint(out)  # no trainer_state.json: a write cut off
+    (out / "iter1" / "test_train" / "checkpoints" / "checkpoint-2" / "trainer_state.json").write_text("{}")
+    assert not bench.unfinished_checkpoint(out)
+
+
+def test_the_checks_catch_a_lost_and_a_duplicated_row(tmp_path):
+    """The comparison itself can fail: a row dropped and one written twice are both found."""
+    bench = bench_module()
     ref, got = tmp_path / "ref", tmp_path / "got"
     for folder in (ref, got):
         (folder / "gen").mkdir(parents=True)

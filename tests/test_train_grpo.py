@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -58,11 +59,11 @@ def length_reward(prompts, completions, shown_step, **kwargs):
     return [-abs(len(c[0]["content"]) - 20) / 20 for c in completions]
 
 
-def run_phase(tmp_path, model_dir, steps, hooks, records):
+def run_phase(tmp_path, model_dir, steps, hooks, records, n_rows=4):
     from datasets import Dataset
 
     config = load_config("atgen-static", preset="cpu-smoke")
-    rows = [{"prompt": [{"role": "user", "content": "x"}], "task_id": f"t{i}"} for i in range(4)]
+    rows = [{"prompt": [{"role": "user", "content": "x"}], "task_id": f"t{i}"} for i in range(n_rows)]
     policy = load_policy(config.test_model, str(model_dir), None, use_cpu=True)
     args = build_grpo_config(
         config.grpo, output_dir=tmp_path / "checkpoints", max_steps=steps, seed=0, use_cpu=True
@@ -106,6 +107,28 @@ def test_phase_trains_saves_times_and_resumes(tmp_path, tiny_model_dir):
     second = run_phase(tmp_path, tiny_model_dir, 3, CountingHooks(), more)
     assert second.resumed_from == checkpoint
     assert second.steps == 3 and [r["step"] for r in more] == [3]
+
+
+@pytest.mark.slow
+def test_a_run_killed_after_its_last_checkpoint_resumes_without_a_step_more(tmp_path, tiny_model_dir):
+    """Killed after the last step's checkpoint, before the phase's model was saved: the resume
+    saves the checkpoint's policy and trains nothing (transformers' loop ran step max+1 whenever
+    an epoch holds more steps than the run: found by bench/chaos.py)."""
+    import torch
+    from safetensors.torch import load_file
+
+    first = run_phase(tmp_path, tiny_model_dir, 2, CountingHooks(), [], n_rows=16)
+    assert first.steps == 2
+    shutil.rmtree(first.model_dir)  # the kill came before the phase's model was written
+    records: list[dict] = []
+    again = run_phase(tmp_path, tiny_model_dir, 2, CountingHooks(), records, n_rows=16)
+    checkpoint = latest_checkpoint(tmp_path / "checkpoints")
+    assert again.resumed_from == checkpoint and checkpoint.name == "checkpoint-2"
+    assert again.steps == 2 and records == []
+    saved = load_file(again.model_dir / "adapter_model.safetensors")
+    expected = load_file(checkpoint / "adapter_model.safetensors")
+    assert saved.keys() == expected.keys()
+    assert all(torch.equal(saved[k], expected[k]) for k in saved)
 
 
 def test_gpu_only_settings_are_refused_on_cpu_before_loading_anything():

@@ -22,6 +22,7 @@ from atest.core.training.run.export import export_role
 from atest.core.training.run.run_dir import latest_checkpoint, remove_incomplete_checkpoints, replace_dir
 from atest.core.training.trainer.compat import allow_indexed_cpu_locations, checkpointing_field
 from atest.core.training.trainer.grpo import build_peft_config, load_tokenizer, torch_dtype
+from atest.core.training.trainer.resume import train_phase
 from atest.core.training.warmup import utrl_example
 
 PHASE = "sft/train"
@@ -71,7 +72,7 @@ def _train(ctx: LoopContext, out: Path) -> tuple[Path, int]:
     )
     with contextlib.redirect_stdout(sys.stderr):  # the trainer prints; stdout is for --json
         allow_indexed_cpu_locations()
-        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        train_phase(trainer, resume_from)
     tmp = out / ".model.tmp"
     trainer.save_model(str(tmp))
     tokenizer.save_pretrained(tmp)

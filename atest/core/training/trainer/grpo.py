@@ -28,6 +28,7 @@ from atest.core.training.config import GrpoSection, LoraSection, ModelSection, T
 from atest.core.training.run import ranks
 from atest.core.training.run.run_dir import latest_checkpoint, remove_incomplete_checkpoints, replace_dir
 from atest.core.training.trainer.compat import allow_indexed_cpu_locations, checkpointing_field
+from atest.core.training.trainer.resume import train_phase
 
 EXTRA_STATE_NAME = "atest_state.json"
 
@@ -410,7 +411,7 @@ def run_grpo_phase(
     if on_trainer is not None:
         on_trainer(trainer)
     allow_indexed_cpu_locations()
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    train_phase(trainer, resume)
     model_dir = phase_dir / "model"
     save_policy(trainer, model_dir)
     return PhaseResult(model_dir=model_dir, steps=trainer.state.global_step, resumed_from=resume)
