@@ -205,21 +205,13 @@ def kill_group(proc: subprocess.Popen) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def unfinished_checkpoint(out: Path) -> bool:
-    """A checkpoint folder of the run without the trainer state its write ends with."""
-    return any(
-        CheckpointWatch.is_checkpoint(folder.parent, folder.name)
-        and not (folder / "trainer_state.json").exists()
-        for folder in out.glob("**/checkpoints/*checkpoint-*")
-    )
-
-
 class CheckpointWatch:
     """Tells, within a millisecond, that a checkpoint folder was just created under a folder.
 
     inotify (Linux) on the folder and every folder created below it: a `checkpoint-N` or
     `tmp-checkpoint-N` folder created in a `checkpoints` folder is a checkpoint write under
-    way. `wait(seconds)` returns as soon as one is, so the kill lands inside the write."""
+    way. `wait(seconds)` returns that folder as soon as it is created, so that the kill lands
+    inside the write."""
 
     IN_CREATE, IN_MOVED_TO, IN_ISDIR, IN_Q_OVERFLOW = 0x100, 0x80, 0x40000000, 0x4000
     IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
@@ -235,7 +227,9 @@ class CheckpointWatch:
         self._out = out
         self._paths: dict[int, Path] = {}
         self._add(out.parent)
-        self.pending = out.is_dir() and self._watch_tree(out)
+        if out.is_dir():
+            self._watch_tree(out)  # what is there now is not a write of this start (a killed
+            # attempt's unfinished checkpoint waits there until the resumed phase deletes it)
 
     def _add(self, folder: Path) -> bool:
         wd = self._libc.inotify_add_watch(self._fd, os.fsencode(folder), self.IN_CREATE | self.IN_MOVED_TO)
@@ -246,38 +240,36 @@ class CheckpointWatch:
         self._paths[wd] = folder
         return True
 
-    def _watch_tree(self, folder: Path) -> bool:
-        """Watch `folder` and the folders below it; True if a checkpoint folder is being
-        written among them (created before its watch was in place)."""
+    def _watch_tree(self, folder: Path) -> Path | None:
+        """Watch `folder` and the folders below it; a checkpoint folder among them that is being
+        written (for a folder just created: one made before its watch was in place)."""
         if not self._add(folder):
-            return False
-        found = False
+            return None
+        found = None
         with contextlib.suppress(OSError):
             for child in os.scandir(folder):
                 if not child.is_dir(follow_symlinks=False):
                     continue
                 if self.is_checkpoint(folder, child.name):
-                    found |= not os.path.exists(os.path.join(child.path, "trainer_state.json"))
+                    if not os.path.exists(os.path.join(child.path, "trainer_state.json")):
+                        found = Path(child.path)
                 else:
-                    found |= self._watch_tree(Path(child.path))
+                    found = self._watch_tree(Path(child.path)) or found
         return found
 
     @staticmethod
     def is_checkpoint(parent: Path, name: str) -> bool:
         return parent.name == "checkpoints" and name.startswith(("checkpoint-", "tmp-checkpoint"))
 
-    def wait(self, seconds: float) -> bool:
-        """Wait up to `seconds`; True as soon as a checkpoint folder is created."""
-        if self.pending:
-            self.pending = False
-            return True
+    def wait(self, seconds: float) -> Path | None:
+        """Wait up to `seconds`; the checkpoint folder as soon as one is created, else None."""
         if not select.select([self._fd], [], [], seconds)[0]:
-            return False
+            return None
         try:
             data = os.read(self._fd, 65536)
         except BlockingIOError:
-            return False
-        found, offset = False, 0
+            return None
+        found, offset = None, 0
         while offset < len(data):
             wd, mask, _cookie, size = self.EVENT.unpack_from(data, offset)
             raw = data[offset + self.EVENT.size : offset + self.EVENT.size + size]
@@ -288,7 +280,10 @@ class CheckpointWatch:
             name = os.fsdecode(raw.rstrip(b"\0"))
             if parent == self._out.parent and name != self._out.name:
                 continue
-            found |= self.is_checkpoint(parent, name) or self._watch_tree(parent / name)
+            if self.is_checkpoint(parent, name):
+                found = parent / name
+            else:
+                found = self._watch_tree(parent / name) or found
         return found
 
     def close(self) -> None:
@@ -326,8 +321,10 @@ def wait_and_kill(
     startup_s: float,
     step_s: float,
     step_share: float,
-) -> str | None:
-    """Kill `proc` at a moment of `kind`; returns the kind used, or None if it finished first.
+) -> tuple[str, bool] | None:
+    """Kill `proc` at a moment of `kind`; returns the kind used and whether the kill left the
+    checkpoint being written without its `trainer_state.json` (cut off inside the write), or
+    None if the command finished first.
 
     A random moment is drawn whatever the kind: a checkpoint or phase kill that has not seen its
     moment by then is made there, as a random one (a resumed run may have no checkpoint or phase
@@ -345,6 +342,7 @@ def wait_and_kill(
     # a step or more before the trainer saves
     earliest = 2 * startup_s + 3 * step_s if kind == "checkpoint" else 0.0
     watch = CheckpointWatch(out) if kind == "checkpoint" else None
+    writing: Path | None = None
     before = stamp(marker)
     try:
         while proc.poll() is None:
@@ -359,7 +357,7 @@ def wait_and_kill(
                 break
             if watch is None:
                 time.sleep(POLL)
-            elif watch.wait(POLL):
+            elif (writing := watch.wait(POLL)) is not None:
                 break  # a checkpoint write began: kill now, inside it
         if proc.poll() is not None:
             return None
@@ -367,7 +365,7 @@ def wait_and_kill(
     finally:
         if watch is not None:
             watch.close()
-    return kind
+    return kind, writing is not None and not (writing / "trainer_state.json").exists()
 
 
 def run_to_end(
@@ -578,18 +576,19 @@ def chaos(name: str, kills: int, workdir: Path, rng: random.Random, timeout: flo
         proc = start(next_command(), log)
         attempt += 1
         kinds = KINDS if is_train else ("random", "phase")  # gen-tests writes no checkpoint
-        kind = wait_and_kill(
+        killed = wait_and_kill(
             proc, kinds[done % len(kinds)], got, marker, rng, reached, startup_s, step_s, 1 / steps
         )
-        if kind is None:
+        if killed is None:
             if proc.returncode == 0:
                 outcome.finished_before_kill += 1
                 finished = True
                 break
             outcome.problems.append(f"attempt {attempt} exited {proc.returncode} before its kill (see {log})")
             return outcome
+        kind, mid_write = killed
         outcome.kills[kind] += 1
-        outcome.kills_mid_write += kind == "checkpoint" and unfinished_checkpoint(got)
+        outcome.kills_mid_write += mid_write
         done += 1
     if not finished:
         rc, _ = run_to_end(next_command(), log, timeout)

@@ -53,24 +53,29 @@ def bench_module():
 def test_the_checkpoint_watch_sees_a_write_begin_in_the_run_folder_only(tmp_path):
     """The checkpoint kill's trigger: a checkpoint folder created at any depth of the run folder,
     which may not exist yet when the watch starts; not the reference run's beside it, not a
-    folder of another name."""
+    folder of another name, not a killed attempt's unfinished checkpoint already there."""
     bench = bench_module()
     out = tmp_path / "chaos"
     (tmp_path / "reference" / "checkpoints").mkdir(parents=True)
     watch = bench.CheckpointWatch(out)
     try:
-        assert not watch.wait(0.05)
+        assert watch.wait(0.05) is None
         (tmp_path / "reference" / "checkpoints" / "checkpoint-1").mkdir()
-        (out / "iter1" / "test_train" / "checkpoints").mkdir(parents=True)
-        (out / "iter1" / "test_train" / "checkpoints" / "other").mkdir()
-        assert not any(watch.wait(0.05) for _ in range(5))
-        (out / "iter1" / "test_train" / "checkpoints" / "checkpoint-2").mkdir()
-        assert watch.wait(1.0)
+        phase = out / "iter1" / "test_train" / "checkpoints"
+        phase.mkdir(parents=True)
+        (phase / "other").mkdir()
+        assert all(watch.wait(0.05) is None for _ in range(5))
+        (phase / "checkpoint-2").mkdir()
+        assert watch.wait(1.0) == phase / "checkpoint-2"
     finally:
         watch.close()
-    assert bench.unfinished_checkpoint(out)  # no trainer_state.json: a write cut off
-    (out / "iter1" / "test_train" / "checkpoints" / "checkpoint-2" / "trainer_state.json").write_text("{}")
-    assert not bench.unfinished_checkpoint(out)
+    again = bench.CheckpointWatch(out)  # checkpoint-2, unfinished, is there before it starts
+    try:
+        assert again.wait(0.05) is None
+        (phase / "checkpoint-3").mkdir()
+        assert again.wait(1.0) == phase / "checkpoint-3"
+    finally:
+        again.close()
 
 
 def test_the_checks_catch_a_lost_and_a_duplicated_row(tmp_path):
