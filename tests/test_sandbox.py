@@ -83,6 +83,46 @@ def test_isolation_layers_are_in_place(executor):
     assert {"network namespace", "mount namespace", "read-only minimal root"} <= set(executor.layers)
 
 
+def test_an_interpreter_under_tmp_is_in_the_sandbox_too(tmp_path):
+    """The sandbox's /tmp is an empty tmpfs; the Python tree a program sees is bound read-only.
+    A virtualenv under /tmp (a repository cloned there) was dropped, hidden by that tmpfs before
+    it was bound: a program starting `sys.executable` got "No such file", and behind `atest
+    sandbox serve` every program "ended its driver" (found on a fresh clone in /tmp)."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    venv = Path(tempfile.mkdtemp(prefix="atest-venv-", dir="/tmp"))
+    try:
+        venv.chmod(0o755)  # a program runs as a uid of its own: the tree must be readable
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+        program = (
+            "import os, subprocess, sys\n"
+            "started = subprocess.run([sys.executable, '-c', 'print(7)'], capture_output=True, text=True)\n"
+            "print(os.path.isdir(sys.prefix), started.stdout.strip())\n"
+        )
+        driver = (
+            "import sys\n"
+            "from atest.core.sandbox import Job, Limits, Program, get_executor\n"
+            "with get_executor(workers=1) as ex:\n"
+            "    [r] = ex.run([Job(Program(sys.argv[1], 'stdio'), '', Limits(cpu_seconds=5, wall_seconds=20))])\n"
+            "print(r.status.value, repr(r.output), r.stderr_tail[-300:])\n"
+        )
+        root = Path(__file__).resolve().parents[1]
+        done = subprocess.run(
+            [str(venv / "bin" / "python"), "-c", driver, program],
+            env={**os.environ, "PYTHONPATH": str(root)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        shutil.rmtree(venv, ignore_errors=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ok 'True 7\\n'", done.stdout
+
+
 # ---------------------------------------------------------------- program conventions
 
 

@@ -513,19 +513,39 @@ def _execute(state: dict, limits: Limits, count: int) -> list[bytes]:
 # ---------------------------------------------------------------- isolation set-up
 
 
-def _bind_readonly(source: str, newroot: str) -> None:
+def _held_binds(sources: list[str]) -> list[tuple[str, str | None, int | None]]:
+    """Each bind source that exists, as (path, its symlink's text or None, an O_PATH descriptor
+    or None), taken before the tmpfs goes over /tmp: a source under /tmp (a virtualenv or an
+    interpreter there: a repository cloned into /tmp) is hidden once it is, so it is held open
+    and bound from /proc/self/fd (without this the SandboxFusion driver's interpreter was
+    missing in the sandbox and every program "ended its driver")."""
+    held = []
+    for source in sources:
+        if not os.path.lexists(source):
+            continue
+        if os.path.islink(source):
+            held.append((source, os.readlink(source), None))
+        elif source == "/tmp" or source.startswith("/tmp/"):
+            held.append((source, None, os.open(source, os.O_PATH | os.O_CLOEXEC)))
+        else:
+            held.append((source, None, None))
+    return held
+
+
+def _bind_readonly(source: str, newroot: str, link: str | None = None, fd: int | None = None) -> None:
     target = newroot + source
-    if os.path.islink(source):
+    if link is not None:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         if not os.path.lexists(target):
-            os.symlink(os.readlink(source), target)
+            os.symlink(link, target)
         return
-    if os.path.isdir(source):
+    origin = source if fd is None else f"/proc/self/fd/{fd}"
+    if os.path.isdir(origin):
         os.makedirs(target, exist_ok=True)
     else:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         open(target, "a").close()
-    _mount(source, target, None, MS_BIND | MS_REC)
+    _mount(origin, target, None, MS_BIND | MS_REC)
     locked = MS_NOSUID | MS_NODEV
     flags = MS_BIND | MS_REMOUNT | MS_RDONLY
     try:
@@ -545,6 +565,7 @@ def _enter_namespaces(config: dict) -> list[str]:
             with open(f"/proc/self/{name}", "w") as f:
                 f.write(text)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    binds = _held_binds(config["binds"])
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
     newroot = "/tmp/root"
     os.mkdir(newroot)
@@ -555,9 +576,10 @@ def _enter_namespaces(config: dict) -> list[str]:
         MS_NOSUID | MS_NODEV,
         f"size={config['tmpfs_mb']}m,nr_inodes=20000,mode=755",
     )
-    for source in config["binds"]:
-        if os.path.lexists(source):
-            _bind_readonly(source, newroot)
+    for source, link, fd in binds:
+        _bind_readonly(source, newroot, link, fd)
+        if fd is not None:
+            os.close(fd)
     os.makedirs(newroot + "/dev", exist_ok=True)
     for dev in ("null", "zero", "random", "urandom"):
         path = f"{newroot}/dev/{dev}"
