@@ -24,7 +24,7 @@ import shutil
 import tempfile
 from typing import Any
 
-from atest.core.cpu import native_bf16
+from atest.core.cpu import has_gpu, native_bf16
 from atest.core.errors import InputError
 from atest.core.generation.hf import render_chat
 from atest.core.generation.params import Completion, Messages, SamplingParams
@@ -33,13 +33,7 @@ MAX_SOCKET_PATH = 107  # bytes in a Unix socket address (sockaddr_un.sun_path, l
 SOCKET_NAME_LENGTH = 36  # vLLM names each socket file by a uuid4
 
 
-CPU_EXECUTE_MODEL_TIMEOUT_S = 3600
-
-
-def _gpu_present() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
+CPU_EXECUTE_MODEL_TIMEOUT_S = 3600  # seconds vLLM may take for one forward pass without a GPU
 
 
 def prepare_vllm_env() -> None:
@@ -56,7 +50,7 @@ def prepare_vllm_env() -> None:
       (exit 3), whenever other work on the machine starved it (seen beside a test suite).
     """
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
-    if not _gpu_present():
+    if not has_gpu():
         os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", str(CPU_EXECUTE_MODEL_TIMEOUT_S))
     if os.environ.get("VLLM_RPC_BASE_PATH"):
         return

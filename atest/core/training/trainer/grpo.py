@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from atest.core.cpu import has_gpu
 from atest.core.errors import InputError
 from atest.core.generation.vllm_backend import prepare_vllm_env
 from atest.core.models import is_adapter_dir
@@ -34,12 +35,6 @@ EXTRA_STATE_NAME = "atest_state.json"
 
 
 # -- checks before anything heavy is loaded ------------------------------------------------
-
-
-def has_gpu() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def world_size() -> int:
