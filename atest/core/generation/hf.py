@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+from atest.core.cpu import has_gpu
 from atest.core.errors import InputError
 from atest.core.generation.params import Completion, Messages, SamplingParams
 from atest.core.models import ADAPTER_CONFIG, is_adapter_dir
@@ -12,9 +13,7 @@ from atest.core.models import ADAPTER_CONFIG, is_adapter_dir
 
 def pick_device(device: str | None) -> str:
     if device in (None, "auto"):
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if has_gpu() else "cpu"
     return device
 
 
@@ -127,7 +126,7 @@ class HFGenerator:
 
         self.model = None
         gc.collect()
-        if torch.cuda.is_available():
+        if has_gpu():
             torch.cuda.empty_cache()
 
 

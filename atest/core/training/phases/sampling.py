@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from atest.core.cpu import has_gpu
 from atest.core.errors import ExternalError
 from atest.core.generation.retry import first_failure, generate_retrying
 from atest.core.io import JsonlAppender, read_jsonl_resumable
@@ -56,7 +57,7 @@ def release_memory() -> None:
     try:
         import torch
 
-        if torch.cuda.is_available():
+        if has_gpu():
             torch.cuda.empty_cache()
     except ImportError:
         pass
