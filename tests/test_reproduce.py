@@ -232,3 +232,35 @@ def test_eval_backend_reaches_every_gen_tests_step_and_a_missing_vllm_is_refused
     )
     with pytest.raises(InputError, match=r"eval\.backend is vllm"):
         check_runnable(plan)
+
+
+def test_one_test_count_and_one_response_budget_reach_every_stage_of_a_utrl_study(tmp_path):
+    """A UTRL study asks for eval.n_tests tests at every stage (warm-up and SFT targets, the RL
+    prompts, evaluation), and a paper's max_new_tokens is both the RL completion budget and the
+    evaluation's: the first cpu run trained 4-test targets, prompted GRPO for 12 in 128 tokens
+    (every completion cut short) and was scored on 4 in 96."""
+    preset = load_preset(
+        "cpu-small", ["eval.n_tests=3", "utrl.max_new_tokens=200", "train.max_completion_length=64"]
+    )
+    steps = {s.name: s.argv for s in build_plan("utrl", "cpu-small", preset, tmp_path).steps}
+
+    def value(argv, flag):
+        return argv[argv.index(flag) + 1]
+
+    def setting(argv, key):
+        [item] = [a for a in argv if a.startswith(f"{key}=")]
+        return item.split("=", 1)[1]
+
+    assert value(steps["warmup"], "--n-tests") == "3"
+    assert setting(steps["train-utrl"], "utrl.n_tests") == "3"
+    assert setting(steps["train-utrl"], "grpo.max_completion_length") == "200"
+    assert setting(steps["train-sft"], "sft.n_tests") == "3"
+    gens = [argv for argv in steps.values() if argv[:1] == ["gen-tests"]]
+    assert gens and all(value(a, "--n-tests") == "3" and value(a, "--max-new-tokens") == "200" for a in gens)
+    # without the paper's own budget, each stage keeps its section's; ATGEN asks for no test count
+    plain = load_preset("cpu-small", ["train.max_completion_length=64", "eval.max_new_tokens=48"])
+    atgen = {s.name: s.argv for s in build_plan("atgen", "cpu-small", plain, tmp_path).steps}
+    rl = next(a for n, a in atgen.items() if n.startswith("train-atgen"))
+    assert setting(rl, "grpo.max_completion_length") == "64" and not any("n_tests" in a for a in rl)
+    assert "--n-tests" not in atgen["warmup"]
+    assert all(value(a, "--max-new-tokens") == "48" for a in atgen.values() if a[:1] == ["gen-tests"])

@@ -10,6 +10,7 @@ import typer
 from atest.commands import _options as opt
 from atest.commands._common import console, emit_json, handle_errors, sandbox_settings
 from atest.core.results import WarmupResult
+from atest.core.training.warmup import N_TESTS
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +30,12 @@ def register(app: typer.Typer) -> None:
         learning_rate: Annotated[float, typer.Option("--lr", min=0.0, help="Learning rate.")] = 5e-5,
         batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 4,
         max_length: Annotated[int, typer.Option("--max-length", min=64, help="Tokens per example.")] = 2048,
+        n_tests: Annotated[
+            int,
+            typer.Option(
+                "--n-tests", min=1, help="utrl: gold tests per target (and asked for by its prompt)."
+            ),
+        ] = N_TESTS,
         seed: Annotated[int, typer.Option("--seed")] = 0,
         force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
         workers: opt.WorkersOpt = None,
@@ -48,7 +55,7 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"{out} exists", "pass --force to replace it, or choose another --out")
         options = WarmupOptions(
             template=templates[prompt], steps=steps, learning_rate=learning_rate, batch_size=batch_size,
-            max_length=max_length, seed=seed,
+            max_length=max_length, n_tests=n_tests, seed=seed,
         )  # fmt: skip
         loaded, _warnings = load_tasks(tasks)
         with get_executor(workers=workers, settings=sandbox_settings()) as executor:

@@ -283,6 +283,13 @@ def _workers(preset: Preset) -> list[str]:
     return ["--workers", str(preset.eval.workers)] if preset.eval.workers else []
 
 
+def _n_tests(plan: Plan, key: str) -> dict[str, Any]:
+    """The tests a UTRL response holds (`eval.n_tests`), for a training run's KEY: the study asks
+    for one count at every stage. The first UTRL `cpu` run trained on 4-test targets, prompted
+    GRPO for 12 and was scored on 4 (docs/reproduce.md)."""
+    return {key: plan.preset.eval.n_tests} if plan.paper == "utrl" else {}
+
+
 def _model_steps(plan: Plan) -> None:
     preset, out, paper = plan.preset, plan.out, plan.paper
     section, train, cost = preset.paper(paper), preset.train, preset.cost
@@ -298,7 +305,7 @@ def _model_steps(plan: Plan) -> None:
                 "warmup", "--tasks", tasks, "--model", section.model, "--prompt", prompt,
                 "--steps", str(w.steps), "--batch-size", str(w.batch_size), "--lr", str(w.lr),
                 "--max-length", str(w.max_length), "--seed", str(preset.eval.seed), "--out", str(warm), "--force",
-                *_workers(preset),
+                *_workers(preset), *(["--n-tests", str(preset.eval.n_tests)] if prompt == "utrl" else []),
             ], "warmup", cost.warmup_per_step * w.steps,
         ))  # fmt: skip
         plan.models["warmup"] = str(warm)
@@ -314,9 +321,10 @@ def _model_steps(plan: Plan) -> None:
                     "grpo.learning_rate": train.learning_rate,
                     "grpo.num_generations": train.num_generations,
                     "grpo.prompts_per_step": train.prompts_per_step,
-                    "grpo.max_completion_length": train.max_completion_length,
+                    "grpo.max_completion_length": preset.train_tokens(paper),
                 }
             ),
+            **_n_tests(plan, "utrl.n_tests"),
             "validation.tasks": str(plan.splits[VAL]) if VAL in plan.splits else None,
             "validation.eval_steps": train.eval_steps,
             "validation.select": "best" if VAL in plan.splits else "last",
@@ -373,6 +381,7 @@ def _sft_step(plan: Plan, start: str, tasks: str, prompt: str) -> None:
                     "sft.learning_rate": train.sft_learning_rate,
                 }
             ),
+            **_n_tests(plan, "sft.n_tests"),
         }
         preset_args = ["--preset", train.preset] if train.preset else []
         argv = ["train", "--mode", "sft", *preset_args, "--tasks", tasks, *_sets(sets), "--out", str(run)]
@@ -410,7 +419,7 @@ def _eval_steps(plan: Plan, split: str, model: str) -> None:
     tests = folder / "tests.jsonl"
     gen = [
         "gen-tests", "--tasks", tasks, "--model", plan.models[model], "--prompt", prompt,
-        "--max-new-tokens", str(ev.max_new_tokens), "--seed", str(ev.seed), "--out", str(tests),
+        "--max-new-tokens", str(preset.eval_tokens(plan.paper)), "--seed", str(ev.seed), "--out", str(tests),
     ]  # fmt: skip
     if prompt == "utrl":
         gen[-2:-2] = ["--n-tests", str(ev.n_tests)]

@@ -123,7 +123,10 @@ class EvalSection(_Strict):
     solution_model: str | None = "mutants"  # the candidate pool bon/fidelity rank (null: every pool)
     ns: list[int] | None = None  # best-of-N curve (default 1..data.mutants)
     max_new_tokens: int = Field(128, ge=16)
-    n_tests: int = Field(12, ge=1)  # tests the utrl prompt asks for
+    # tests a UTRL response holds: asked for by every prompt of the study (warm-up and SFT targets,
+    # the RL run's prompts and validation, evaluation), so no stage trains one length and is
+    # scored on another
+    n_tests: int = Field(12, ge=1)
     bon_tests_per_task: int = Field(0, ge=0)  # ATGEN's best-of-N filter: gen-tests --tests-per-task
     mutation_k: int = Field(20, ge=1)
     resamples: int = Field(2000, ge=100)
@@ -153,6 +156,11 @@ class PaperSection(_Strict):
     models: list[str]
     headline_metric: str
     sets: dict[str, Any] = Field(default_factory=dict)  # `--set` for this paper's RL runs
+    # This paper's response budget in tokens, for its RL runs (grpo.max_completion_length, their
+    # validation included) and every model's test writing (gen-tests --max-new-tokens), instead
+    # of train.max_completion_length and eval.max_new_tokens: one response, one budget. A UTRL
+    # response holds eval.n_tests tests, an ATGEN one a single test.
+    max_new_tokens: int | None = Field(None, ge=16)
 
     _sets = field_validator("sets", mode="before")(classmethod(lambda cls, v: _flat(v or {})))
 
@@ -186,6 +194,14 @@ class Preset(_Strict):
 
     def paper(self, name: str) -> PaperSection:
         return getattr(self, name)
+
+    def train_tokens(self, paper: str) -> int | None:
+        """The RL runs' completion budget (None: the training config's own)."""
+        return self.paper(paper).max_new_tokens or self.train.max_completion_length
+
+    def eval_tokens(self, paper: str) -> int:
+        """The evaluation's budget for one response."""
+        return self.paper(paper).max_new_tokens or self.eval.max_new_tokens
 
     def data_for(self, paper: str) -> DataSection:
         data = self.paper(paper).data or self.data

@@ -33,6 +33,7 @@ from atest.core.tasks import Task
 TEMPLATES = ("utrl-test", "atgen")
 UTRL_REASONING = "A case taken from the problem's own tests; a correct solution gives this output."
 ATGEN_REASONING = "The code above gives a wrong answer on this input; a correct solution gives this output."
+N_TESTS = 4  # gold tests in a utrl target: a response of 4 short tests fits ~200 tokens (docs/reproduce.md)
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class WarmupOptions:
     learning_rate: float = 5e-5
     batch_size: int = 4
     max_length: int = 2048
-    n_tests: int = 4
+    n_tests: int = N_TESTS
     seed: int = 0
 
 
