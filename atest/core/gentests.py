@@ -365,8 +365,9 @@ def hf_default_rows() -> int:
 def default_backend(base_url: str | None = None) -> str:
     """The backend a generation command uses when none is named (`--backend auto`): openai when a
     server URL is given; vLLM on a GPU where it is installed; otherwise hf. On a CPU hf is the
-    fastest here for a command's usual size: vLLM's CPU build needs a ~35 s engine start, and
-    only pays back over a few thousand generated tokens (docs/generation.md)."""
+    fastest here for a command's usual size: vLLM's CPU build needs a ~15 s engine start (in the
+    command's process; 35-40 s in vLLM's own processes), and pays back only over a few thousand
+    generated tokens (docs/generation.md)."""
     if base_url:
         return "openai"
     import importlib.util
