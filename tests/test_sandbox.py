@@ -437,7 +437,9 @@ class TestHostile:
         assert result.status is Status.OK and result.output == "a\n"
 
     def test_very_long_single_line(self, executor):
-        result = run_batched(executor, stdio("print('7' * 3_000_000)"))
+        # The output's handling is under test, not the clock: FAST's 2 s of wall time ran out for
+        # one of three copies on Ray beside a training run (load average 5.5).
+        result = run_batched(executor, stdio("print('7' * 3_000_000)", limits=Limits(cpu_seconds=2.0)))
         assert result.status is Status.OK and len(result.output) == 3_000_001
 
     def test_sleeping_past_the_wall_clock(self, executor):
