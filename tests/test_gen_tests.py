@@ -196,6 +196,40 @@ def test_server_stopped_mid_run_then_resume_completes_without_loss_or_duplicates
     assert (summary["n_skipped"], summary["n_written"], summary["n_tasks"]) == (2, 3, 5)
 
 
+def test_a_fault_before_the_first_row_leaves_no_output_and_the_same_command_reruns(tmp_path, scripted_server):
+    server = scripted_server(TWO_TESTS)
+    server.stop()  # gone before the first answer
+    tasks_file, out = tmp_path / "tasks.jsonl", tmp_path / "tests.jsonl"
+    make_tasks(tasks_file, count=2)
+    args = [
+        "gen-tests", "--tasks", str(tasks_file), "--backend", "openai", "--model", "scripted",
+        "--base-url", server.base_url, "--out", str(out), "--max-retries", "1", "--json",
+    ]  # fmt: skip
+    failed = run_cli(*args)
+    assert failed.returncode == 3, failed.stderr
+    assert not out.exists()  # an empty --out would make the plain rerun refuse to overwrite it
+    assert "nothing was written" in failed.stderr and "--resume" not in failed.stderr
+
+    out.write_text("")  # a file the user made is theirs: a failed run leaves it as it was
+    kept = run_cli(*args, "--resume")
+    assert kept.returncode == 3 and out.exists()
+    out.unlink()
+    pool = tmp_path / "with-candidates.jsonl"
+    solutions = [
+        "gen-solutions", "--tasks", str(tasks_file), "--backend", "openai", "--model", "scripted",
+        "--base-url", server.base_url, "--n", "2", "--out", str(pool), "--max-retries", "1", "--json",
+    ]  # fmt: skip
+    failed = run_cli(*solutions)
+    assert failed.returncode == 3, failed.stderr
+    assert list(tmp_path.glob("with-candidates*")) == []  # no partial file asking for --resume
+
+    scripted_server(TWO_TESTS, port=server.port)
+    again = run_cli(*args)
+    assert again.returncode == 0, again.stderr
+    assert [r["task_id"] for r in rows_of(out)] == ["sum-0", "sum-1"]
+    assert run_cli(*solutions).returncode == 0
+
+
 def test_gen_solutions_fills_candidates(tmp_path, scripted_server):
     server = scripted_server(SOLUTION)
     tasks_file, out = tmp_path / "tasks.jsonl", tmp_path / "with-candidates.jsonl"

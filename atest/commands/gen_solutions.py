@@ -102,25 +102,27 @@ def register(app: typer.Typer) -> None:
             f"gen-solutions: {len(units)} tasks x {n}, model {choice.model_id} ({choice.backend})",
             highlight=False,
         )
-        generator = choice.open() if any(u.key not in done for u in units) else gentests.NoGenerator()
+        created = not output.work.exists()
         try:
-            with progress_bar("gen-solutions", unit="prompts", every=0.0, tokens=True) as progress:
-                stats = gentests.run_units(
-                    units,
-                    generator,
-                    params,
-                    output.work,
-                    to_row=to_row,
-                    expected=expected,
-                    batch_size=choice.prompts_per_batch(params.n),
-                    progress=progress,
-                )
+            generator = choice.open() if any(u.key not in done for u in units) else gentests.NoGenerator()
+            try:
+                with progress_bar("gen-solutions", unit="prompts", every=0.0, tokens=True) as progress:
+                    stats = gentests.run_units(
+                        units,
+                        generator,
+                        params,
+                        output.work,
+                        to_row=to_row,
+                        expected=expected,
+                        batch_size=choice.prompts_per_batch(params.n),
+                        progress=progress,
+                    )
+            finally:
+                generator.close()
+            gentests.raise_if_failed(stats, output.work)
         except BaseException:
-            output.discard()
+            output.discard(created=created)
             raise
-        finally:
-            generator.close()
-        gentests.raise_if_failed(stats, output.work)
         result = GenSolutionsResult.from_rows(output.finish(task_list, key), key, stats, out, choice.backend)
         if json_out:
             emit_json(result)

@@ -251,25 +251,33 @@ def write_tests(
     """Append a tests row for every unit not in `done`; what `gen-tests` and `filter --model` share.
 
     The model is loaded only when a unit is missing, so resuming a finished file costs nothing;
-    prompts that still fail after the backend's retries raise, naming `--resume`.
+    prompts that still fail after the backend's retries raise, naming `--resume`. A run that
+    fails before its first row removes the `out` it created: an empty file would only make the
+    plain rerun refuse to overwrite it.
     """
-    generator = choice.open() if any(u.key not in done for u in units) else NoGenerator()
+    created = not out.exists()
     try:
-        stats = run_units(
-            units,
-            generator,
-            params,
-            out,
-            to_row=lambda unit, completions: tests_row(
-                unit, completions, template=template, meta=meta, max_tests=None
-            ),
-            expected=expected_meta(meta),
-            batch_size=choice.prompts_per_batch(params.n),
-            progress=progress,
-        )
-    finally:
-        generator.close()
-    raise_if_failed(stats, out)
+        generator = choice.open() if any(u.key not in done for u in units) else NoGenerator()
+        try:
+            stats = run_units(
+                units,
+                generator,
+                params,
+                out,
+                to_row=lambda unit, completions: tests_row(
+                    unit, completions, template=template, meta=meta, max_tests=None
+                ),
+                expected=expected_meta(meta),
+                batch_size=choice.prompts_per_batch(params.n),
+                progress=progress,
+            )
+        finally:
+            generator.close()
+        raise_if_failed(stats, out)
+    except BaseException:
+        if created and not read_jsonl_resumable(out):
+            out.unlink(missing_ok=True)
+        raise
     return stats
 
 
@@ -278,7 +286,9 @@ def raise_if_failed(stats: RunStats, out: Path) -> None:
         raise ExternalError(
             f"{stats.n_failed_units} prompt(s) failed after retries (first error: {stats.first_error}); "
             f"{stats.n_written} written to {out}",
-            "rerun the same command with --resume to complete it",
+            "rerun the same command with --resume to complete it"
+            if stats.n_written or stats.n_skipped
+            else "rerun the same command (nothing was written)",
         )
 
 

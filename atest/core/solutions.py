@@ -29,9 +29,11 @@ class SolutionsOutput:
     work: Path  # where this run appends: the partial file, or with --force a fresh one
     finished: bool  # --resume of a run that already wrote `out`: nothing left to do
 
-    def discard(self) -> None:
-        """A failed --force run: drop its own work file, leave the old output as it was."""
-        if self.work != self.partial:
+    def discard(self, *, created: bool) -> None:
+        """A failed run: drop a --force run's own work file (the old output stays as it was), and
+        a partial file this run `created` without a row in it (it would make the plain rerun
+        refuse, asking for --resume of nothing)."""
+        if self.work != self.partial or (created and not io.read_jsonl_resumable(self.work)):
             self.work.unlink(missing_ok=True)
 
     def finish(self, tasks: list[Task], key: str) -> list[dict[str, Any]]:
