@@ -6,7 +6,11 @@ silently bypass our step timing, live ATGEN rows or checkpoint state; this fails
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -25,7 +29,7 @@ def _overridden() -> list[str]:
 
     from atest.core.training.trainer.grpo import _trainer_class
 
-    ours = _trainer_class()
+    ours = _trainer_class(use_vllm=False)
     return sorted(
         name
         for name, value in vars(ours).items()
@@ -58,3 +62,33 @@ def test_installed_trl_is_in_the_pinned_range():
 
     pinned = next(Requirement(r) for r in requires("atest") or [] if r.startswith("trl"))
     assert SpecifierSet(str(pinned.specifier)).contains(version("trl")), (pinned, version("trl"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="needs vLLM installed")
+def test_grpo_without_vllm_skips_importing_it_and_a_later_vllm_run_gets_it_back():
+    """A fresh interpreter, so the import order is the one under test: a run without vLLM
+    imports TRL's GRPO modules without it (about 6 CPU-seconds a process here), and a later run
+    in the same process that generates with vLLM finds TRL's vLLM names in place."""
+    script = textwrap.dedent(
+        """
+        import sys
+        from atest.core.training.trainer.trl_import import grpo_trainer_class, imported_without_vllm
+
+        first = grpo_trainer_class(use_vllm=False)
+        assert "vllm" not in sys.modules and imported_without_vllm()
+        trl_imports = sys.modules["trl.import_utils"]
+        assert trl_imports.is_vllm_available()  # the answer is False for the import only
+
+        second = grpo_trainer_class(use_vllm=True)
+        assert second is first and not imported_without_vllm()
+        import vllm
+        import trl.generation.vllm_client as client
+        import trl.trainer.grpo_trainer as grpo
+        namespace = grpo.VLLMGeneration.__init__.__globals__  # the class GRPOTrainer holds
+        assert namespace["LLM"] is vllm.LLM and namespace["is_vllm_available"] is trl_imports.is_vllm_available
+        assert client._HAS_STATEFUL_TRAINER_ENGINE
+        print("ok")
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-3000:]

@@ -30,6 +30,7 @@ from atest.core.training.run import ranks
 from atest.core.training.run.run_dir import latest_checkpoint, remove_incomplete_checkpoints, replace_dir
 from atest.core.training.trainer.compat import allow_indexed_cpu_locations, checkpointing_field
 from atest.core.training.trainer.resume import train_phase
+from atest.core.training.trainer.trl_import import grpo_trainer_class
 
 EXTRA_STATE_NAME = "atest_state.json"
 
@@ -292,10 +293,10 @@ def _timer_callback(timer: StepTimer) -> Any:
     return _TimerStart()
 
 
-def _trainer_class() -> type:
-    from trl import GRPOTrainer
+def _trainer_class(*, use_vllm: bool) -> type:
+    base = grpo_trainer_class(use_vllm=use_vllm)
 
-    class AtestGRPOTrainer(GRPOTrainer):
+    class AtestGRPOTrainer(base):
         """GRPOTrainer plus step timing, live row refresh and extra checkpoint state."""
 
         def __init__(
@@ -389,7 +390,7 @@ def run_grpo_phase(
     resume = ranks.on_main(lambda: _resume_point(checkpoints))
     if resume is not None and on_event is not None:
         on_event(f"{phase}: resuming from {resume.parent.name}/{resume.name}")
-    trainer_cls = _trainer_class()
+    trainer_cls = _trainer_class(use_vllm=grpo_args.use_vllm)
     trainer = trainer_cls(
         model=policy.model,
         reward_funcs=reward_funcs,
