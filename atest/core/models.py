@@ -126,23 +126,26 @@ def smollm_gguf_path() -> Path:
 
 
 def _convert_smollm(out: Path) -> None:
-    """De-quantize the GGUF into a plain float32 Llama folder.
+    convert_gguf(smollm_gguf_path(), out)
+
+
+def convert_gguf(gguf: Path, out: Path) -> None:
+    """De-quantize a GGUF file into a plain float32 transformers folder (weights, config, tokenizer).
 
     Loading with `gguf_file` tags the model with a GGUF quantization config; saving that would make
-    every later load go through the GGUF path again. So a fresh model is built from the config
-    without it and given the de-quantized weights.
+    every later load go through the GGUF path again. So a fresh model of the same class is built
+    from the config without it and given the de-quantized weights.
     """
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    gguf = smollm_gguf_path()
     folder, name = str(gguf.parent), gguf.name
     loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
     config = AutoConfig.from_pretrained(folder, gguf_file=name)
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.dtype = torch.float32
-    model = LlamaForCausalLM(config)
+    model = type(loaded)(config)
     model.load_state_dict(loaded.state_dict())
     model.generation_config.pad_token_id = config.pad_token_id
     model.save_pretrained(out)
