@@ -275,8 +275,7 @@ def write_tests(
             generator.close()
         raise_if_failed(stats, out)
     except BaseException:
-        if created and not read_jsonl_resumable(out):
-            out.unlink(missing_ok=True)
+        io.remove_if_rowless(out, created=created)
         raise
     return stats
 

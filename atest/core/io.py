@@ -232,6 +232,16 @@ def _cut_torn_tail(path: Path) -> None:
             fh.truncate(keep)
 
 
+def remove_if_rowless(path: Path, *, created: bool) -> None:
+    """After a failed run: remove the JSON-lines file it `created` if no row reached it.
+
+    An empty output left behind would make the plain rerun refuse to overwrite it and ask for
+    `--resume` of nothing; a file that was there before the run is never touched.
+    """
+    if created and not read_jsonl_resumable(path):
+        path.unlink(missing_ok=True)
+
+
 def read_jsonl_resumable(path: str | os.PathLike) -> list[dict]:
     """The records of a file written by `JsonlAppender`, for a resumed run.
 

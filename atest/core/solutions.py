@@ -33,8 +33,10 @@ class SolutionsOutput:
         """A failed run: drop a --force run's own work file (the old output stays as it was), and
         a partial file this run `created` without a row in it (it would make the plain rerun
         refuse, asking for --resume of nothing)."""
-        if self.work != self.partial or (created and not io.read_jsonl_resumable(self.work)):
+        if self.work != self.partial:
             self.work.unlink(missing_ok=True)
+        else:
+            io.remove_if_rowless(self.work, created=created)
 
     def finish(self, tasks: list[Task], key: str) -> list[dict[str, Any]]:
         """Fill every task's `candidates[key]` from the work file, write `out`, drop the partials."""
