@@ -3,12 +3,12 @@
 Both studies of docs/reproduce.md end at the same bottleneck: the 135M model writes test inputs
 that expose a bug, but seldom the output the program prints, so its tests are wrong. Before a
 study is spent on another model, this measures that one ability directly: each stdio task's gold
-program and one of its gold inputs, after three worked examples, greedy, and an exact match of
-the first output line. Both models see the same prompts (a completion prompt, so a base model
+program and each of its first gold inputs (`--tests-per-task`), after three worked examples,
+greedy, and an exact match of the first output line. Both models see the same prompts (a completion prompt, so a base model
 without a chat template is measured as fairly as an instruct one).
 
     .venv/bin/python bench/compute_probe.py --model path/to/model-or.gguf
-    .venv/bin/python bench/compute_probe.py --model DIR --tasks data/heldout-family.jsonl --tests-per-task 3
+    .venv/bin/python bench/compute_probe.py --model DIR --tasks study/data/train.jsonl  # not a held-out split
 
 `--model` and `--baseline` take what `gen-tests --model` takes, or a `.gguf` file (de-quantized
 to float32 first, as the embedded model is). Without `--tasks` it writes easy tasks with `atest

