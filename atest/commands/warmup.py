@@ -36,6 +36,14 @@ def register(app: typer.Typer) -> None:
                 "--n-tests", min=1, help="utrl: gold tests per target (and asked for by its prompt)."
             ),
         ] = N_TESTS,
+        targets: Annotated[
+            str,
+            typer.Option(
+                "--targets",
+                help="plain: the first gold test(s) under a fixed reasoning sentence; worked: the simplest "
+                "gold test(s), the reasoning stating the outputs (atgen: the shown code's against a correct one).",
+            ),
+        ] = "plain",
         seed: Annotated[int, typer.Option("--seed")] = 0,
         force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
         workers: opt.WorkersOpt = None,
@@ -55,7 +63,7 @@ def register(app: typer.Typer) -> None:
             raise InputError(f"{out} exists", "pass --force to replace it, or choose another --out")
         options = WarmupOptions(
             template=templates[prompt], steps=steps, learning_rate=learning_rate, batch_size=batch_size,
-            max_length=max_length, n_tests=n_tests, seed=seed,
+            max_length=max_length, n_tests=n_tests, targets=targets, seed=seed,
         )  # fmt: skip
         loaded, _warnings = load_tasks(tasks)
         with get_executor(workers=workers, settings=sandbox_settings()) as executor:

@@ -290,6 +290,12 @@ def _n_tests(plan: Plan, key: str) -> dict[str, Any]:
     return {key: plan.preset.eval.n_tests} if plan.paper == "utrl" else {}
 
 
+def _targets(preset: Preset) -> list[str]:
+    """`atest warmup --targets` for the warm-up and ATGEN's SFT baseline (which continues it on
+    the same targets); the default is left out, so a study's earlier commands stay as they were."""
+    return ["--targets", preset.warmup.targets] if preset.warmup.targets != "plain" else []
+
+
 def _model_steps(plan: Plan) -> None:
     preset, out, paper = plan.preset, plan.out, plan.paper
     section, train, cost = preset.paper(paper), preset.train, preset.cost
@@ -304,7 +310,8 @@ def _model_steps(plan: Plan) -> None:
             "warmup", f"format warm-up of {section.model} on the training split ({w.steps} SFT steps)", [
                 "warmup", "--tasks", tasks, "--model", section.model, "--prompt", prompt,
                 "--steps", str(w.steps), "--batch-size", str(w.batch_size), "--lr", str(w.lr),
-                "--max-length", str(w.max_length), "--seed", str(preset.eval.seed), "--out", str(warm), "--force",
+                "--max-length", str(w.max_length), *_targets(preset), "--seed", str(preset.eval.seed),
+                "--out", str(warm), "--force",
                 *_workers(preset), *(["--n-tests", str(preset.eval.n_tests)] if prompt == "utrl" else []),
             ], "warmup", cost.warmup_per_step * w.steps,
         ))  # fmt: skip
@@ -381,6 +388,7 @@ def _sft_step(plan: Plan, start: str, tasks: str, prompt: str) -> None:
                     "sft.learning_rate": train.sft_learning_rate,
                 }
             ),
+            **({"sft.targets": preset.warmup.targets} if preset.warmup.targets != "plain" else {}),
             **_n_tests(plan, "sft.n_tests"),
         }
         preset_args = ["--preset", train.preset] if train.preset else []
@@ -399,8 +407,8 @@ def _sft_step(plan: Plan, start: str, tasks: str, prompt: str) -> None:
         "train-sft", label, [
             "warmup", "--tasks", tasks, "--model", start, "--prompt", prompt, "--steps", str(train.steps or 100),
             "--batch-size", str(train.prompts_per_step or 16), "--lr", str(train.sft_learning_rate or 1e-5),
-            "--max-length", str(preset.warmup.max_length), "--seed", str(preset.eval.seed),
-            "--out", str(folder), "--force", *_workers(preset),
+            "--max-length", str(preset.warmup.max_length), *_targets(preset),
+            "--seed", str(preset.eval.seed), "--out", str(folder), "--force", *_workers(preset),
         ], "train", preset.cost.warmup_per_step * (train.steps or 100),
     ))  # fmt: skip
     plan.models["sft"] = str(folder)

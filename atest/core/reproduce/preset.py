@@ -96,6 +96,8 @@ class WarmupSection(_Strict):
     lr: float = Field(1e-4, gt=0)
     batch_size: int = Field(2, ge=1)
     max_length: int = Field(768, ge=64)
+    # `atest warmup --targets`; the SFT baseline continues on the same targets.
+    targets: Literal["plain", "worked"] = "plain"
 
 
 class TrainSection(_Strict):

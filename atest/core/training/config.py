@@ -221,6 +221,7 @@ class SftSection(_Strict):
     max_length: int = Field(4096, ge=1)
     completion_only_loss: bool = False
     n_tests: int = Field(12, ge=1)  # gold tests per target response
+    targets: Literal["plain", "worked"] = "plain"  # as `atest warmup --targets` (training/warmup.py)
     bf16: bool = False
     gradient_checkpointing: bool = False
     logging_steps: int = Field(1, ge=1)

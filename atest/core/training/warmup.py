@@ -23,14 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from atest.core.checking import Batch, Test, passes, program
+from atest.core.checking import Batch, Test, input_size, passes, program
 from atest.core.cpu import has_gpu
 from atest.core.errors import InputError
-from atest.core.prompts import build_messages, render_test
-from atest.core.sandbox import Executor, Limits
+from atest.core.prompts import build_messages, render_test, render_value
+from atest.core.sandbox import Execution, Executor, Limits, Status
 from atest.core.tasks import Task
 
 TEMPLATES = ("utrl-test", "atgen")
+# What a target's reasoning holds. `plain`: a fixed sentence, and the first gold test(s).
+# `worked`: the simplest gold tests (shortest input first) and a reasoning line that states the
+# outputs (ATGEN: what the shown code prints against what a correct solution prints), so the
+# model is taught to pick inputs whose output it can work out and to write that work down.
+TARGETS = ("plain", "worked")
 UTRL_REASONING = "A case taken from the problem's own tests; a correct solution gives this output."
 ATGEN_REASONING = "The code above gives a wrong answer on this input; a correct solution gives this output."
 N_TESTS = 4  # gold tests in a utrl target: a response of 4 short tests fits ~200 tokens (docs/reproduce.md)
@@ -44,6 +49,7 @@ class WarmupOptions:
     batch_size: int = 4
     max_length: int = 2048
     n_tests: int = N_TESTS
+    targets: str = "plain"
     seed: int = 0
 
 
@@ -56,36 +62,73 @@ class WarmupSummary:
     loss_last: float
 
 
-def utrl_example(task: Task, n_tests: int) -> dict[str, Any] | None:
-    tests = task.gold_tests[:n_tests]
+def _inline(value: Any, kind: str) -> str:
+    """A test value on one line, for a reasoning sentence (stdio lines joined by " | ")."""
+    return " | ".join(render_value(value, kind).splitlines()) or "(empty)"
+
+
+def _simplest_first(tests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(tests, key=lambda t: input_size(t["input"]))  # stable: ties keep the task's order
+
+
+def _gives(kind: str) -> str:
+    return "prints" if kind == "stdio" else "returns"
+
+
+def _worked_utrl(test: dict[str, Any], kind: str) -> str:
+    return f"On input {_inline(test['input'], kind)} a correct solution {_gives(kind)} {_inline(test['output'], kind)}."
+
+
+def _worked_atgen(test: dict[str, Any], buggy: Execution, kind: str) -> str:
+    if buggy.status is Status.OK:
+        wrong = f"the code above {_gives(kind)} {_inline(buggy.output, kind)}"
+    else:
+        wrong = "the code above does not finish normally"
+    return (
+        f"On input {_inline(test['input'], kind)} {wrong}, but a correct solution {_gives(kind)} "
+        f"{_inline(test['output'], kind)}."
+    )
+
+
+def utrl_example(task: Task, n_tests: int, targets: str = "plain") -> dict[str, Any] | None:
+    tests = (_simplest_first(task.gold_tests) if targets == "worked" else task.gold_tests)[:n_tests]
     if not tests:
         return None
-    body = "\n".join(f"<reasoning>{UTRL_REASONING}</reasoning>\n{render_test(t, task.kind)}" for t in tests)
+    body = "\n".join(
+        f"<reasoning>{_worked_utrl(t, task.kind) if targets == 'worked' else UTRL_REASONING}</reasoning>\n"
+        f"{render_test(t, task.kind)}"
+        for t in tests
+    )
     return {
         "prompt": build_messages("utrl-test", task, n_tests=n_tests),
         "completion": [{"role": "assistant", "content": body}],
     }
 
 
-def atgen_examples(tasks: Sequence[Task], executor: Executor, limits: Limits) -> list[dict[str, Any]]:
-    """One example per (task, buggy code): the first gold test the buggy code fails."""
+def atgen_examples(
+    tasks: Sequence[Task], executor: Executor, limits: Limits, targets: str = "plain"
+) -> list[dict[str, Any]]:
+    """One example per (task, buggy code): a gold test the buggy code fails (`plain`: the
+    first; `worked`: the one with the shortest input, its reasoning naming both outputs)."""
     pairs = [(t, code) for t in tasks for code in t.buggy_code if t.gold_tests]
     batch = Batch(limits)
     slots = [[batch.add(program(t, code), test["input"]) for test in t.gold_tests] for t, code in pairs]
     batch.run(executor)
     examples = []
     for (task, code), row in zip(pairs, slots, strict=True):
-        failing = next(
-            (
-                test
-                for test, slot in zip(task.gold_tests, row, strict=True)
-                if not passes(batch[slot], test=Test.from_dict(test), kind=task.kind)
-            ),
-            None,
-        )
-        if failing is None:
+        failing = [
+            (test, batch[slot])
+            for test, slot in zip(task.gold_tests, row, strict=True)
+            if not passes(batch[slot], test=Test.from_dict(test), kind=task.kind)
+        ]
+        if not failing:
             continue
-        body = f"<reasoning>{ATGEN_REASONING}</reasoning>\n{render_test(failing, task.kind)}"
+        if targets == "worked":
+            test, run = min(failing, key=lambda pair: input_size(pair[0]["input"]))
+            reasoning = _worked_atgen(test, run, task.kind)
+        else:
+            test, reasoning = failing[0][0], ATGEN_REASONING
+        body = f"<reasoning>{reasoning}</reasoning>\n{render_test(test, task.kind)}"
         examples.append(
             {
                 "prompt": build_messages("atgen", task, buggy_code=code),
@@ -100,11 +143,13 @@ def build_examples(
 ) -> list[dict[str, Any]]:
     if options.template not in TEMPLATES:
         raise InputError(f"warm-up template {options.template!r}: use one of {', '.join(TEMPLATES)}")
+    if options.targets not in TARGETS:
+        raise InputError(f"--targets {options.targets!r}: use one of {', '.join(TARGETS)}")
     if options.template == "atgen":
-        examples = atgen_examples(tasks, executor, limits)
+        examples = atgen_examples(tasks, executor, limits, options.targets)
         hint = "tasks need buggy_code (atest prepare --mutants K) and gold tests it fails"
     else:
-        examples = [e for t in tasks if (e := utrl_example(t, options.n_tests)) is not None]
+        examples = [e for t in tasks if (e := utrl_example(t, options.n_tests, options.targets)) is not None]
         hint = "tasks need gold tests"
     if not examples:
         raise InputError("no warm-up example could be built from these tasks", hint)

@@ -28,9 +28,9 @@ from atest.core.training.warmup import utrl_example
 PHASE = "sft/train"
 
 
-def sft_examples(tasks: list[Task], n_tests: int) -> list[dict[str, Any]]:
+def sft_examples(tasks: list[Task], n_tests: int, targets: str = "plain") -> list[dict[str, Any]]:
     """One prompt/completion pair per task that has gold tests."""
-    return [e for t in tasks if (e := utrl_example(t, n_tests)) is not None]
+    return [e for t in tasks if (e := utrl_example(t, n_tests, targets)) is not None]
 
 
 def check_sft_tasks(tasks: list[Task]) -> None:
@@ -53,7 +53,7 @@ def _train(ctx: LoopContext, out: Path) -> tuple[Path, int]:
     from trl import SFTTrainer
 
     cfg = ctx.config
-    examples = sft_examples(ctx.tasks, cfg.sft.n_tests)
+    examples = sft_examples(ctx.tasks, cfg.sft.n_tests, cfg.sft.targets)
     ctx.on_event(f"{PHASE}: supervised fine-tuning on {len(examples)} gold-test responses")
     checkpoints = out / "checkpoints"
     remove_incomplete_checkpoints(checkpoints)
