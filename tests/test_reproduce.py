@@ -8,6 +8,7 @@ import evalcases
 import pytest
 from atest_cli import run_cli
 
+from atest.core.errors import InputError
 from atest.core.metrics.attack import AttackUnit, attack_report
 from atest.core.reproduce.data import build_splits, family
 from atest.core.reproduce.plan import build_plan, plan_summary
@@ -264,3 +265,22 @@ def test_one_test_count_and_one_response_budget_reach_every_stage_of_a_utrl_stud
     assert setting(rl, "grpo.max_completion_length") == "64" and not any("n_tests" in a for a in rl)
     assert "--n-tests" not in atgen["warmup"]
     assert all(value(a, "--max-new-tokens") == "48" for a in atgen.values() if a[:1] == ["gen-tests"])
+
+
+def test_the_warmup_targets_reach_the_warmup_and_both_papers_sft_baselines(tmp_path):
+    """The SFT baseline continues the warm-up on the same targets; the default adds no flag, so an
+    earlier study's commands (and its resume) stay as they were."""
+    worked = load_preset("cpu-small", ["warmup.targets=worked"])
+    atgen = {s.name: s.argv for s in build_plan("atgen", "cpu-small", worked, tmp_path).steps}
+    for name in ("warmup", "train-sft"):
+        assert atgen[name][:1] == ["warmup"]
+        assert atgen[name][atgen[name].index("--targets") + 1] == "worked"
+    utrl = {s.name: s.argv for s in build_plan("utrl", "cpu-small", worked, tmp_path).steps}
+    assert utrl["warmup"][utrl["warmup"].index("--targets") + 1] == "worked"
+    assert "sft.targets=worked" in utrl["train-sft"]
+    plain = load_preset("cpu-small", ["warmup.targets=plain"])
+    for paper in ("atgen", "utrl"):
+        argvs = [s.argv for s in build_plan(paper, "cpu-small", plain, tmp_path).steps]
+        assert not any("--targets" in a or any(x.startswith("sft.targets") for x in a) for a in argvs)
+    with pytest.raises(InputError, match="targets"):
+        load_preset("cpu-small", ["warmup.targets=fancy"])

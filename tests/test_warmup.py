@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from atest_cli import run_cli
 
+from atest.core.checking import input_size
 from atest.core.errors import InputError
 from atest.core.parsing import parse_tests
 from atest.core.sandbox import Job, Limits, Program, Verdict, get_executor, judge
@@ -33,9 +34,10 @@ def test_utrl_targets_parse_back_to_the_gold_tests(tasks):
         assert example["prompt"][-1]["role"] == "user"
 
 
-def test_atgen_targets_expose_the_bug(tasks):
+@pytest.mark.parametrize("targets", ["plain", "worked"])
+def test_atgen_targets_expose_the_bug(tasks, targets):
     with get_executor(workers=2) as executor:
-        examples = build_examples(tasks, WarmupOptions(template="atgen"), executor, Limits())
+        examples = build_examples(tasks, WarmupOptions(template="atgen", targets=targets), executor, Limits())
         assert examples
         by_prompt = {json.dumps(e["prompt"]): e for e in examples}
         checked = 0
@@ -57,6 +59,74 @@ def test_atgen_targets_expose_the_bug(tasks):
                 assert judge(buggy, test["output"], task.kind) is not Verdict.ACCEPTED
                 checked += 1
     assert checked == len(examples)
+
+
+def test_worked_atgen_targets_take_the_shortest_failing_input_and_state_both_outputs(tasks):
+    from atest.core.prompts import build_messages, render_value
+
+    with get_executor(workers=2) as executor:
+        examples = build_examples(
+            tasks, WarmupOptions(template="atgen", targets="worked"), executor, Limits()
+        )
+        by_prompt = {json.dumps(e["prompt"]): e["completion"][0]["content"] for e in examples}
+        checked = 0
+        for task in tasks:
+            for code in task.buggy_code:
+                text = by_prompt.get(json.dumps(build_messages("atgen", task, buggy_code=code)))
+                if text is None:
+                    continue
+                (test,) = parse_tests(text, task.kind, template="atgen").tests
+                runs = executor.run(
+                    [Job(Program(code, task.kind, task.fn_name), t["input"]) for t in task.gold_tests]
+                )
+                failing = [
+                    t for t, r in zip(task.gold_tests, runs, strict=True)
+                    if judge(r, t["output"], task.kind) is not Verdict.ACCEPTED
+                ]  # fmt: skip
+                sizes = [input_size(t["input"]) for t in failing]
+                chosen = failing[[t["input"] for t in failing].index(test["input"])]
+                assert sizes[failing.index(chosen)] == min(sizes)  # the simplest input that exposes it
+                reasoning = text.split("</reasoning>")[0]
+                buggy_run = runs[task.gold_tests.index(chosen)]
+                verb = "prints" if task.kind == "stdio" else "returns"
+                gold_text = " | ".join(render_value(test["output"], task.kind).splitlines())
+                assert reasoning.endswith(f"but a correct solution {verb} {gold_text}.")
+                if buggy_run.output is not None:
+                    wrong = " | ".join(render_value(buggy_run.output, task.kind).splitlines())
+                    assert f"the code above {verb} {wrong}," in reasoning
+                checked += 1
+    assert checked == len(examples) > 0
+
+
+def test_worked_utrl_targets_are_the_simplest_gold_tests(tasks):
+    with get_executor(workers=1) as executor:
+        examples = build_examples(
+            tasks, WarmupOptions(template="utrl-test", n_tests=2, targets="worked"), executor, Limits()
+        )
+    for task, example in zip(tasks, examples, strict=True):
+        text = example["completion"][0]["content"]
+        tests = parse_tests(text, task.kind, template="utrl-test").tests
+        sizes = sorted(input_size(t["input"]) for t in task.gold_tests)
+        assert sorted(input_size(t["input"]) for t in tests) == sizes[:2]
+        assert text.count("a correct solution") == len(tests) == 2
+
+
+def test_unknown_targets_are_refused_before_any_work(tmp_path):
+    with pytest.raises(InputError, match="--targets"):
+        WarmupOptions(template="atgen", targets="fancy")
+    result = run_cli(
+        "warmup",
+        "--tasks",
+        str(SMOKE_TASKS),
+        "--prompt",
+        "atgen",
+        "--targets",
+        "fancy",
+        "--out",
+        str(tmp_path / "w"),
+    )
+    assert result.returncode == 2 and "--targets 'fancy': use one of plain, worked" in result.stderr
+    assert not (tmp_path / "w").exists()
 
 
 def test_atgen_without_buggy_code_is_a_clear_error(tasks):

@@ -52,6 +52,13 @@ class WarmupOptions:
     targets: str = "plain"
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        """Refused when built, i.e. before any task is run or model loaded."""
+        if self.template not in TEMPLATES:
+            raise InputError(f"warm-up template {self.template!r}: use one of {', '.join(TEMPLATES)}")
+        if self.targets not in TARGETS:
+            raise InputError(f"--targets {self.targets!r}: use one of {', '.join(TARGETS)}")
+
 
 @dataclass
 class WarmupSummary:
@@ -141,10 +148,6 @@ def atgen_examples(
 def build_examples(
     tasks: Sequence[Task], options: WarmupOptions, executor: Executor, limits: Limits
 ) -> list[dict[str, Any]]:
-    if options.template not in TEMPLATES:
-        raise InputError(f"warm-up template {options.template!r}: use one of {', '.join(TEMPLATES)}")
-    if options.targets not in TARGETS:
-        raise InputError(f"--targets {options.targets!r}: use one of {', '.join(TARGETS)}")
     if options.template == "atgen":
         examples = atgen_examples(tasks, executor, limits, options.targets)
         hint = "tasks need buggy_code (atest prepare --mutants K) and gold tests it fails"
