@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from atest.core.checking import Batch, Test, input_size, passes, program
+from atest.core.checking import Batch, Test, completed, input_size, passes, program
 from atest.core.cpu import has_gpu
 from atest.core.errors import InputError
 from atest.core.prompts import build_messages, render_test, render_value
-from atest.core.sandbox import Execution, Executor, Limits, Status
+from atest.core.sandbox import Execution, Executor, Limits
 from atest.core.tasks import Task
 
 TEMPLATES = ("utrl-test", "atgen")
@@ -87,7 +87,7 @@ def _worked_utrl(test: dict[str, Any], kind: str) -> str:
 
 
 def _worked_atgen(test: dict[str, Any], buggy: Execution, kind: str) -> str:
-    if buggy.status is Status.OK:
+    if completed(buggy):
         wrong = f"the code above {_gives(kind)} {_inline(buggy.output, kind)}"
     else:
         wrong = "the code above does not finish normally"
