@@ -102,13 +102,10 @@ def register(app: typer.Typer) -> None:
             ),
         ] = False,
     ) -> None:
-        from transformers.utils import logging as hf_logging
-
         from atest.core.results import TrainResult
         from atest.core.training.run import ranks
         from atest.core.training.runner import execute, plan_run
 
-        hf_logging.disable_progress_bar()  # our one line per step replaces the save/load progress bars
         if not ranks.is_main():
             _quiet_worker()
 
@@ -146,6 +143,10 @@ def register(app: typer.Typer) -> None:
                 out=out, mode=mode, preset=preset, config_file=config, overrides=overrides, resume=resume
             )
         cfg = plan.config
+        # Only now: importing transformers costs a second, which a refused run should not pay.
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # our one line per step replaces the save/load progress bars
         console.print(
             f"[bold]{cfg.mode}[/] on {len(plan.tasks)} task(s), "
             f"{'CPU' if plan.use_cpu else 'GPU'}, test model {cfg.test_model.path}"
