@@ -34,67 +34,65 @@ def test_utrl_targets_parse_back_to_the_gold_tests(tasks):
         assert example["prompt"][-1]["role"] == "user"
 
 
+def _atgen_targets(tasks, examples):
+    """(task, buggy code, target text) for each ATGEN example, matched by its prompt."""
+    from atest.core.prompts import build_messages
+
+    by_prompt = {json.dumps(e["prompt"]): e["completion"][0]["content"] for e in examples}
+    for task in tasks:
+        for code in task.buggy_code:
+            text = by_prompt.get(json.dumps(build_messages("atgen", task, buggy_code=code)))
+            if text is not None:
+                yield task, code, text
+
+
 @pytest.mark.parametrize("targets", ["plain", "worked"])
 def test_atgen_targets_expose_the_bug(tasks, targets):
     with get_executor(workers=2) as executor:
         examples = build_examples(tasks, WarmupOptions(template="atgen", targets=targets), executor, Limits())
-        assert examples
-        by_prompt = {json.dumps(e["prompt"]): e for e in examples}
         checked = 0
-        for task in tasks:
-            for code in task.buggy_code:
-                from atest.core.prompts import build_messages
-
-                example = by_prompt.get(json.dumps(build_messages("atgen", task, buggy_code=code)))
-                if example is None:
-                    continue
-                (test,) = parse_tests(example["completion"][0]["content"], task.kind, template="atgen").tests
-                gold, buggy = executor.run(
-                    [
-                        Job(Program(p, task.kind, task.fn_name), test["input"])
-                        for p in (task.gold_solutions[0], code)
-                    ]
-                )
-                assert judge(gold, test["output"], task.kind) is Verdict.ACCEPTED
-                assert judge(buggy, test["output"], task.kind) is not Verdict.ACCEPTED
-                checked += 1
-    assert checked == len(examples)
+        for task, code, text in _atgen_targets(tasks, examples):
+            (test,) = parse_tests(text, task.kind, template="atgen").tests
+            gold, buggy = executor.run(
+                [
+                    Job(Program(p, task.kind, task.fn_name), test["input"])
+                    for p in (task.gold_solutions[0], code)
+                ]
+            )
+            assert judge(gold, test["output"], task.kind) is Verdict.ACCEPTED
+            assert judge(buggy, test["output"], task.kind) is not Verdict.ACCEPTED
+            checked += 1
+    assert checked == len(examples) > 0
 
 
 def test_worked_atgen_targets_take_the_shortest_failing_input_and_state_both_outputs(tasks):
-    from atest.core.prompts import build_messages, render_value
+    from atest.core.prompts import render_value
+
+    def inline(value, kind):
+        return " | ".join(render_value(value, kind).splitlines())
 
     with get_executor(workers=2) as executor:
         examples = build_examples(
             tasks, WarmupOptions(template="atgen", targets="worked"), executor, Limits()
         )
-        by_prompt = {json.dumps(e["prompt"]): e["completion"][0]["content"] for e in examples}
         checked = 0
-        for task in tasks:
-            for code in task.buggy_code:
-                text = by_prompt.get(json.dumps(build_messages("atgen", task, buggy_code=code)))
-                if text is None:
-                    continue
-                (test,) = parse_tests(text, task.kind, template="atgen").tests
-                runs = executor.run(
-                    [Job(Program(code, task.kind, task.fn_name), t["input"]) for t in task.gold_tests]
-                )
-                failing = [
-                    t for t, r in zip(task.gold_tests, runs, strict=True)
-                    if judge(r, t["output"], task.kind) is not Verdict.ACCEPTED
-                ]  # fmt: skip
-                sizes = [input_size(t["input"]) for t in failing]
-                chosen = failing[[t["input"] for t in failing].index(test["input"])]
-                assert sizes[failing.index(chosen)] == min(sizes)  # the simplest input that exposes it
-                reasoning = text.split("</reasoning>")[0]
-                buggy_run = runs[task.gold_tests.index(chosen)]
-                verb = "prints" if task.kind == "stdio" else "returns"
-                gold_text = " | ".join(render_value(test["output"], task.kind).splitlines())
-                assert reasoning.endswith(f"but a correct solution {verb} {gold_text}.")
-                if buggy_run.output is not None:
-                    wrong = " | ".join(render_value(buggy_run.output, task.kind).splitlines())
-                    assert f"the code above {verb} {wrong}," in reasoning
-                checked += 1
+        for task, code, text in _atgen_targets(tasks, examples):
+            (test,) = parse_tests(text, task.kind, template="atgen").tests
+            runs = executor.run(
+                [Job(Program(code, task.kind, task.fn_name), t["input"]) for t in task.gold_tests]
+            )
+            failing = [
+                (t, r) for t, r in zip(task.gold_tests, runs, strict=True)
+                if judge(r, t["output"], task.kind) is not Verdict.ACCEPTED
+            ]  # fmt: skip
+            [(chosen, buggy_run)] = [(t, r) for t, r in failing if t["input"] == test["input"]]
+            assert input_size(chosen["input"]) == min(input_size(t["input"]) for t, _ in failing)
+            reasoning = text.split("</reasoning>")[0]
+            verb = "prints" if task.kind == "stdio" else "returns"
+            assert reasoning.endswith(f"but a correct solution {verb} {inline(test['output'], task.kind)}.")
+            if buggy_run.output is not None:
+                assert f"the code above {verb} {inline(buggy_run.output, task.kind)}," in reasoning
+            checked += 1
     assert checked == len(examples) > 0
 
 
