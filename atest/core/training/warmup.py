@@ -74,8 +74,9 @@ def _inline(value: Any, kind: str) -> str:
     return " | ".join(render_value(value, kind).splitlines()) or "(empty)"
 
 
-def _simplest_first(tests: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(tests, key=lambda t: input_size(t["input"]))  # stable: ties keep the task's order
+def _simplicity(test: dict[str, Any]) -> int:
+    """What `worked` targets prefer: the shortest input (ties keep the task's order)."""
+    return input_size(test["input"])
 
 
 def _gives(kind: str) -> str:
@@ -98,7 +99,7 @@ def _worked_atgen(test: dict[str, Any], buggy: Execution, kind: str) -> str:
 
 
 def utrl_example(task: Task, n_tests: int, targets: str = "plain") -> dict[str, Any] | None:
-    tests = (_simplest_first(task.gold_tests) if targets == "worked" else task.gold_tests)[:n_tests]
+    tests = (sorted(task.gold_tests, key=_simplicity) if targets == "worked" else task.gold_tests)[:n_tests]
     if not tests:
         return None
     body = "\n".join(
@@ -131,7 +132,7 @@ def atgen_examples(
         if not failing:
             continue
         if targets == "worked":
-            test, run = min(failing, key=lambda pair: input_size(pair[0]["input"]))
+            test, run = min(failing, key=lambda pair: _simplicity(pair[0]))
             reasoning = _worked_atgen(test, run, task.kind)
         else:
             test, reasoning = failing[0][0], ATGEN_REASONING
