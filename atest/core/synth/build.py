@@ -138,14 +138,17 @@ def split_tasks(
 ) -> dict[str, list[Task]]:
     """train / val / heldout-instance / heldout-family, disjoint by statement.
 
-    heldout-family holds whole families (ideas the trained model never sees), stdio and
-    functional ones in proportion; val holds other whole families, so choosing steps or settings on val mirrors the headline question without
-    touching it. heldout-instance holds a fraction of every training family's instances (same
-    idea, other parameters). Named families may be given instead of counts.
+    heldout-family holds whole families (ideas the trained model never sees), val other whole
+    families, so choosing steps or settings on val mirrors the headline question without
+    touching it; both take the families' input shapes (`input_shape`) in proportion. heldout-instance
+    holds a fraction of every training family's instances (same idea, other parameters). Named
+    families may be given instead of counts.
     """
     families = sorted({t.extra["family"] for t in tasks})
-    kind_of = {t.extra["family"]: t.kind for t in tasks}
-    order = _interleaved_by_kind(families, kind_of, random.Random(f"split:{seed}"))
+    shape_of: dict[str, str] = {}
+    for task in tasks:
+        shape_of.setdefault(task.extra["family"], input_shape(task))
+    order = _interleaved_by_stratum(families, shape_of, random.Random(f"split:{seed}"))
     held = _pick(heldout_families, order, families)
     rest = [f for f in order if f not in held]
     val = _pick(val_families, rest, families)
@@ -168,24 +171,42 @@ def split_tasks(
     return {name: [replace(t, split=name) for t in ts] for name, ts in out.items()}
 
 
-def _interleaved_by_kind(families: list[str], kind_of: dict[str, str], rng: random.Random) -> list[str]:
-    """Families shuffled within each kind, then dealt in proportion to the kinds' sizes, so the
-    first k of the order (a held-out or validation split) mixes stdio and functional families
-    as the whole set does rather than by chance."""
+def input_shape(task: Task) -> str:
+    """What a test's input looks like, the stratum a family split keeps in proportion.
+
+    A functional task: `fn`. A stdio task: one letter per line of its gold inputs, `1` where every
+    input holds one token there, `n` where some hold several (`1` a number or word, `n` two
+    integers on a line, `1n` a count and then a list). The third ATGEN cpu study drew three of
+    the four `n` families into its held-out split by chance; its validation families all read
+    one token, so it chose a step on inputs unlike the headline's (docs/reproduce.md).
+    """
+    if task.kind != "stdio":
+        return "fn"
+    lines = [str(t["input"]).splitlines() for t in task.gold_tests] or [[]]
+    depth = max(len(ls) for ls in lines)
+    return "".join(
+        "n" if any(i < len(ls) and len(ls[i].split()) > 1 for ls in lines) else "1" for i in range(depth)
+    )
+
+
+def _interleaved_by_stratum(families: list[str], stratum_of: dict[str, str], rng: random.Random) -> list[str]:
+    """Families shuffled within each stratum, then dealt in proportion to the strata's sizes, so
+    the first k of the order (a held-out or validation split) mixes the strata as the whole set
+    does rather than by chance."""
     groups: dict[str, list[str]] = {}
     for fam in families:
-        groups.setdefault(kind_of[fam], []).append(fam)
+        groups.setdefault(stratum_of[fam], []).append(fam)
     for group in groups.values():
         rng.shuffle(group)
     taken = dict.fromkeys(groups, 0)
     order: list[str] = []
     for _ in families:
-        kind = min(
+        stratum = min(
             (k for k in groups if taken[k] < len(groups[k])),
             key=lambda k: ((taken[k] + 0.5) / len(groups[k]), k),
         )
-        order.append(groups[kind][taken[kind]])
-        taken[kind] += 1
+        order.append(groups[stratum][taken[stratum]])
+        taken[stratum] += 1
     return order
 
 
