@@ -26,7 +26,7 @@ def main(out: Path) -> None:
         "even_one": ranks.map_sharded(fn, [7], even=True),
     }
     (out / f"rank{ranks.rank()}.json").write_text(json.dumps({"calls": calls, "results": results}))
-    ranks.barrier()
+    ranks.finish()
 
 
 if __name__ == "__main__":

@@ -242,6 +242,7 @@ def execute(
         models = get_mode(plan.config.mode).run(ctx)
     summary = summarize(run, {k: str(v) for k, v in models.items()}, time.perf_counter() - start)
     summary.fast = fast.as_dict()
+    ranks.finish()
     return summary
 
 
