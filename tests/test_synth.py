@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 
 import pytest
 from atest_cli import run_cli
@@ -13,7 +14,7 @@ from atest.core.errors import InputError
 from atest.core.loaders.humaneval import io_pairs_from_check
 from atest.core.sandbox import Job, Limits, Program, get_executor
 from atest.core.synth import FAMILIES, family_names, generate_tasks, split_tasks
-from atest.core.synth.build import draw_instances
+from atest.core.synth.build import draw_instances, input_shape
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,30 @@ def test_splits_are_disjoint_and_held_out_families_unseen(generated):
     ids = [t.task_id for part in parts.values() for t in part]
     assert len(ids) == len(set(ids)) == len(tasks)
     assert all(t.split == name for name, part in parts.items() for t in part)
+
+
+def test_input_shape_names_lines_and_tokens(generated):
+    tasks, _ = generated
+    shape = {t.extra["family"]: input_shape(t) for t in tasks}
+    assert shape["affine"] == shape["count_letter"] == "1"
+    assert shape["two_ops"] == shape["gcd_lcm"] == "n"
+    assert shape["sum_above"] == "1n"
+    assert shape["fn_is_sorted"] == "fn"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_held_out_and_validation_families_take_input_shapes_in_proportion(generated, seed):
+    """With 6 of 25 families held out (12 read one token, 5 several on a line, 4 a count and a
+    list, 4 are functional), no shape may fill the held-out split by chance: each gets its share
+    rounded, give or take one (the third ATGEN study's split held out 3 of the 5 `n` families)."""
+    tasks, _ = generated
+    shape = {t.extra["family"]: input_shape(t) for t in tasks}
+    parts = split_tasks(tasks, heldout_families=6, val_families=4, heldout_instance_fraction=0.25, seed=seed)
+    total = Counter(shape.values())
+    for name, k in (("heldout-family", 6), ("val", 4)):
+        got = Counter(shape[f] for f in {t.extra["family"] for t in parts[name]})
+        for stratum, n in total.items():
+            assert abs(got[stratum] - k * n / len(shape)) <= 1, (name, stratum, got)
 
 
 def test_unknown_family_is_refused():
