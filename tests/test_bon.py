@@ -165,11 +165,16 @@ def test_cli_ground_truth_is_the_oracle_and_plot(case, tmp_path):
     assert set(s["curve"]) == {"m1", "m2"} and set(s["curve"]["m2"]) == {"1", "2"}
 
 
-def test_results_identical_across_runs_and_worker_counts(case):
-    one = bon_json(case, "--workers", "1")
-    two = bon_json(case, "--workers", "2")
-    again = bon_json(case, "--workers", "2")
-    assert one == two == again
+def test_results_identical_across_runs_and_worker_counts(case, tmp_path):
+    runs = {
+        name: bon_json(case, "--workers", workers, "--out", str(tmp_path / f"{name}.jsonl"))
+        for name, workers in (("one", "1"), ("two", "2"), ("again", "2"))
+    }
+    # Once in CI (beside a study, load ~5 on 2 cores) the second run's oracle lost a correct
+    # candidate of task A; unreproduced since. The per-candidate rows name the verdict that moved.
+    rows = {name: (tmp_path / f"{name}.jsonl").read_text().splitlines() for name in runs}
+    assert rows["one"] == rows["two"] == rows["again"], rows
+    assert runs["one"] == runs["two"] == runs["again"]
 
 
 @pytest.mark.parametrize(
