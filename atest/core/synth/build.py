@@ -147,7 +147,8 @@ def split_tasks(
     families = sorted({t.extra["family"] for t in tasks})
     shape_of: dict[str, str] = {}
     for task in tasks:
-        shape_of.setdefault(task.extra["family"], input_shape(task))
+        if task.extra["family"] not in shape_of:
+            shape_of[task.extra["family"]] = input_shape(task)
     order = _interleaved_by_stratum(families, shape_of, random.Random(f"split:{seed}"))
     held = _pick(heldout_families, order, families)
     rest = [f for f in order if f not in held]
@@ -177,7 +178,7 @@ def input_shape(task: Task) -> str:
     A functional task: `fn`. A stdio task: one letter per line of its gold inputs, `1` where every
     input holds one token there, `n` where some hold several (`1` a number or word, `n` two
     integers on a line, `1n` a count and then a list). The third ATGEN cpu study drew three of
-    the four `n` families into its held-out split by chance; its validation families all read
+    the five `n` families into its held-out split by chance; its validation families all read
     one token, so it chose a step on inputs unlike the headline's (docs/reproduce.md).
     """
     if task.kind != "stdio":
