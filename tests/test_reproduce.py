@@ -176,6 +176,10 @@ def test_every_preset_plans_every_step_without_running_anything(tmp_path, paper,
         (sft,) = [s["command"] for s in plan["steps"] if s["name"] == "train-sft"]
         steps = load_preset(preset).train.steps
         assert f"sft.max_steps={steps}" in sft or f"--steps {steps}" in sft  # the RL runs' budget
+        # the CPU presets train LoRA adapters at LoRA rates: UTRL's cpu-smoke config trains every
+        # weight, and setting only the rank left the fourth UTRL run at 1e-4 on all weights
+        trains = [c for c in commands if c.startswith("atest train")]
+        assert trains and all("test_model.lora.enabled=true" in c for c in trains)
 
 
 def test_print_plan_on_the_command_line_runs_nothing(tmp_path):
