@@ -25,6 +25,27 @@ from pathlib import Path
 import pytest
 
 
+def _share_the_cores_among_workers() -> None:
+    """Under xdist, each worker process (and every CLI it starts) gets its share of the cores as
+    its OpenMP/MKL thread count, unless the caller set one.
+
+    Torch's default is a thread per core in every process: two workers on two cores ran four
+    spinning OpenMP threads, and a thread that waits on a descheduled peer spins out its time
+    slice (on this 2-core machine two threads made a tiny model 27 times slower than one beside
+    other work, docs/training.md). Set here, at import, before any test module imports torch, and
+    inherited by the `atest` processes the tests start; the fast path's own thread choice
+    (`fast.threads`) still applies on top where a run makes it."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
+    if workers < 2:
+        return
+    threads = max(1, len(os.sched_getaffinity(0)) // workers)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, str(threads))
+
+
+_share_the_cores_among_workers()
+
+
 @pytest.fixture(autouse=True)
 def restore_environment():
     """Each test ends with the environment it started with.
