@@ -94,6 +94,7 @@ def test_gen_tests_with_the_hf_backend_writes_one_row_per_task(tmp_path, tiny_mo
     assert summary["n_tests"] == sum(len(r["tests"]) for r in rows)
     assert summary["n_parse_failures"] == sum(d["n_tests"] == 0 for r in rows for d in r["diagnostics"])
     assert summary["generated_tokens"] > 0
+    assert "(hf, 1 thread(s): --threads)" in proc.stderr  # the summary says how many threads, and why
 
     again = run_cli(*args, "--max-new-tokens", "8", "--n", "2", "--temperature", "1")
     assert again.returncode == 2 and "--resume" in again.stderr and again.stdout == ""

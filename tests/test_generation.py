@@ -293,3 +293,27 @@ def test_seed_none_sends_no_seed_to_an_openai_server():
         assert generator._body([{"role": "user", "content": "x"}], params, 4)["seed"] == 4
     finally:
         generator.close()
+
+
+def test_hf_threads_follow_the_flag_the_environment_then_the_idle_cores(monkeypatch):
+    """gen-tests' hf backend takes --threads, else OMP_NUM_THREADS, else the idle cores' share:
+    torch's thread per core ran the tiny model 100 times slower beside another job."""
+    from atest.core import cpu
+    from atest.core.gentests import BackendChoice
+
+    asked = BackendChoice("hf", "m", threads=3)
+    assert asked.hf_threads == cpu.ThreadShare(3, "--threads") and asked.options()["threads"] == 3
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert BackendChoice("hf", "m").hf_threads == cpu.ThreadShare(2, "OMP_NUM_THREADS")
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(cpu, "owned_cores", lambda: 4)
+    monkeypatch.setattr(cpu.os, "getloadavg", lambda: (3.0, 0.0, 0.0))  # two cores busy elsewhere
+    busy = BackendChoice("hf", "m")
+    assert busy.hf_threads.threads == 2 and busy.options()["threads"] == 2
+    assert busy.describe() == "hf, 2 thread(s): 4 core(s) owned, 2 idle (load 3.0), 1 process(es) on this node"
+    monkeypatch.setattr(cpu.os, "getloadavg", lambda: (0.5, 0.0, 0.0))
+    assert BackendChoice("hf", "m").hf_threads.threads == 4
+    served = BackendChoice("openai", "m", base_url="http://127.0.0.1:9/v1")
+    assert served.hf_threads is None and served.describe() == "openai" and "threads" not in served.options()
+    with pytest.raises(InputError, match="--threads only applies to --backend hf"):
+        BackendChoice("vllm", "m", threads=1).check()

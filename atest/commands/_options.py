@@ -154,7 +154,7 @@ ThreadsOpt = Annotated[
     typer.Option(
         "--threads",
         min=1,
-        help="hf: torch CPU threads (default: torch's, one per core; fewer are faster on a busy machine).",
+        help="hf: torch CPU threads (default: OMP_NUM_THREADS if set, else the idle cores this process owns).",
     ),
 ]
 ThinkingOpt = Annotated[
@@ -191,9 +191,9 @@ def backend_choice(
         api_key_env,
         thinking,
         max_retries,
+        threads,
     )
     choice.check()
-    apply_threads(threads, backend)
     return choice
 
 
@@ -206,15 +206,3 @@ def read_tasks_warned(tasks: Path) -> list[Task]:
     for problem in problems[:5]:
         console.print(f"[yellow]warning:[/] skipped {problem}", highlight=False, soft_wrap=True)
     return task_list
-
-
-def apply_threads(threads: int | None, backend: str) -> None:
-    """`--threads` sets the thread count of the in-process backend; the others run elsewhere."""
-    if threads is None:
-        return
-    from atest.core.errors import InputError
-    from atest.core.generation.hf import set_threads
-
-    if backend != "hf":
-        raise InputError("--threads only applies to --backend hf", "drop --threads")
-    set_threads(threads)

@@ -227,7 +227,7 @@ def _inputs_from_model(
     if path.resolve() == out.resolve():
         raise InputError(f"--tests-out {path} is also --out", "give the tests their own file")
     console.print(
-        f"filter: tests by {generation.choice.model_id} ({generation.choice.backend}) -> {path}",
+        f"filter: tests by {generation.choice.model_id} ({generation.choice.describe()}) -> {path}",
         highlight=False,
     )
     with progress_bar("generating tests", quiet) as bar:

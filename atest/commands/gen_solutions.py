@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
             return solutions.solution_row(unit.task.task_id, expected, [c.text for c in completions])
 
         console.print(
-            f"gen-solutions: {len(units)} tasks x {n}, model {choice.model_id} ({choice.backend})",
+            f"gen-solutions: {len(units)} tasks x {n}, model {choice.model_id} ({choice.describe()})",
             highlight=False,
         )
         created = not output.work.exists()

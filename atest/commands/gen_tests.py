@@ -123,7 +123,7 @@ def register(app: typer.Typer) -> None:
         # Refuses a mismatched --resume before any model is loaded.
         done = gentests.done_keys(work, gentests.expected_meta(meta))
         console.print(
-            f"gen-tests: {len(units)} prompts, model {choice.model_id} ({choice.backend})", highlight=False
+            f"gen-tests: {len(units)} prompts, model {choice.model_id} ({choice.describe()})", highlight=False
         )
         try:
             with progress_bar("gen-tests", unit="prompts", every=0.0, tokens=True) as progress:

@@ -15,11 +15,12 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from atest.core import io
-from atest.core.cpu import has_gpu
+from atest.core.cpu import ThreadShare, has_gpu, thread_share
 from atest.core.errors import ExternalError, InputError
 from atest.core.generation.params import Completion, Generator, Messages, SamplingParams
 from atest.core.generation.retry import first_failure, generate_retrying
@@ -398,6 +399,7 @@ class BackendChoice:
     api_key_env: str = "OPENAI_API_KEY"
     thinking: bool = False
     max_retries: int = 6
+    threads: int | None = None  # hf's torch threads as asked (--threads); None: `hf_threads` chooses
 
     def check(self) -> None:
         from atest.core.generation import BACKENDS
@@ -406,6 +408,10 @@ class BackendChoice:
             raise InputError(
                 f"--backend {self.backend!r} is unknown", f"choose one of: {', '.join(BACKENDS)}"
             )
+        if self.threads is not None and self.backend != "hf":
+            raise InputError("--threads only applies to --backend hf", "drop --threads")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"--threads {self.threads} must be at least 1")
         if self.base_url is not None and self.backend != "openai":
             raise InputError("--base-url only applies to --backend openai")
         if self.batch_size is not None and self.batch_size < 1:
@@ -426,9 +432,36 @@ class BackendChoice:
             return max(1, self.prompts_per_call // n)
         return self.prompts_per_call
 
+    @cached_property
+    def hf_threads(self) -> ThreadShare | None:
+        """The in-process backend's torch threads, decided once: `--threads`; else a count the
+        environment names (OMP_NUM_THREADS, which torch reads itself); else, on a CPU, the idle
+        cores' share (`cpu.thread_share`: torch's one thread per core ran the tiny model 100 times
+        slower beside a training run). None for the other backends and on a GPU."""
+        if self.backend != "hf":
+            return None
+        if self.threads is not None:
+            return ThreadShare(self.threads, "--threads")
+        env = os.environ.get("OMP_NUM_THREADS", "")
+        if env.isdigit() and int(env) >= 1:
+            return ThreadShare(int(env), "OMP_NUM_THREADS")
+        return None if has_gpu() else thread_share()
+
+    def describe(self) -> str:
+        """The backend as a command's summary names it, with hf's threads and why."""
+        share = self.hf_threads
+        if share is None:
+            return self.backend
+        return f"{self.backend}, {share.threads} thread(s): {share.reason}"
+
     def options(self) -> dict[str, Any]:
         if self.backend == "hf":
-            return {"batch_size": self.prompts_per_call, "thinking": self.thinking}
+            share = self.hf_threads
+            return {
+                "batch_size": self.prompts_per_call,
+                "thinking": self.thinking,
+                "threads": share.threads if share else None,
+            }
         if self.backend == "openai":
             opts: dict[str, Any] = {
                 "api_key_env": self.api_key_env,

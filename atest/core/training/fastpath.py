@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from atest.core.cpu import cpu_flags, native_bf16
+from atest.core.cpu import cpu_flags, native_bf16, thread_share
 from atest.core.errors import InputError
 
 Switch = bool | Literal["auto"]
@@ -112,14 +112,6 @@ def active() -> FastPath:
 # -- deciding -------------------------------------------------------------------------------
 
 
-def owned_cores() -> int:
-    """The cores this process may run on (its affinity, e.g. a container's or taskset's share)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def parameter_estimate(model_dir: str) -> int | None:
     """Parameters of a decoder model from its config.json, without loading it (embeddings plus
     ~12 h^2 per layer, or the MLP's own width when given); None when unreadable."""
@@ -171,16 +163,8 @@ def decide(
     elif config.threads is not None:
         why["threads"] = f"threads={config.threads} set by the config"
     else:
-        owned = cores or owned_cores()
-        busy = os.getloadavg()[0] if load is None else load
-        # Threads past the idle cores spin against other jobs: on the shared 2-core machine two
-        # threads made the tiny model 27 times slower than one (docs/training.md). One unit of the
-        # load average is taken as this run's own (loading, an earlier step of `atest demo`).
-        idle = max(1, min(owned, round(owned - max(0.0, busy - 1.0))))
-        out.threads = max(1, idle // processes)
-        why["threads"] = (
-            f"{owned} core(s) owned, {idle} idle (load {busy:.1f}), {processes} process(es) on this node"
-        )
+        share = thread_share(processes, cores=cores, load=load)
+        out.threads, why["threads"] = share.threads, share.reason
 
     # bf16: native instructions only; emulated bf16 is slower than fp32
     flags = cpu_flags() if flags is None else flags
