@@ -53,6 +53,29 @@ def test_gold_passes_and_every_bug_fails_a_gold_test(generated):
         assert ok is expect, (t.task_id, expect)
 
 
+class CountingExecutor:
+    """The real sandbox, counting the calls made to it."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+
+    def run(self, jobs):
+        self.calls.append(len(jobs))
+        return self.inner.run(jobs)
+
+
+def test_generation_checks_every_gold_then_every_bug_in_two_sandbox_calls(generated):
+    """Two batches spread over the sandbox's workers, whatever the number of tasks (a call per
+    program took 10 s of `synth --per-family 4`, waiting on each child in turn); the same tasks."""
+    with get_executor(workers=2) as inner:
+        counting = CountingExecutor(inner)
+        tasks, summary = generate_tasks(counting, per_family=3, seed=1, families=["affine", "fn_sum_list"])
+    assert len(counting.calls) == 2 and min(counting.calls) > 2 * len(tasks)
+    everything, _ = generated
+    assert tasks == [t for t in everything if t.extra["family"] in ("affine", "fn_sum_list")]
+    assert summary.n_tasks == len(tasks) and summary.n_executions >= sum(counting.calls)
+
+
 def test_same_seed_same_tasks_other_seed_other_parameters():
     fam = FAMILIES["affine"]
     a = [i.question for i in draw_instances(fam, 5, random.Random("0:affine"))]

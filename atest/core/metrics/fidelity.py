@@ -13,8 +13,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy.stats import spearmanr
-
 from atest.core.metrics.bootstrap import bootstrap_mean_ci
 
 
@@ -35,6 +33,8 @@ def task_spearman(generated: Sequence[float], gold: Sequence[float]) -> float | 
     """Spearman's rho, or None when it is undefined (a constant vector, or < 2 candidates)."""
     if len(generated) < 2 or len(set(generated)) < 2 or len(set(gold)) < 2:
         return None
+    from scipy.stats import spearmanr  # here, not at the top: scipy.stats costs every command ~1 s
+
     rho = float(spearmanr(generated, gold).statistic)
     return None if math.isnan(rho) else rho
 
