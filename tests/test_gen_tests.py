@@ -49,9 +49,13 @@ def make_tasks(path: Path, count: int = 3, buggy: bool = True) -> list[Task]:
     return tasks
 
 
-def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """The command with a placeholder API key, as a user of a local OpenAI-compatible server has."""
-    return atest_cli.run_cli(*args, timeout=timeout, env={**os.environ, "OPENAI_API_KEY": "unused"})
+    return atest_cli.run_cli(
+        *args, timeout=timeout, env={**os.environ, "OPENAI_API_KEY": "unused", **(env or {})}
+    )
 
 
 def rows_of(path: Path) -> list[dict]:
@@ -121,8 +125,15 @@ def test_gen_tests_parses_served_responses_into_tests(tmp_path, scripted_server)
     proc = run_cli(
         "gen-tests", "--tasks", str(tasks_file), "--backend", "openai", "--model", "scripted",
         "--base-url", server.base_url, "--out", str(out), "--n", "2", "--temperature", "1", "--json",
+        env={"PYTHONPROFILEIMPORTTIME": "1"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
+    imported = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "openai" in imported and "torch" not in imported  # a served run never pays torch's 4.5 s
     summary = json.loads(proc.stdout)
     expected = [{"input": "1 2\n", "output": "3\n"}, {"input": "-5 5\n", "output": "0\n"}]
     for row in rows_of(out):

@@ -421,8 +421,11 @@ class BackendChoice:
     def prompts_per_call(self) -> int:
         """Prompts handed to the backend at once: also the most an interrupt can lose
         (for hf, rows: prompts times n, see `prompts_per_batch`)."""
-        default = {"hf": hf_default_rows(), "openai": 32, "vllm": 512}[self.backend]
-        return self.batch_size or default
+        if self.batch_size:
+            return self.batch_size
+        if self.backend == "hf":
+            return hf_default_rows()  # asks torch for a GPU: 4.5 s of imports a served run never needs
+        return {"openai": 32, "vllm": 512}[self.backend]
 
     def prompts_per_batch(self, n: int) -> int:
         """Prompts generated, then appended to the output, together. hf decodes `prompts_per_call`
