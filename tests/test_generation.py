@@ -310,7 +310,9 @@ def test_hf_threads_follow_the_flag_the_environment_then_the_idle_cores(monkeypa
     monkeypatch.setattr(cpu.os, "getloadavg", lambda: (3.0, 0.0, 0.0))  # two cores busy elsewhere
     busy = BackendChoice("hf", "m")
     assert busy.hf_threads.threads == 2 and busy.options()["threads"] == 2
-    assert busy.describe() == "hf, 2 thread(s): 4 core(s) owned, 2 idle (load 3.0), 1 process(es) on this node"
+    assert (
+        busy.describe() == "hf, 2 thread(s): 4 core(s) owned, 2 idle (load 3.0), 1 process(es) on this node"
+    )
     monkeypatch.setattr(cpu.os, "getloadavg", lambda: (0.5, 0.0, 0.0))
     assert BackendChoice("hf", "m").hf_threads.threads == 4
     served = BackendChoice("openai", "m", base_url="http://127.0.0.1:9/v1")
