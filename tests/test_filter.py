@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import evalcases
@@ -146,11 +145,7 @@ def served_model():
 
 
 def run_with_key(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OPENAI_API_KEY": "unused"}
-    return subprocess.run(
-        [sys.executable, "-m", "atest", *args], capture_output=True, text=True, timeout=300,
-        stdin=subprocess.DEVNULL, env=env,
-    )  # fmt: skip
+    return run_cli(*args, env={**os.environ, "OPENAI_API_KEY": "unused"})
 
 
 def rows_by_task(path: Path) -> dict[str, dict]:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from atest_cli import run_cli
 
 from atest.core.tasks import Task, write_tasks
 
@@ -113,13 +114,7 @@ def prime(tiny_model_dir: Path, out: Path) -> None:
 def train_cli(
     *args: str, timeout: int = 600, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "atest", "train", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    return run_cli("train", *args, timeout=timeout, env=env)
 
 
 def read_metrics(out: Path) -> list[dict]:

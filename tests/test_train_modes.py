@@ -5,23 +5,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from atest_cli import run_cli
 
 from atest.core.tasks import Task, write_tasks
 from atest.core.training.run.run_dir import METRICS_NAME
 
 
 def train_cli(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "atest", "train", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_cli("train", *args, timeout=timeout)
 
 
 def sum_task(i: int, prefix: str = "sum") -> Task:
