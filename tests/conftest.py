@@ -12,6 +12,11 @@ rules below keep that both fast and correct:
   while the other idles.
 
 Without `-n` nothing is reordered or grouped: a targeted run is a plain pytest run.
+
+Every `atest` command a test starts through `atest_cli.run_cli` is a fork of a server process that
+has imported torch, transformers, PEFT, TRL and every atest module once per worker
+(tests/forked_cli.py, which says what runs the real way instead); `ATEST_TEST_FORK=0` runs every
+command as a fresh `python -m atest`.
 """
 
 from __future__ import annotations
