@@ -9,14 +9,18 @@ working directory and environment; it runs `atest/__main__.py` as `__main__` (wh
 atest` runs), then the interpreter's shutdown steps (non-daemon threads, atexit, flushes).
 
 What a fork cannot reproduce falls back to a real `python -m atest` (`tests/atest_cli.py`):
-- an environment that differs from the server's in anything but `ATEST_*`, `OPENAI_*` and
-  pytest's `PYTEST_CURRENT_TEST` (read when a command runs, never at import; a library may read
-  the others at import: PYTHONPATH, HF_*, OMP_*, PYTHONPROFILEIMPORTTIME ...);
+- an environment that differs from the server's in anything but `ATEST_*`, `OPENAI_*`, `VLLM_*`
+  and pytest's `PYTEST_CURRENT_TEST` (read when a command runs, never at import; a library may
+  read the others at import: PYTHONPATH, HF_*, OMP_*, TMPDIR, PYTHONPROFILEIMPORTTIME ...);
 - a second command while the server runs one (a test that overlaps two commands);
 - `ATEST_TEST_FORK=0` in the suite's environment (every command then runs the real way), or a
   server that could not start or printed anything while importing (a child would miss those
   lines).
 Tests that assert what a command imports run it the real way (their environment differs).
+One difference remains: a child's environment is the caller's, so what a library writes into
+`os.environ` while it is imported is not in it. Of the preloaded libraries only TRL does so
+(`VLLM_LOGGING_LEVEL=ERROR` when unset): a forked command that imports TRL and then starts vLLM
+logs vLLM at vLLM's default level, where a fresh process would log errors only.
 
 Run as a script, it is the server: one request per line on stdin (argv, cwd, env, the files
 for the child's stdout and stderr), answered on stdout by the child's pid, then its exit code
@@ -38,9 +42,9 @@ import warnings
 from pathlib import Path
 
 NOT_IMPORTED = {"atest.__main__", "atest.core.sandbox.zygote"}  # a command itself; the sandbox's script
-# Read when a command runs, never at import: atest's own and the OpenAI client's settings, and
-# the name pytest gives each test's phase (no command reads it)
-LAZY_PREFIXES = ("ATEST_", "OPENAI_", "PYTEST_CURRENT_TEST")
+# Read when a command runs, never at import: atest's own and the OpenAI client's settings, vLLM's
+# (the server does not import vLLM), and the name pytest gives each test's phase (no command reads it)
+LAZY_PREFIXES = ("ATEST_", "OPENAI_", "VLLM_", "PYTEST_CURRENT_TEST")
 READY = "ready"
 START_TIMEOUT_S = 120
 
@@ -209,8 +213,10 @@ class ForkServer:
         return line.strip() or None
 
     def forkable(self, env: dict[str, str]) -> bool:
-        """A fork sees the server's imports: only variables read after import may differ."""
-        differ = {k for k in env.keys() | self._env.keys() if env.get(k) != self._env.get(k)}
+        """A fork sees the server's imports: only variables read after import may differ from the
+        environment the server started with (or will start with: this process's)."""
+        server = self._env if self._proc is not None else dict(os.environ)
+        differ = {k for k in env.keys() | server.keys() if env.get(k) != server.get(k)}
         return all(k.startswith(LAZY_PREFIXES) for k in differ)
 
     def run(
@@ -220,9 +226,7 @@ class ForkServer:
         if self._broken or not self._lock.acquire(blocking=False):
             return None
         try:
-            if self._proc is None and not self._start():
-                return None
-            if not self.forkable(env):
+            if not self.forkable(env) or (self._proc is None and not self._start()):
                 return None
             return self._run(args, timeout, env)
         finally:
