@@ -23,6 +23,7 @@ from atest.core.demo import (
 )
 from atest.core.demo_report import finding, plot_bon, plot_learning, write_report
 from atest.core.errors import ExternalError
+from atest.core.forkrun import cpu_only_machine
 
 ROWS = ("(base)", "format warm-up", "GRPO", "statement examples", "gold tests")
 
@@ -123,7 +124,13 @@ def test_figures_are_written(tmp_path):
 SAMPLE = Path(__file__).resolve().parents[1] / "atest" / "data" / "sample.jsonl"
 
 
-def test_a_step_runs_once_continues_its_partial_output_and_names_a_failed_command(tmp_path):
+@pytest.mark.parametrize("fork", ["1", "0"])
+def test_a_step_runs_once_continues_its_partial_output_and_names_a_failed_command(
+    tmp_path, monkeypatch, fork
+):
+    """...the same whether each step is a fork of the preloaded server or a fresh interpreter
+    (ATEST_FORK_STEPS=0; a machine with a GPU device never forks)."""
+    monkeypatch.setenv("ATEST_FORK_STEPS", fork)
     runner = DemoRunner(DemoConfig(out=tmp_path))
     tests = tmp_path / "tests.jsonl"
     argv = ["example-tests", "--tasks", str(tmp_path / "missing.jsonl"), "--out", str(tests)]
@@ -137,6 +144,8 @@ def test_a_step_runs_once_continues_its_partial_output_and_names_a_failed_comman
     assert runner.result.steps[-1].command == "atest " + " ".join(argv)  # the report shows the plain command
     again = runner.step("examples", "examples", argv)
     assert again == result and runner.result.steps[-1].resumed
+    runner.runner.close()
+    assert runner.runner.forked == (2 if fork == "1" and cpu_only_machine() else 0)
 
 
 @pytest.mark.slow

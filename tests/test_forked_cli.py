@@ -11,24 +11,24 @@ import sys
 import time
 
 import pytest
-from forked_cli import SERVER, ForkServer
+from forked_cli import SERVER, SuiteForks
+
+from atest.core.forkrun import cpu_only_machine
 
 
 @pytest.fixture(scope="module")
 def server():
-    """The worker's own server (already started where an earlier test ran a command), or, where the
-    suite runs every command the real way (ATEST_TEST_FORK=0), one of this module's own."""
-    if not SERVER._broken:
+    """The worker's own forks (its server already started where an earlier test ran a command),
+    or, where the suite runs every command the real way (ATEST_TEST_FORK=0), this module's own."""
+    if not cpu_only_machine():
+        pytest.skip("a GPU device node: nothing forks on this machine")
+    if not SERVER.off:
         yield SERVER
         return
-    previous = os.environ.pop("ATEST_TEST_FORK", None)
-    try:
-        fork = ForkServer()
-    finally:
-        if previous is not None:
-            os.environ["ATEST_TEST_FORK"] = previous
-    yield fork
-    fork.close()
+    own = SuiteForks()
+    own.off = False
+    yield own
+    own.server.close()
 
 
 def real(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -107,8 +107,8 @@ def test_a_command_past_its_timeout_is_killed_and_the_server_serves_on(server, t
 
 
 def test_a_second_command_while_one_runs_takes_the_real_way(server):
-    assert server._lock.acquire(blocking=False)  # as a command in another thread would hold it
+    assert server.server.lock.acquire(blocking=False)  # as a command in another thread would hold it
     try:
         assert server.run(("--help",), 300, dict(os.environ)) is None
     finally:
-        server._lock.release()
+        server.server.lock.release()

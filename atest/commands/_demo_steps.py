@@ -82,9 +82,12 @@ class DemoRunner:
         out = self.cfg.out
         start = time.perf_counter()
         out.mkdir(parents=True, exist_ok=True)
-        self._prepare()
-        sources = self._generate_tests()
-        self._evaluate(sources)
+        try:
+            self._prepare()
+            sources = self._generate_tests()
+            self._evaluate(sources)
+        finally:
+            self.runner.close()
         self.result.learning = learning_curve(out / "train" / "metrics.jsonl")
         self.result.seconds = time.perf_counter() - start
         return self.result

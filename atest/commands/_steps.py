@@ -6,19 +6,25 @@ commands that reproduce each number, a failed step says which command failed, ea
 loads in a process of its own, and an interrupted run resumes at the first step without a
 result file; a step killed mid-way (a `train` or `gen-tests` run) continues its partial
 output with its `Resume` command. This runs the CLI, so it lives in the command layer.
+On a machine without a GPU each step is a fork of a server that imported the ML stack once
+(atest/core/forkrun.py: 4-6 s of imports saved per model step); `ATEST_FORK_STEPS=0` starts a
+fresh interpreter for each instead.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from atest.core.errors import ExternalError
+from atest.core.forkrun import ForkRefused, ForkServer, cpu_only_machine
 from atest.core.io import write_json_atomic
 from atest.core.steps import StepRecord, command_line
 
@@ -54,6 +60,8 @@ class StepRunner:
         self.on_step = on_step
         self.records: list[StepRecord] = []
         self._index = 0
+        self._forks: ForkServer | bool | None = None  # False: refused, fresh interpreters from then on
+        self.forked = 0  # steps run as forks (tests read it)
 
     def saved(self, name: str) -> Path:
         return self.results_dir / f"{name}.json"
@@ -75,23 +83,47 @@ class StepRunner:
         start = time.perf_counter()
         if resume is not None and any(path.exists() for path in resume.markers):
             argv = resume.argv
-        proc = subprocess.run(
-            [sys.executable, "-m", "atest", *self.root_argv, *argv, "--json"],
-            stdout=subprocess.PIPE,
-            stderr=None,
-            text=True,
-            check=False,
-        )
+        returncode, stdout = self._run([*self.root_argv, *argv, "--json"])
         seconds = time.perf_counter() - start
-        if proc.returncode != 0:
+        if returncode != 0:
             raise ExternalError(
-                f"{self.what} step '{name}' failed (exit {proc.returncode}): {command}",
+                f"{self.what} step '{name}' failed (exit {returncode}): {command}",
                 f"see the messages above; rerun `{self.rerun}` to resume from this step",
             )
         try:
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
+            result = json.loads(stdout.strip().splitlines()[-1])
         except (IndexError, ValueError) as exc:
             raise ExternalError(f"{self.what} step '{name}' printed no JSON summary: {command}") from exc
         write_json_atomic(saved, result)
         self.records.append(StepRecord(name, label, command, seconds, False, result))
         return result
+
+    def _run(self, argv: list[str]) -> tuple[int, str]:
+        """`python -m atest ARGV`: its exit code and stdout, its stderr the user's. A fork of the
+        preloaded server on a machine without a GPU (unless ATEST_FORK_STEPS=0), else a fresh
+        interpreter; a server that cannot start is said once and the steps run the real way."""
+        if self._forks is None and os.environ.get("ATEST_FORK_STEPS", "1") != "0" and cpu_only_machine():
+            self._forks = ForkServer(sessions=False, quiet=False)
+        if isinstance(self._forks, ForkServer):
+            with tempfile.TemporaryDirectory(prefix="atest-step-") as tmp:
+                out = Path(tmp, "stdout")
+                try:
+                    code = self._forks.run(argv, env=dict(os.environ), stdout=out, stderr=None)
+                    self.forked += 1
+                    return code, out.read_text()
+                except ForkRefused as exc:
+                    print(f"{self.what}: {exc}; each step starts a fresh interpreter", file=sys.stderr)
+                    self._forks = False
+        proc = subprocess.run(
+            [sys.executable, "-m", "atest", *argv],
+            stdout=subprocess.PIPE,
+            stderr=None,
+            text=True,
+            check=False,
+        )
+        return proc.returncode, proc.stdout
+
+    def close(self) -> None:
+        """Stop the fork server, if one started (it also stops when this process exits)."""
+        if isinstance(self._forks, ForkServer):
+            self._forks.close()

@@ -126,14 +126,17 @@ def _run(plan: Plan, paper: str, preset: str, sets: list[str]) -> StudyResults:
         root_argv=sandbox_settings().root_argv(),
     )
     data = plan.preset.data_for(plan.paper)
-    for step in plan.steps:
-        if step.kind == "split":  # not a command: split the pool's task files (once)
-            announce(0, step.label, "atest ")
-            if not all(p.exists() for p in plan.raw_splits.values()):
-                build_splits(data, plan.out / "data")
-            continue
-        resume = Resume(step.resume_markers, step.resume_argv) if step.resume_argv else None
-        runner.step(step.name, step.label, step.argv, resume)
+    try:
+        for step in plan.steps:
+            if step.kind == "split":  # not a command: split the pool's task files (once)
+                announce(0, step.label, "atest ")
+                if not all(p.exists() for p in plan.raw_splits.values()):
+                    build_splits(data, plan.out / "data")
+                continue
+            resume = Resume(step.resume_markers, step.resume_argv) if step.resume_argv else None
+            runner.step(step.name, step.label, step.argv, resume)
+    finally:
+        runner.close()
     results = collect(plan, runner.records, time.perf_counter() - start)
     figures = [
         p
