@@ -20,7 +20,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from atest.core.forkrun import ForkRefused, ForkServer, cpu_only_machine
+from atest.core.forkrun import ForkLost, ForkRefused, ForkServer, cpu_only_machine
 
 # Read when a command runs, never at import: atest's own and the OpenAI client's settings, vLLM's
 # (the server does not import vLLM), and the name pytest gives each test's phase (no command reads it)
@@ -58,6 +58,9 @@ class SuiteForks:
                         command, timeout, out.read_text(), err.read_text()
                     ) from None
                 return subprocess.CompletedProcess(command, code, out.read_text(), err.read_text())
+        except ForkLost:
+            self.off = True  # the command may have run part-way: the test fails, the rest run the real way
+            raise
         except ForkRefused as exc:
             warnings.warn(f"{exc}: atest commands run the real way from here on", stacklevel=3)
             self.off = True

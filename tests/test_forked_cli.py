@@ -4,16 +4,20 @@ whatever a fork cannot reproduce runs the real way."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 from forked_cli import SERVER, SuiteForks
 
-from atest.core.forkrun import cpu_only_machine
+from atest.core.forkrun import ForkLost, ForkServer, cpu_only_machine
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +116,44 @@ def test_a_second_command_while_one_runs_takes_the_real_way(server):
         assert server.run(("--help",), 300, dict(os.environ)) is None
     finally:
         server.server.lock.release()
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if int(Path(f"/proc/{entry}/stat").read_text().rsplit(") ", 1)[1].split()[1]) == pid:
+                    found.append(int(entry))
+    return found
+
+
+def test_a_server_that_dies_under_a_command_ends_it_and_says_so(tmp_path, monkeypatch):
+    """The command's fate is unknown then: ForkLost (a reproduce step turns it into exit 3 and the
+    rerun hint), never a silent rerun; the child does not outlive its server."""
+    if not cpu_only_machine():
+        pytest.skip("a GPU device node: nothing forks on this machine")
+    monkeypatch.chdir(tmp_path)
+    own = ForkServer(sessions=True, quiet=True)
+    own.start()
+    server_pid = own._proc.pid
+    children: list[int] = []
+
+    def kill_the_server() -> None:
+        children.extend(children_of(server_pid))
+        os.kill(server_pid, signal.SIGKILL)
+
+    threading.Timer(3, kill_the_server).start()
+    with pytest.raises(ForkLost, match="died while running `atest sandbox serve"):
+        own.run(
+            ["sandbox", "serve", "--port", "0"],
+            env=dict(os.environ),
+            stdout=tmp_path / "o",
+            stderr=tmp_path / "e",
+        )
+    assert not own.started and len(children) == 1
+    time.sleep(0.5)
+    state = "gone"
+    with contextlib.suppress(FileNotFoundError):
+        state = Path(f"/proc/{children[0]}/stat").read_text().rsplit(") ", 1)[1][0]
+    assert state in ("gone", "Z", "X")

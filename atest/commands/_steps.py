@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from atest.core.errors import ExternalError
-from atest.core.forkrun import ForkRefused, ForkServer, cpu_only_machine
+from atest.core.forkrun import ForkLost, ForkRefused, ForkServer, cpu_only_machine
 from atest.core.io import write_json_atomic
 from atest.core.steps import StepRecord, command_line
 
@@ -111,6 +111,8 @@ class StepRunner:
                     code = self._forks.run(argv, env=dict(os.environ), stdout=out, stderr=None)
                     self.forked += 1
                     return code, out.read_text()
+                except ForkLost as exc:
+                    raise ExternalError(str(exc), f"rerun `{self.rerun}` to resume from this step") from exc
                 except ForkRefused as exc:
                     print(f"{self.what}: {exc}; each step starts a fresh interpreter", file=sys.stderr)
                     self._forks = False

@@ -182,7 +182,11 @@ def serve() -> None:
 
 
 class ForkRefused(RuntimeError):
-    """The server could not start or stopped: run the command the real way."""
+    """The server could not start or run the command: run it the real way."""
+
+
+class ForkLost(ForkRefused):
+    """The server died while its child ran the command: how far the command got is unknown."""
 
 
 class ForkServer:
@@ -217,17 +221,24 @@ class ForkServer:
             env=self.env,
             start_new_session=self._sessions,
         )
-        answer = self._read(START_TIMEOUT_S)
+        try:
+            answer = self._read(START_TIMEOUT_S)
+        except ForkRefused:
+            answer = "no answer"
         if answer != READY:
             self.close()
-            raise ForkRefused(f"the fork server did not start ({answer!r})")
+            raise ForkRefused(f"the fork server did not start ({answer})")
 
     def _read(self, timeout: float | None) -> str | None:
+        """The server's next line; None past the timeout; ForkRefused if the server has gone."""
         assert self._proc is not None and self._proc.stdout is not None
         ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
         if not ready:
             return None
-        return self._proc.stdout.readline().strip() or None
+        line = self._proc.stdout.readline().strip()
+        if not line:
+            raise ForkRefused("the fork server stopped")
+        return line
 
     def run(
         self,
@@ -252,15 +263,19 @@ class ForkServer:
         try:
             self._proc.stdin.write(json.dumps(request) + "\n")
             started = self._read(START_TIMEOUT_S)
-        except OSError as exc:
+        except (OSError, ForkRefused) as exc:
             self.close()
-            raise ForkRefused(f"the fork server stopped ({exc})") from exc
+            raise ForkRefused(f"the fork server stopped before the command started ({exc})") from exc
         if started is None or "pid" not in started:
             self.close()
-            raise ForkRefused(f"the fork server stopped ({started!r})")
+            raise ForkRefused(f"the fork server did not start the command ({started})")
         pid = json.loads(started)["pid"]
         try:
             finished = self._read(timeout)
+        except ForkRefused as exc:  # the server died under its child: end the child too, say so
+            self._kill(pid)
+            self.close()
+            raise ForkLost(f"the fork server died while running `atest {' '.join(argv)}`") from exc
         except BaseException:  # an interrupt: the child had the same Ctrl-C, unless in a session
             finished = self._read(0.25)
             if finished is None:
