@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class SuiteForks:
 
     def __init__(self) -> None:
         self.server = ForkServer(sessions=True, quiet=True)
+        self.lock = threading.Lock()  # held while a command runs: an overlapping one runs the real way
         self.off = os.environ.get("ATEST_TEST_FORK", "1") == "0" or not cpu_only_machine()
 
     def forkable(self, env: dict[str, str]) -> bool:
@@ -45,7 +47,7 @@ class SuiteForks:
         self, args: tuple[str, ...], timeout: float, env: dict[str, str]
     ) -> subprocess.CompletedProcess | None:
         """The command's result, or None where it must run the real way."""
-        if self.off or not self.forkable(env) or not self.server.lock.acquire(blocking=False):
+        if self.off or not self.forkable(env) or not self.lock.acquire(blocking=False):
             return None
         try:
             with tempfile.TemporaryDirectory(prefix="forked-cli-") as tmp:
@@ -66,7 +68,7 @@ class SuiteForks:
             self.off = True
             return None
         finally:
-            self.server.lock.release()
+            self.lock.release()
 
 
 SERVER = SuiteForks()

@@ -111,11 +111,11 @@ def test_a_command_past_its_timeout_is_killed_and_the_server_serves_on(server, t
 
 
 def test_a_second_command_while_one_runs_takes_the_real_way(server):
-    assert server.server.lock.acquire(blocking=False)  # as a command in another thread would hold it
+    assert server.lock.acquire(blocking=False)  # as a command in another thread would hold it
     try:
         assert server.run(("--help",), 300, dict(os.environ)) is None
     finally:
-        server.server.lock.release()
+        server.lock.release()
 
 
 def children_of(pid: int) -> list[int]:

@@ -60,7 +60,9 @@ class StepRunner:
         self.on_step = on_step
         self.records: list[StepRecord] = []
         self._index = 0
-        self._forks: ForkServer | bool | None = None  # False: refused, fresh interpreters from then on
+        # None: each step a fresh interpreter (a GPU machine, ATEST_FORK_STEPS=0, or a refused server)
+        forks = os.environ.get("ATEST_FORK_STEPS", "1") != "0" and cpu_only_machine()
+        self._forks: ForkServer | None = ForkServer(sessions=False, quiet=False) if forks else None
         self.forked = 0  # steps run as forks (tests read it)
 
     def saved(self, name: str) -> Path:
@@ -102,9 +104,7 @@ class StepRunner:
         """`python -m atest ARGV`: its exit code and stdout, its stderr the user's. A fork of the
         preloaded server on a machine without a GPU (unless ATEST_FORK_STEPS=0), else a fresh
         interpreter; a server that cannot start is said once and the steps run the real way."""
-        if self._forks is None and os.environ.get("ATEST_FORK_STEPS", "1") != "0" and cpu_only_machine():
-            self._forks = ForkServer(sessions=False, quiet=False)
-        if isinstance(self._forks, ForkServer):
+        if self._forks is not None:
             with tempfile.TemporaryDirectory(prefix="atest-step-") as tmp:
                 out = Path(tmp, "stdout")
                 try:
@@ -115,7 +115,7 @@ class StepRunner:
                     raise ExternalError(str(exc), f"rerun `{self.rerun}` to resume from this step") from exc
                 except ForkRefused as exc:
                     print(f"{self.what}: {exc}; each step starts a fresh interpreter", file=sys.stderr)
-                    self._forks = False
+                    self._forks = None
         proc = subprocess.run(
             [sys.executable, "-m", "atest", *argv],
             stdout=subprocess.PIPE,
@@ -127,5 +127,5 @@ class StepRunner:
 
     def close(self) -> None:
         """Stop the fork server, if one started (it also stops when this process exits)."""
-        if isinstance(self._forks, ForkServer):
+        if self._forks is not None:
             self._forks.close()

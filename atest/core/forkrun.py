@@ -191,7 +191,7 @@ class ForkLost(ForkRefused):
 
 class ForkServer:
     """A server started at the first command and stopped with `close` (or when its caller exits:
-    its stdin closes). One command at a time; `lock` says whether one is running.
+    its stdin closes). One command at a time: a caller that may overlap commands holds a lock.
 
     `sessions`: each child gets a process group of its own (the test suite kills a command past
     its timeout); without, children stay in the caller's group, so a Ctrl-C on the terminal
@@ -199,7 +199,6 @@ class ForkServer:
     the children's unredirected stderr go nowhere instead of the caller's."""
 
     def __init__(self, *, sessions: bool, quiet: bool) -> None:
-        self.lock = threading.Lock()
         self.env: dict[str, str] = {}
         self._sessions = sessions
         self._quiet = quiet
