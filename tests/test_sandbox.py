@@ -263,11 +263,15 @@ def test_leftovers_send_the_next_input_to_a_fresh_child(executor):
         ),
     }
     header = "import builtins, os, resource, signal, threading, time\n"
+    # What is checked is each output, not speed: 70 heaps of 300 MB took FAST's 2 s wall limit
+    # once on a loaded 2-core machine (a TIME_LIMIT verdict, output None), so the limits are roomy.
+    roomy = Limits(cpu_seconds=2.0, wall_seconds=20.0)
     for name, (observe, leak) in leaks.items():
-        results = executor.run(numbered(f"{header}print({observe}, input())\n{leak}\n", 70))
+        results = executor.run(numbered(f"{header}print({observe}, input())\n{leak}\n", 70, roomy))
         assert results[0].output is not None, (name, results[0])
         first = results[0].output.split()[0]
-        assert [r.output for r in results] == [f"{first} {i}\n" for i in range(70)], name
+        wrong = [(i, r.status, r.output) for i, r in enumerate(results) if r.output != f"{first} {i}\n"]
+        assert wrong == [], name
     assert sandbox_processes(executor) == []
 
 
