@@ -271,6 +271,26 @@ def test_one_test_count_and_one_response_budget_reach_every_stage_of_a_utrl_stud
     assert all(value(a, "--max-new-tokens") == "48" for a in atgen.values() if a[:1] == ["gen-tests"])
 
 
+def test_a_papers_learning_rate_reaches_its_rl_runs_only(tmp_path):
+    """`<paper>.learning_rate` replaces train.learning_rate for that paper's GRPO runs (the cpu
+    preset's ATGEN rate was chosen on ATGEN's validation curves; UTRL keeps train's), and SFT
+    keeps its own rate."""
+
+    def rl_rate(paper: str, sets: list[str]) -> str:
+        steps = build_plan(paper, "cpu", load_preset("cpu", sets), tmp_path / paper).steps
+        [argv] = [s.argv for s in steps if s.name.startswith(f"train-{paper}")]
+        [item] = [a for a in argv if a.startswith("grpo.learning_rate=")]
+        return item.split("=", 1)[1]
+
+    assert float(rl_rate("atgen", [])) == 5e-4
+    assert float(rl_rate("utrl", [])) == 2e-4
+    assert float(rl_rate("utrl", ["atgen.learning_rate=1e-3"])) == 2e-4
+    assert float(rl_rate("atgen", ["atgen.learning_rate=1e-3"])) == 1e-3
+    assert float(rl_rate("utrl", ["train.learning_rate=3e-4"])) == 3e-4
+    # a paper's own rate wins over train's, as its max_new_tokens does over train's budget
+    assert float(rl_rate("atgen", ["train.learning_rate=3e-4"])) == 5e-4
+
+
 def test_the_warmup_targets_reach_the_warmup_and_both_papers_sft_baselines(tmp_path):
     """The SFT baseline continues the warm-up on the same targets; the default adds no flag, so an
     earlier study's commands (and its resume) stay as they were."""

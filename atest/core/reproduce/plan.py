@@ -325,7 +325,7 @@ def _model_steps(plan: Plan) -> None:
             **common,
             **_given(
                 {
-                    "grpo.learning_rate": train.learning_rate,
+                    "grpo.learning_rate": preset.train_lr(paper),
                     "grpo.num_generations": train.num_generations,
                     "grpo.prompts_per_step": train.prompts_per_step,
                     "grpo.max_completion_length": preset.train_tokens(paper),

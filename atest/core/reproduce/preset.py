@@ -163,6 +163,9 @@ class PaperSection(_Strict):
     # of train.max_completion_length and eval.max_new_tokens: one response, one budget. A UTRL
     # response holds eval.n_tests tests, an ATGEN one a single test.
     max_new_tokens: int | None = Field(None, ge=16)
+    # This paper's GRPO learning rate, instead of train.learning_rate: a rate chosen on one
+    # paper's validation curves says nothing about the other paper's runs.
+    learning_rate: float | None = Field(None, gt=0)
 
     _sets = field_validator("sets", mode="before")(classmethod(lambda cls, v: _flat(v or {})))
 
@@ -200,6 +203,10 @@ class Preset(_Strict):
     def train_tokens(self, paper: str) -> int | None:
         """The RL runs' completion budget (None: the training config's own)."""
         return self.paper(paper).max_new_tokens or self.train.max_completion_length
+
+    def train_lr(self, paper: str) -> float | None:
+        """The RL runs' learning rate (None: the training config's own)."""
+        return self.paper(paper).learning_rate or self.train.learning_rate
 
     def eval_tokens(self, paper: str) -> int:
         """The evaluation's budget for one response."""
