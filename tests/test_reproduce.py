@@ -289,6 +289,9 @@ def test_a_papers_learning_rate_reaches_its_rl_runs_only(tmp_path):
     assert float(rl_rate("utrl", ["train.learning_rate=3e-4"])) == 3e-4
     # a paper's own rate wins over train's, as its max_new_tokens does over train's budget
     assert float(rl_rate("atgen", ["train.learning_rate=3e-4"])) == 5e-4
+    steps = build_plan("atgen", "cpu", load_preset("cpu"), tmp_path / "sft").steps
+    [sft] = [s.argv for s in steps if s.name == "train-sft"]
+    assert float(sft[sft.index("--lr") + 1]) == 1e-4
 
 
 def test_the_warmup_targets_reach_the_warmup_and_both_papers_sft_baselines(tmp_path):
